@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"latticestate/projections"
+)
+
+// maxLineBytes bounds one event line; longer lines are rejected, not read
+// into memory.
+const maxLineBytes = 8 << 20
+
+func newFoldCmd() *cobra.Command {
+	lattice := "default"
+	cmd := &cobra.Command{
+		Use:   "fold [--lattice L] [FILE|-]...",
+		Short: "Fold CloudEvents from JSON-lines files into a lattice document (offline)",
+		Long: `fold reads wasmCloud lattice CloudEvents, one JSON object per line, from the
+files named (or standard input for "-" or no file) and prints the lattice
+document {"lattice", "hosts", "links", "refmaps"} as JSON on standard output.
+
+Line numbers run on across files and count every line, blank ones included; a
+host's "seq" is the number of the last line applied to it, as a stream
+sequence would be. Blank lines are skipped. Lines that cannot be decoded are
+reported on standard error as "line N: reason" and the rest is still folded.
+
+Exit status: 0 when every line was applied or ignored, 1 when any line was
+rejected, 2 on usage or I/O errors.`,
+		Example: `  projector fold events.jsonl
+  nats sub --raw 'wasmbus.evt.default' | projector fold -`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validateLatticeName(lattice); err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				args = []string{"-"}
+			}
+			return runFold(cmd.OutOrStdout(), cmd.ErrOrStderr(), cmd.InOrStdin(), lattice, args)
+		},
+	}
+	cmd.Flags().StringVar(&lattice, "lattice", lattice, "name of the lattice the events belong to")
+	return cmd
+}
+
+func runFold(stdout, stderr io.Writer, stdin io.Reader, lattice string, files []string) error {
+	folder := projections.NewFolder(lattice)
+	var line uint64
+	rejected := 0
+	for _, name := range files {
+		err := foldFile(name, stdin, func(raw []byte, tooLong bool) {
+			line++
+			var err error
+			switch {
+			case tooLong:
+				err = fmt.Errorf("line is longer than %d bytes", maxLineBytes)
+			case len(bytes.TrimSpace(raw)) == 0:
+				return
+			default:
+				err = folder.Add(line, raw)
+			}
+			if err != nil {
+				rejected++
+				fmt.Fprintf(stderr, "line %d: %v\n", line, err)
+			}
+		})
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+	}
+	out, err := projections.MarshalIndent(folder.Lattice)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("encode lattice: %w", err)}
+	}
+	if _, err := stdout.Write(append(out, '\n')); err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("write output: %w", err)}
+	}
+	if rejected > 0 {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// foldFile calls fn for every line of the named file ("-" is stdin), with
+// the line terminator removed. Lines longer than maxLineBytes are skipped
+// and reported with tooLong set.
+func foldFile(name string, stdin io.Reader, fn func(raw []byte, tooLong bool)) error {
+	var r io.Reader = stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	if err := eachLine(r, fn); err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	return nil
+}
+
+func eachLine(r io.Reader, fn func(raw []byte, tooLong bool)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var buf []byte
+	tooLong := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !tooLong {
+			if len(buf)+len(chunk) > maxLineBytes+1 {
+				tooLong, buf = true, buf[:0]
+			} else {
+				buf = append(buf, chunk...)
+			}
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil && !errors.Is(err, io.EOF):
+			return err
+		}
+		eof := err != nil
+		if len(chunk) > 0 || len(buf) > 0 || tooLong {
+			fn(bytes.TrimSuffix(buf, []byte("\n")), tooLong)
+		}
+		if eof {
+			return nil
+		}
+		buf, tooLong = buf[:0], false
+	}
+}

@@ -1,0 +1,161 @@
+package projections
+
+import "maps"
+
+// Host statuses.
+const (
+	StatusUp    = "up"
+	StatusStale = "stale"
+)
+
+// Host is the projection of one host: the document stored under
+// <lattice>.hosts.<host_id>. Host values are never modified once returned by
+// a reducer; reducers return a new *Host instead.
+type Host struct {
+	HostID        string            `json:"host_id"`
+	Lattice       string            `json:"lattice"`
+	FriendlyName  string            `json:"friendly_name"`
+	Version       string            `json:"version"`
+	Labels        map[string]string `json:"labels"`
+	UptimeSeconds uint64            `json:"uptime_seconds"`
+	UptimeHuman   string            `json:"uptime_human"`
+	Status        string            `json:"status"`
+	// LastSeen is the time of the last heartbeat as the host sent it; nil
+	// until the first heartbeat.
+	LastSeen  *string             `json:"last_seen"`
+	Actors    map[string]Actor    `json:"actors"`
+	Providers map[string]Provider `json:"providers"`
+	// Seq is the stream sequence (or line number) of the last event applied.
+	Seq uint64 `json:"seq"`
+}
+
+// newHost is the state of a host that an event names before anything else
+// has been seen of it.
+func newHost(ev *Event) *Host {
+	return &Host{
+		HostID:    ev.HostID,
+		Lattice:   ev.Lattice,
+		Labels:    map[string]string{},
+		Status:    StatusUp,
+		Actors:    map[string]Actor{},
+		Providers: map[string]Provider{},
+	}
+}
+
+// ApplyHost folds one host event into the host document cur (nil when the
+// host is unknown) and returns the new document (nil when the host is gone)
+// with the intents the event raises. cur is not modified. Events that do not
+// target a host document leave it as it is.
+func ApplyHost(cur *Host, ev *Event) (*Host, []Intent) {
+	if ev.Target().Kind != TargetHost {
+		return cur, nil
+	}
+	switch ev.Kind {
+	case KindHostStopped:
+		return nil, nil
+	case KindHostLabelsResolved, KindHostStale:
+		// Recorded by latticestate about a host it knew; they never bring
+		// back a host that has stopped since.
+		if cur == nil {
+			return nil, nil
+		}
+	}
+	var h *Host
+	created := cur == nil || ev.Kind == KindHostStarted
+	if created {
+		h = newHost(ev)
+	} else {
+		c := *cur
+		h = &c
+	}
+	h.Seq = ev.Seq
+	switch d := ev.Data.(type) {
+	case *Heartbeat:
+		applyHeartbeat(h, ev, d)
+	case *HostInfo:
+		if ev.Kind == KindHostStarted {
+			applyHostInfo(h, d)
+		} else if d.Labels != nil {
+			h.Labels = d.Labels
+		}
+	case *ActorChange:
+		applyActor(h, ev.Kind, d)
+	case *ProviderRef:
+		applyProvider(h, ev.Kind, d)
+	case *HealthCheck:
+		applyHealth(h, ev.Kind, d)
+	case *LabelsResolved:
+		if len(h.Labels) == 0 && len(d.Labels) > 0 {
+			h.Labels = d.Labels
+		}
+	case nil:
+		if ev.Kind == KindHostStale {
+			h.Status = StatusStale
+		}
+	}
+	if created && len(h.Labels) == 0 {
+		return h, []Intent{{Kind: IntentRequestLabels, Lattice: h.Lattice, HostID: h.HostID}}
+	}
+	return h, nil
+}
+
+// applyHeartbeat makes the host's inventory that of the heartbeat, keeping the
+// status of actors and the entries of providers it already knew.
+func applyHeartbeat(h *Host, ev *Event, hb *Heartbeat) {
+	labels := h.Labels
+	applyHostInfo(h, &hb.HostInfo)
+	if hb.Labels == nil {
+		h.Labels = labels
+	}
+	h.Status = StatusUp
+	if ev.Time != "" {
+		t := ev.Time
+		h.LastSeen = &t
+	} else {
+		h.LastSeen = nil
+	}
+	actors := make(map[string]Actor, len(hb.Actors))
+	for id, n := range hb.Actors {
+		status := StatusAwaiting
+		if a, ok := h.Actors[id]; ok {
+			status = a.Status
+		}
+		actors[id] = Actor{Count: n, Status: status}
+	}
+	providers := make(map[string]Provider, len(hb.Providers))
+	for _, p := range hb.Providers {
+		key := p.Key()
+		if cur, ok := h.Providers[key]; ok {
+			providers[key] = cur
+		} else if _, dup := providers[key]; !dup {
+			providers[key] = newProvider(p)
+		}
+	}
+	h.Actors, h.Providers = actors, providers
+}
+
+func applyHostInfo(h *Host, d *HostInfo) {
+	h.FriendlyName = d.FriendlyName
+	h.Version = d.Version
+	h.UptimeSeconds = d.UptimeSeconds
+	h.UptimeHuman = d.UptimeHuman
+	if d.Labels != nil {
+		h.Labels = d.Labels
+	}
+}
+
+// Clone returns a deep copy of h, for callers that want to mutate a document.
+func (h *Host) Clone() *Host {
+	if h == nil {
+		return nil
+	}
+	c := *h
+	c.Labels = maps.Clone(h.Labels)
+	c.Actors = maps.Clone(h.Actors)
+	c.Providers = maps.Clone(h.Providers)
+	if h.LastSeen != nil {
+		t := *h.LastSeen
+		c.LastSeen = &t
+	}
+	return &c
+}
