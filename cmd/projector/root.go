@@ -14,6 +14,7 @@ and ref maps.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newFoldCmd())
+	root.AddCommand(newFoldCmd(), newServeCmd())
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd) }
 	return root
 }

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"latticestate/internal/embedded"
+	"latticestate/internal/httpapi"
+	"latticestate/pipeline"
+	"latticestate/streams"
+)
+
+type serveConfig struct {
+	natsURL    string
+	natsListen string
+	dataDir    string
+	httpAddr   string
+	lattices   []string
+	batchSize  int
+	replicas   int
+	logLevel   string
+	serverLogs bool
+}
+
+func newServeCmd() *cobra.Command {
+	cfg := serveConfig{natsListen: "127.0.0.1:4222", dataDir: "./data", httpAddr: "127.0.0.1:8080", batchSize: 1000, replicas: 1, logLevel: "info"}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Project live lattice events from NATS JetStream into the KV bucket and serve them",
+		Long: `serve captures wasmCloud lattice events (wasmbus.evt.>) in the JetStream stream
+` + streams.EventsStream + `, folds them into one document per host in the KV bucket
+` + streams.StateBucket + ` through a durable consumer, and serves the result over HTTP.
+
+With no --nats-url it starts an embedded NATS server with JetStream, listening on
+--nats-listen (hosts connect there) and storing under --data-dir, so one command
+is a working system. State survives restarts: the stream, the consumer and the
+bucket live in JetStream.
+
+HTTP (--http):
+  GET /api/v1/lattices/{lattice}/hosts        every host, sorted by id
+  GET /api/v1/lattices/{lattice}/hosts/{id}   one host (404 if unknown)
+  GET /healthz   200 once NATS, the streams and the bucket are in place
+  GET /readyz    200 while every captured event is applied, else 503 with the lag
+  GET /metrics   Prometheus metrics
+
+Every flag can also be set in the environment as LATTICESTATE_<FLAG>, e.g.
+LATTICESTATE_NATS_URL=nats://nats:4222.`,
+		Example: `  projector serve
+  projector serve --nats-url nats://127.0.0.1:4222 --lattice default --http :8080`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, l := range cfg.lattices {
+				if err := validateLatticeName(l); err != nil {
+					return err
+				}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, cfg, newLogger(cmd.ErrOrStderr(), cfg.logLevel))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.natsURL, "nats-url", "", "NATS server to use; empty starts an embedded JetStream server")
+	f.StringVar(&cfg.natsListen, "nats-listen", cfg.natsListen, "client address of the embedded NATS server")
+	f.StringVar(&cfg.dataDir, "data-dir", cfg.dataDir, "JetStream storage directory of the embedded NATS server")
+	f.StringVar(&cfg.httpAddr, "http", cfg.httpAddr, "HTTP listen address for the API, probes and metrics")
+	f.StringSliceVar(&cfg.lattices, "lattice", nil, "lattice to project (repeatable); default: every lattice seen")
+	f.IntVar(&cfg.batchSize, "batch-size", cfg.batchSize, "events folded and written per batch")
+	f.IntVar(&cfg.replicas, "replicas", cfg.replicas, "replicas of the streams and bucket (3 in a cluster)")
+	f.StringVar(&cfg.logLevel, "log-level", cfg.logLevel, "debug, info, warn or error")
+	f.BoolVar(&cfg.serverLogs, "server-logs", false, "print the embedded NATS server's own logs")
+	return cmd
+}
+
+func newLogger(w interface{ Write([]byte) (int, error) }, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
+	url := cfg.natsURL
+	if url == "" {
+		dir, err := filepath.Abs(cfg.dataDir)
+		if err != nil {
+			return err
+		}
+		srv, err := embedded.Start(embedded.Config{Listen: cfg.natsListen, StoreDir: dir, ServerName: "latticestate", Logs: cfg.serverLogs})
+		if err != nil {
+			return fmt.Errorf("start embedded NATS server (is %s in use? set --nats-listen or --nats-url): %w", cfg.natsListen, err)
+		}
+		defer func() {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+		}()
+		url = srv.ClientURL()
+		log.Info("embedded NATS server started", "url", url, "data_dir", dir)
+	}
+	nc, err := nats.Connect(url, nats.Name("latticestate-projector"), nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrl()) }))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
+	if err != nil {
+		return err
+	}
+	so := streams.DefaultOptions()
+	so.Replicas = cfg.replicas
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	res, err := streams.Ensure(setupCtx, js, so)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("set up JetStream at %s: %w", url, err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := pipeline.NewMetrics(reg)
+	lattices := cfg.lattices
+	if len(lattices) == 0 {
+		lattices = []string{""}
+	}
+	var projectors []*pipeline.Projector
+	for _, l := range lattices {
+		p, err := pipeline.New(ctx, js, res, pipeline.WithLattice(l), pipeline.WithBatchSize(cfg.batchSize),
+			pipeline.WithLogger(log), pipeline.WithMetrics(metrics), pipeline.WithStreamOptions(so))
+		if err != nil {
+			return err
+		}
+		projectors = append(projectors, p)
+	}
+
+	api := &httpapi.Server{
+		State:    res.State,
+		Healthy:  func() error { return connected(nc) },
+		Progress: lagOf(projectors),
+		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Log:      log,
+	}
+	ln, err := net.Listen("tcp", cfg.httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen for HTTP on %s: %w", cfg.httpAddr, err)
+	}
+	httpSrv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("serving HTTP", "addr", "http://"+ln.Addr().String())
+
+	var wg sync.WaitGroup
+	for _, p := range projectors {
+		wg.Go(func() {
+			if err := p.Run(ctx); err != nil {
+				log.Error("projector", "err", err)
+			}
+		})
+	}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- httpSrv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err = <-httpErr:
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutCtx)
+	wg.Wait()
+	if drainErr := nc.Drain(); drainErr != nil {
+		log.Warn("drain NATS connection", "err", drainErr)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func connected(nc *nats.Conn) error {
+	if !nc.IsConnected() {
+		return fmt.Errorf("not connected to NATS (%s)", nc.Status())
+	}
+	return nil
+}
+
+type projectorsLag []*pipeline.Projector
+
+func lagOf(ps []*pipeline.Projector) httpapi.Progress { return projectorsLag(ps) }
+
+func (ps projectorsLag) Lag(ctx context.Context) (uint64, error) {
+	var total uint64
+	for _, p := range ps {
+		st, err := p.Status(ctx)
+		if err != nil {
+			return 0, err
+		}
+		total += st.Pending + uint64(st.AckPending)
+	}
+	return total, nil
+}

@@ -1,0 +1,190 @@
+// Package httpapi serves the projections over HTTP: health and readiness
+// probes, Prometheus metrics and the /api/v1 queries, all read from the KV
+// bucket so that every projector process can answer them.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+
+	"latticestate/streams"
+)
+
+// Progress tells whether the projection is current.
+type Progress interface {
+	// Lag returns how many captured events are not yet applied and acked.
+	Lag(ctx context.Context) (uint64, error)
+}
+
+// Server holds what the handlers read from.
+type Server struct {
+	// State is the projections bucket.
+	State jetstream.KeyValue
+	// Healthy reports whether NATS is connected with the streams and bucket
+	// in place.
+	Healthy func() error
+	// Progress reports the projector's lag; nil on a read-only server.
+	Progress Progress
+	// Metrics serves /metrics; nil leaves it out.
+	Metrics http.Handler
+	// Log receives one line per failed request.
+	Log *slog.Logger
+}
+
+// Handler returns the HTTP routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
+	mux.HandleFunc("GET /api/v1/lattices/{lattice}/hosts", s.listHosts)
+	mux.HandleFunc("GET /api/v1/lattices/{lattice}/hosts/{id}", s.getHost)
+	return mux
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := s.Healthy(); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.Healthy(); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if s.Progress == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	lag, err := s.Progress.Lag(ctx)
+	switch {
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	case lag > 0:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "catching up", "lag": lag})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "lag": 0})
+	}
+}
+
+func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
+	lattice := r.PathValue("lattice")
+	if err := streams.ValidateLattice(lattice); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	docs, err := s.hostDocs(r.Context(), lattice)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	buf := []byte{'['}
+	for i, d := range docs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, d.value...)
+	}
+	buf = append(buf, ']', '\n')
+	_, _ = w.Write(buf)
+}
+
+type rawDoc struct {
+	id    string
+	value []byte
+}
+
+// hostDocs reads every host document of lattice, sorted by id, in one
+// watch of the bucket.
+func (s *Server) hostDocs(ctx context.Context, lattice string) ([]rawDoc, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	watcher, err := s.State.Watch(ctx, streams.HostKeys(lattice), jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("watch hosts: %w", err)
+	}
+	defer watcher.Stop()
+	var docs []rawDoc
+	prefix := len(streams.HostKey(lattice, ""))
+	for {
+		select {
+		case e, ok := <-watcher.Updates():
+			if !ok {
+				return nil, errors.New("watch hosts: closed")
+			}
+			if e == nil {
+				slices.SortFunc(docs, func(a, b rawDoc) int {
+					switch {
+					case a.id < b.id:
+						return -1
+					case a.id > b.id:
+						return 1
+					}
+					return 0
+				})
+				return docs, nil
+			}
+			docs = append(docs, rawDoc{id: e.Key()[prefix:], value: e.Value()})
+		case <-ctx.Done():
+			return nil, fmt.Errorf("watch hosts: %w", ctx.Err())
+		}
+	}
+}
+
+func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
+	lattice, id := r.PathValue("lattice"), r.PathValue("id")
+	if err := streams.ValidateLattice(lattice); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !nkeys.IsValidPublicServerKey(id) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no host %q in lattice %q: not a host public key", id, lattice))
+		return
+	}
+	e, err := s.State.Get(r.Context(), streams.HostKey(lattice, id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no host %q in lattice %q", id, lattice))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(e.Value(), '\n'))
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if s.Log != nil {
+		s.Log.Warn("request failed", "path", r.URL.Path, "err", err)
+	}
+	writeError(w, http.StatusServiceUnavailable, err.Error())
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}

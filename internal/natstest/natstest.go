@@ -1,0 +1,75 @@
+// Package natstest starts real embedded NATS servers with JetStream for
+// tests: one helper that every package's tests and the e2e suite share.
+package natstest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"latticestate/internal/embedded"
+)
+
+// MustRunServer starts a JetStream server on a free port with file storage
+// in a temporary directory, shut down when the test ends.
+func MustRunServer(tb testing.TB) *server.Server {
+	tb.Helper()
+	return MustRunServerIn(tb, tb.TempDir(), -1)
+}
+
+// MustRunServerIn starts a server storing in dir on port (-1: any free
+// port); restarting one on the same dir and port keeps its streams.
+func MustRunServerIn(tb testing.TB, dir string, port int) *server.Server {
+	tb.Helper()
+	s, err := embedded.StartWithOptions(&server.Options{
+		Host:      "127.0.0.1",
+		Port:      port,
+		JetStream: true,
+		StoreDir:  dir,
+		NoSigs:    true,
+		NoLog:     true,
+	})
+	if err != nil {
+		tb.Fatalf("start nats-server: %v", err)
+	}
+	tb.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
+// MustConnect connects to s, closed when the test ends.
+func MustConnect(tb testing.TB, s *server.Server, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	opts = append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, opts...)
+	nc, err := nats.Connect(s.ClientURL(), opts...)
+	if err != nil {
+		tb.Fatalf("connect to nats-server: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
+	if err != nil {
+		tb.Fatalf("jetstream: %v", err)
+	}
+	return nc, js
+}
+
+// CheckFor polls f every interval until it returns nil, failing the test
+// with f's last error once total has passed.
+func CheckFor(tb testing.TB, total, every time.Duration, f func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(total)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(every)
+	}
+	tb.Fatalf("condition not met after %v: %v", total, err)
+}
+

@@ -1,0 +1,168 @@
+package pipeline
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/go-json-experiment/json"
+
+	"latticestate/projections"
+	"latticestate/streams"
+)
+
+// LinkDoc is the stored form of a link definition.
+type LinkDoc struct {
+	Key  string            `json:"key"`
+	Link *projections.Link `json:"link"`
+	Seq  uint64            `json:"seq"`
+}
+
+// RefmapDoc is the stored form of a ref map entry.
+type RefmapDoc struct {
+	OCIURL    string `json:"oci_url"`
+	PublicKey string `json:"public_key"`
+	Seq       uint64 `json:"seq"`
+}
+
+// document is one key of the state bucket as the projector knows it.
+type document struct {
+	key string
+	// rev is the bucket revision (stream sequence of the key's last
+	// message, a delete marker included); 0 when the key never existed.
+	rev uint64
+	// seq is the high-water mark: the stream sequence of the last event
+	// applied to the document, kept across deletion.
+	seq uint64
+	// Exactly one of host, link and refmap is set for a live document;
+	// none for a deleted or absent one.
+	host   *projections.Host
+	link   *LinkDoc
+	refmap *RefmapDoc
+}
+
+func (d *document) exists() bool { return d.host != nil || d.link != nil || d.refmap != nil }
+
+// decodeDocument reads a document from the last message of its key.
+func decodeDocument(key string, rev uint64, op string, hdrSeq string, data []byte) (*document, error) {
+	d := &document{key: key, rev: rev}
+	if op == "DEL" || op == "PURGE" {
+		if hdrSeq != "" {
+			seq, err := strconv.ParseUint(hdrSeq, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("document %s: bad %s header: %w", key, streams.HeaderSeq, err)
+			}
+			d.seq = seq
+		}
+		return d, nil
+	}
+	var err error
+	switch docKind(key) {
+	case projections.TargetHost:
+		d.host, err = projections.UnmarshalHost(data)
+		if err == nil {
+			d.seq = d.host.Seq
+		}
+	case projections.TargetLink:
+		d.link = new(LinkDoc)
+		err = json.Unmarshal(data, d.link)
+		d.seq = d.link.Seq
+	case projections.TargetRefmap:
+		d.refmap = new(RefmapDoc)
+		err = json.Unmarshal(data, d.refmap)
+		d.seq = d.refmap.Seq
+	default:
+		return nil, fmt.Errorf("document %s: unknown key kind", key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("document %s: %w", key, err)
+	}
+	return d, nil
+}
+
+// docKind tells the kind of document from its key <lattice>.<kind>.<id>.
+func docKind(key string) projections.TargetKind {
+	_, rest, ok := cut(key)
+	if !ok {
+		return projections.TargetNone
+	}
+	kind, _, _ := cut(rest)
+	switch kind {
+	case "hosts":
+		return projections.TargetHost
+	case "links":
+		return projections.TargetLink
+	case "refmaps":
+		return projections.TargetRefmap
+	}
+	return projections.TargetNone
+}
+
+func cut(s string) (before, after string, ok bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// docKey is the bucket key of the document an event targets.
+func docKey(lattice string, t projections.Target) string {
+	switch t.Kind {
+	case projections.TargetHost:
+		return streams.HostKey(lattice, t.Key)
+	case projections.TargetLink:
+		return streams.LinkKey(lattice, t.Key)
+	case projections.TargetRefmap:
+		return streams.RefmapKey(lattice, t.Key)
+	}
+	return ""
+}
+
+// apply folds ev into the document, returning the intents raised. Events at
+// or below the document's seq were applied before and are skipped.
+func (d *document) apply(ev *projections.Event) ([]projections.Intent, bool) {
+	if ev.Seq <= d.seq {
+		return nil, false
+	}
+	d.seq = ev.Seq
+	var intents []projections.Intent
+	switch t := ev.Target(); t.Kind {
+	case projections.TargetHost:
+		d.host, intents = projections.ApplyHost(d.host, ev)
+	case projections.TargetLink:
+		var cur *projections.Link
+		if d.link != nil {
+			cur = d.link.Link
+		}
+		if l := projections.ApplyLink(cur, ev); l != nil {
+			d.link = &LinkDoc{Key: t.Key, Link: l}
+		} else {
+			d.link = nil
+		}
+	case projections.TargetRefmap:
+		cur := ""
+		if d.refmap != nil {
+			cur = d.refmap.PublicKey
+		}
+		d.refmap = &RefmapDoc{OCIURL: t.Key, PublicKey: projections.ApplyRefmap(cur, ev)}
+	}
+	return intents, true
+}
+
+// encode returns the bytes to store; nil means the document is deleted.
+func (d *document) encode() ([]byte, error) {
+	switch {
+	case d.host != nil:
+		return projections.Marshal(d.host)
+	case d.link != nil:
+		l := *d.link
+		l.Seq = d.seq
+		return projections.Marshal(&l)
+	case d.refmap != nil:
+		r := *d.refmap
+		r.Seq = d.seq
+		return projections.Marshal(&r)
+	}
+	return nil, nil
+}

@@ -1,0 +1,5 @@
+package pipeline_test
+
+import "fmt"
+
+var errorf = fmt.Errorf

@@ -1,0 +1,56 @@
+package pipeline
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the projector's Prometheus metrics.
+type Metrics struct {
+	Applied      prometheus.Counter
+	Ignored      prometheus.Counter
+	Skipped      prometheus.Counter
+	Rejected     *prometheus.CounterVec
+	DeadLettered prometheus.Counter
+	Lag          prometheus.Gauge
+	BatchSize    prometheus.Histogram
+	WriteSeconds prometheus.Histogram
+	Writes       prometheus.Counter
+	Conflicts    prometheus.Counter
+	Checkpoint   prometheus.Gauge
+}
+
+// NewMetrics creates the metrics and registers them with reg (nil: not
+// registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Applied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latticestate_events_applied_total", Help: "Events folded into a document."}),
+		Ignored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latticestate_events_ignored_total", Help: "Valid events of kinds that change no state."}),
+		Skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latticestate_events_skipped_total", Help: "Redelivered events that had already been applied."}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latticestate_events_rejected_total", Help: "Events that could not be decoded, by category."}, []string{"category"}),
+		DeadLettered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latticestate_events_dead_lettered_total", Help: "Rejected events stored in the dead-letter stream."}),
+		Lag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "latticestate_consumer_lag", Help: "Events in the stream not yet delivered to the projector."}),
+		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "latticestate_batch_size", Help: "Events per batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
+		WriteSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "latticestate_kv_write_seconds", Help: "Time to write a batch's documents to the bucket.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		Writes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latticestate_kv_writes_total", Help: "Documents written to the bucket."}),
+		Conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latticestate_kv_conflicts_total", Help: "Compare-and-set writes that found the document changed."}),
+		Checkpoint: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "latticestate_checkpoint_sequence", Help: "Last stream sequence applied completely."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Applied, m.Ignored, m.Skipped, m.Rejected, m.DeadLettered, m.Lag,
+			m.BatchSize, m.WriteSeconds, m.Writes, m.Conflicts, m.Checkpoint)
+	}
+	return m
+}

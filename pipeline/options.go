@@ -1,0 +1,106 @@
+package pipeline
+
+import (
+	"errors"
+	"log/slog"
+	"runtime"
+
+	"latticestate/projections"
+	"latticestate/streams"
+)
+
+// Option configures a Projector.
+type Option func(*options) error
+
+type options struct {
+	lattice       string
+	batchSize     int
+	workers       int
+	logger        *slog.Logger
+	metrics       *Metrics
+	onIntents     func([]projections.Intent)
+	streamOptions streams.Options
+}
+
+func defaultOptions() options {
+	return options{
+		batchSize:     1000,
+		workers:       runtime.GOMAXPROCS(0),
+		logger:        slog.Default(),
+		streamOptions: streams.DefaultOptions(),
+	}
+}
+
+// WithLattice narrows the projector to one lattice; by default it projects
+// every lattice it sees.
+func WithLattice(lattice string) Option {
+	return func(o *options) error {
+		if lattice != "" {
+			if err := streams.ValidateLattice(lattice); err != nil {
+				return err
+			}
+		}
+		o.lattice = lattice
+		return nil
+	}
+}
+
+// WithBatchSize sets how many events are folded and written per batch
+// (default 1000). Larger batches coalesce more writes per key.
+func WithBatchSize(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > streams.ConsumerMaxAckPending/2 {
+			return errors.New("batch size must be between 1 and half the consumer's max ack pending")
+		}
+		o.batchSize = n
+		return nil
+	}
+}
+
+// WithWorkers sets how many goroutines decode and encode in parallel
+// (default GOMAXPROCS).
+func WithWorkers(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return errors.New("workers must be at least 1")
+		}
+		o.workers = n
+		return nil
+	}
+}
+
+// WithLogger sets the structured logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("nil logger")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithMetrics records the projector's metrics in m.
+func WithMetrics(m *Metrics) Option {
+	return func(o *options) error {
+		o.metrics = m
+		return nil
+	}
+}
+
+// WithIntentHandler receives the intents the reducers raise, once the
+// batch that raised them is written and acked. It must not block.
+func WithIntentHandler(fn func([]projections.Intent)) Option {
+	return func(o *options) error {
+		o.onIntents = fn
+		return nil
+	}
+}
+
+// WithStreamOptions sets the replicas used for the projector's consumer.
+func WithStreamOptions(so streams.Options) Option {
+	return func(o *options) error {
+		o.streamOptions = so
+		return nil
+	}
+}

@@ -1,0 +1,309 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"latticestate/streams"
+)
+
+// Projector consumes the event stream and keeps the state bucket current.
+type Projector struct {
+	js       jetstream.JetStream
+	res      *streams.Resources
+	consumer jetstream.Consumer
+	name     string
+	filters  []string
+	store    *store
+	opts     options
+	metrics  *Metrics
+	log      *slog.Logger
+
+	// high is the highest stream sequence applied completely: every event
+	// of this consumer at or below it is in the bucket.
+	high uint64
+}
+
+// New returns a Projector that feeds the events of res.Events into
+// res.State through its durable consumer, which it creates or updates.
+// Options: WithLattice, WithBatchSize, WithWorkers, WithLogger, WithMetrics,
+// WithIntentHandler, WithStreamOptions; an invalid option fails New.
+func New(ctx context.Context, js jetstream.JetStream, res *streams.Resources, opts ...Option) (*Projector, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("pipeline option: %w", err)
+		}
+	}
+	if o.metrics == nil {
+		o.metrics = NewMetrics(nil)
+	}
+	cons, err := streams.EnsureConsumer(ctx, res.Events, o.lattice, o.streamOptions)
+	if err != nil {
+		return nil, err
+	}
+	p := &Projector{
+		js:       js,
+		res:      res,
+		consumer: cons,
+		name:     streams.ConsumerName(o.lattice),
+		store:    newStore(js, res.StateStream, streams.StateBucket),
+		opts:     o,
+		metrics:  o.metrics,
+		log:      o.logger.With("consumer", streams.ConsumerName(o.lattice)),
+	}
+	if o.lattice != "" {
+		p.filters = streams.LatticeFilters(o.lattice)
+	}
+	return p, nil
+}
+
+// shutdownGrace bounds how long the batch in flight may take to finish after
+// Run's context is cancelled.
+const shutdownGrace = 30 * time.Second
+
+// Run consumes until ctx is cancelled, then finishes the batch in flight
+// (written and acked) and returns nil. It returns an error only when it
+// cannot start.
+func (p *Projector) Run(ctx context.Context) error {
+	if err := p.loadCheckpoint(ctx); err != nil {
+		return err
+	}
+	p.store.reset()
+	p.log.Info("projector started", "checkpoint", p.high)
+	backoff := newBackoff()
+	for ctx.Err() == nil {
+		it, err := p.consumer.Messages(jetstream.PullMaxMessages(2 * p.opts.batchSize))
+		if err != nil {
+			p.log.Warn("open consumer", "err", err)
+			if !backoff.wait(ctx) {
+				break
+			}
+			continue
+		}
+		err = p.consume(ctx, it)
+		it.Stop()
+		if err != nil && ctx.Err() == nil {
+			p.log.Warn("consume", "err", err)
+			if !backoff.wait(ctx) {
+				break
+			}
+		}
+	}
+	p.log.Info("projector stopped", "checkpoint", p.high)
+	return nil
+}
+
+// consume reads batches from it until ctx is cancelled or the iterator
+// fails.
+func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) error {
+	batch := make([]jetstream.Msg, 0, p.opts.batchSize)
+	for {
+		first, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return err
+			}
+			p.log.Debug("next", "err", err)
+			continue
+		}
+		batch = append(batch[:0], first)
+		for len(batch) < p.opts.batchSize {
+			m, err := it.Next(jetstream.NextMaxWait(time.Millisecond))
+			if err != nil {
+				break
+			}
+			batch = append(batch, m)
+		}
+		// The batch in flight is finished even when ctx is cancelled now,
+		// within shutdownGrace.
+		bctx, cancel := graceContext(ctx, shutdownGrace)
+		err = p.processBatch(bctx, batch)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// processBatch applies a delivered batch and acks it. Writes are retried
+// until they succeed or ctx ends; an unfinished batch is not acked and will
+// be redelivered.
+func (p *Projector) processBatch(ctx context.Context, msgs []jetstream.Msg) error {
+	items := make([]item, 0, len(msgs))
+	var done []jetstream.Msg
+	for _, m := range msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			p.log.Warn("message without metadata", "subject", m.Subject(), "err", err)
+			done = append(done, m)
+			continue
+		}
+		p.metrics.Lag.Set(float64(meta.NumPending))
+		if meta.Sequence.Stream <= p.high {
+			p.metrics.Skipped.Inc()
+			done = append(done, m)
+			continue
+		}
+		items = append(items, item{seq: meta.Sequence.Stream, subject: m.Subject(), data: m.Data(), captured: meta.Timestamp, msg: m})
+	}
+	slices.SortStableFunc(items, func(a, b item) int { return compareSeq(a.seq, b.seq) })
+	items = slices.CompactFunc(items, func(a, b item) bool {
+		if a.seq == b.seq {
+			done = append(done, b.msg)
+			return true
+		}
+		return false
+	})
+	backoff := newBackoff()
+	for {
+		err := p.applyDelivered(ctx, items)
+		if err == nil {
+			break
+		}
+		p.store.reset()
+		p.log.Warn("batch not applied, retrying", "err", err, "events", len(items))
+		if !backoff.wait(ctx) {
+			return fmt.Errorf("batch abandoned at shutdown: %w", err)
+		}
+	}
+	for _, it := range items {
+		done = append(done, it.msg)
+	}
+	for _, m := range done {
+		if err := m.Ack(); err != nil {
+			// Redelivery is harmless: the event is at or below the
+			// checkpoint and will be skipped.
+			p.log.Debug("ack", "err", err)
+		}
+	}
+	return nil
+}
+
+// applyDelivered applies items in stream order, first filling any gap of
+// events that were delivered earlier but never applied (a redelivery still
+// pending after a crash or a lost connection).
+func (p *Projector) applyDelivered(ctx context.Context, items []item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if err := p.fillGap(ctx, items[0].seq); err != nil {
+		return err
+	}
+	for start := 0; start < len(items); {
+		// Items may overlap what the gap fill applied.
+		for start < len(items) && items[start].seq <= p.high {
+			start++
+		}
+		if start == len(items) {
+			return nil
+		}
+		end := min(start+p.opts.batchSize, len(items))
+		if err := p.applyItems(ctx, items[start:end]); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+func (p *Projector) loadCheckpoint(ctx context.Context) error {
+	e, err := p.res.State.Get(ctx, streams.CheckpointKey(p.name))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		p.high = 0
+		return nil
+	case err != nil:
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	n, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	if err != nil {
+		return fmt.Errorf("checkpoint %q: %w", e.Value(), err)
+	}
+	p.high = n
+	p.metrics.Checkpoint.Set(float64(n))
+	return nil
+}
+
+func (p *Projector) saveCheckpoint(ctx context.Context, seq uint64) error {
+	if _, err := p.res.State.Put(ctx, streams.CheckpointKey(p.name), strconv.AppendUint(nil, seq, 10)); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	p.high = seq
+	p.metrics.Checkpoint.Set(float64(seq))
+	return nil
+}
+
+// Status is what the projector knows of its progress.
+type Status struct {
+	// Pending is the number of events not yet delivered to the projector.
+	Pending uint64
+	// AckPending is the number delivered but not yet written and acked.
+	AckPending int
+	// Checkpoint is the last stream sequence applied completely.
+	Checkpoint uint64
+}
+
+// CaughtUp reports whether every captured event is applied and acked.
+func (s Status) CaughtUp() bool { return s.Pending == 0 && s.AckPending == 0 }
+
+// Status asks the server for the consumer's progress.
+func (p *Projector) Status(ctx context.Context) (Status, error) {
+	info, err := p.consumer.Info(ctx)
+	if err != nil {
+		return Status{}, fmt.Errorf("consumer info: %w", err)
+	}
+	return Status{Pending: info.NumPending, AckPending: info.NumAckPending, Checkpoint: info.AckFloor.Stream}, nil
+}
+
+// graceContext returns a context that is not cancelled with parent but
+// grace after it.
+func graceContext(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(ctx, func() { t.Stop() })
+	})
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+func compareSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// backoff doubles a wait from 50 ms up to 5 s.
+type backoff struct{ d time.Duration }
+
+func newBackoff() *backoff { return &backoff{d: 50 * time.Millisecond} }
+
+// wait sleeps for the current delay; false when ctx ended first.
+func (b *backoff) wait(ctx context.Context) bool {
+	t := time.NewTimer(b.d)
+	defer t.Stop()
+	b.d = min(2*b.d, 5*time.Second)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

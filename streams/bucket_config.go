@@ -1,0 +1,77 @@
+package streams
+
+import (
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StateBucket is the KV bucket holding the projections.
+const StateBucket = "LATTICE_STATE"
+
+// StateBucketConfig: the current documents only; history is the event
+// stream's job.
+func StateBucketConfig(o Options) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      StateBucket,
+		Description: "latticestate projections: hosts, links and ref maps per lattice",
+		History:     1,
+		Storage:     o.Storage,
+		Replicas:    max(o.Replicas, 1),
+	}
+}
+
+// BucketStream is the stream behind a KV bucket.
+func BucketStream(bucket string) string { return "KV_" + bucket }
+
+// BucketSubject is the subject a key of bucket is stored under.
+func BucketSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
+
+// BucketKey is the key stored under a bucket subject.
+func BucketKey(bucket, subject string) string {
+	return strings.TrimPrefix(subject, "$KV."+bucket+".")
+}
+
+// Keys of documents in the state bucket.
+
+// HostKey is <lattice>.hosts.<host_id>; host ids are validated nkeys.
+func HostKey(lattice, hostID string) string { return lattice + ".hosts." + hostID }
+
+// HostKeys matches every host of lattice.
+func HostKeys(lattice string) string { return lattice + ".hosts.*" }
+
+// LinkKey is <lattice>.links.<escaped link key>.
+func LinkKey(lattice, key string) string { return lattice + ".links." + EscapeKey(key) }
+
+// RefmapKey is <lattice>.refmaps.<escaped OCI reference>.
+func RefmapKey(lattice, ociURL string) string { return lattice + ".refmaps." + EscapeKey(ociURL) }
+
+// CheckpointKey holds the last stream sequence the projector named consumer
+// applied completely.
+func CheckpointKey(consumer string) string {
+	if consumer == ProjectorConsumer {
+		return "_meta.checkpoint"
+	}
+	return "_meta.checkpoint." + consumer
+}
+
+// EscapeKey makes s one KV key token: letters, digits, '-', '_' and '/' stay;
+// every other byte becomes =XX (hex), so "wasmcloud:httpserver" becomes
+// "wasmcloud=3Ahttpserver" and no '.' splits the token.
+func EscapeKey(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '/':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('=')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
+}

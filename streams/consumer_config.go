@@ -1,0 +1,49 @@
+package streams
+
+import (
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ProjectorConsumer is the durable consumer that feeds every lattice to the
+// projector; LatticeConsumer names the one for a single lattice.
+const ProjectorConsumer = "projector"
+
+// LatticeConsumer is the durable consumer of one lattice's events.
+func LatticeConsumer(lattice string) string { return "projector-" + lattice }
+
+// ConsumerAckWait is how long the server waits for an ack before
+// redelivering; a batch is written and acked well within it.
+const ConsumerAckWait = 30 * time.Second
+
+// ConsumerMaxAckPending bounds the events delivered and not yet acked.
+const ConsumerMaxAckPending = 20_000
+
+// ConsumerName is the durable consumer that projects lattice, or every
+// lattice when lattice is "".
+func ConsumerName(lattice string) string {
+	if lattice == "" {
+		return ProjectorConsumer
+	}
+	return LatticeConsumer(lattice)
+}
+
+// ProjectorConsumerConfig is the durable pull consumer of one lattice's
+// events, or of every lattice's when lattice is "".
+func ProjectorConsumerConfig(lattice string, o Options) jetstream.ConsumerConfig {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       ConsumerName(lattice),
+		Description:   "latticestate projector: events into " + StateBucket,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ConsumerAckWait,
+		MaxAckPending: ConsumerMaxAckPending,
+		MaxDeliver:    -1,
+		Replicas:      max(o.Replicas, 1),
+	}
+	if lattice != "" {
+		cfg.FilterSubjects = LatticeFilters(lattice)
+	}
+	return cfg
+}

@@ -1,0 +1,93 @@
+package streams
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Subjects of lattice events.
+const (
+	// HostEventsSubjects is where wasmCloud hosts publish: wasmbus.evt.<lattice>
+	// (0.5x OTP hosts) and wasmbus.evt.<lattice>.<kind> (1.x hosts).
+	HostEventsSubjects = "wasmbus.evt.>"
+	// RecordedEventsSubjects is where latticestate records its own events:
+	// latticestate.evt.<lattice>.<kind>.
+	RecordedEventsSubjects = "latticestate.evt.>"
+	// DLQSubjects holds dead letters: latticestate.dlq.<lattice>.
+	DLQSubjects = "latticestate.dlq.>"
+)
+
+// latticeNamePattern is what a lattice name may be to be projected: one
+// subject token that is also a valid KV key token.
+var latticeNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// ValidateLattice returns an error when name cannot be used as a lattice
+// name (a subject token and a KV key token).
+func ValidateLattice(name string) error {
+	if !latticeNamePattern.MatchString(name) {
+		return fmt.Errorf("invalid lattice name %q: use 1-128 letters, digits, '-' or '_'", name)
+	}
+	return nil
+}
+
+// LatticeOf returns the lattice of an event subject: its third token
+// (wasmbus.evt.<lattice>[.<kind>], latticestate.evt.<lattice>.<kind>).
+func LatticeOf(subject string) (string, error) {
+	parts := strings.SplitN(subject, ".", 4)
+	if len(parts) < 3 || (parts[0] != "wasmbus" && parts[0] != "latticestate") || parts[1] != "evt" {
+		return "", fmt.Errorf("subject %q is not an event subject", subject)
+	}
+	if err := ValidateLattice(parts[2]); err != nil {
+		return "", err
+	}
+	return parts[2], nil
+}
+
+// HostEventSubject is the OTP-style subject hosts of lattice publish on.
+func HostEventSubject(lattice string) string { return "wasmbus.evt." + lattice }
+
+// HostEventKindSubject is the 1.x-style subject for one kind of event.
+func HostEventKindSubject(lattice, kind string) string { return "wasmbus.evt." + lattice + "." + kind }
+
+// RecordedEventSubject is where latticestate records its own events of kind
+// about lattice.
+func RecordedEventSubject(lattice, kind string) string {
+	return "latticestate.evt." + lattice + "." + kind
+}
+
+// LatticeFilters returns the event subjects of one lattice.
+func LatticeFilters(lattice string) []string {
+	return []string{"wasmbus.evt." + lattice, "wasmbus.evt." + lattice + ".>", "latticestate.evt." + lattice + ".>"}
+}
+
+// DLQSubject is where dead letters of lattice go; "_" stands for events
+// whose lattice could not be told.
+func DLQSubject(lattice string) string {
+	if ValidateLattice(lattice) != nil {
+		lattice = "_"
+	}
+	return "latticestate.dlq." + lattice
+}
+
+// OTPInventorySubject is the control subject an OTP host answers inventory
+// requests on.
+func OTPInventorySubject(lattice, hostID string) string {
+	return "wasmbus.ctl." + lattice + ".get." + hostID + ".inv"
+}
+
+// V1InventorySubject is the control subject a 1.x host answers inventory
+// requests on.
+func V1InventorySubject(lattice, hostID string) string {
+	return "wasmbus.ctl.v1." + lattice + ".host.get." + hostID
+}
+
+// Headers set on dead letters and recorded events.
+const (
+	HeaderDLQReason    = "Latticestate-Reason"
+	HeaderDLQSubject   = "Latticestate-Subject"
+	HeaderDLQStreamSeq = "Latticestate-Stream-Seq"
+	// HeaderSeq carries, on a KV delete marker, the stream sequence of the
+	// event that removed the document, so redelivery cannot bring it back.
+	HeaderSeq = "Latticestate-Seq"
+)
