@@ -72,4 +72,3 @@ func CheckFor(tb testing.TB, total, every time.Duration, f func() error) {
 	}
 	tb.Fatalf("condition not met after %v: %v", total, err)
 }
-
