@@ -15,7 +15,7 @@ func LatticeConsumer(lattice string) string { return "projector-" + lattice }
 
 // ConsumerAckWait is how long the server waits for an ack before
 // redelivering; a batch is written and acked well within it.
-const ConsumerAckWait = 30 * time.Second
+const ConsumerAckWait = 10 * time.Second
 
 // ConsumerMaxAckPending bounds the events delivered and not yet acked.
 const ConsumerMaxAckPending = 20_000

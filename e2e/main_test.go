@@ -1,0 +1,44 @@
+// Package e2e tests latticestate end to end against real embedded
+// nats-server instances, with the projector run as a real child process
+// where crashes matter.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// projectorBin is the projector binary built once for the whole suite.
+var projectorBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "latticestate-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	projectorBin = filepath.Join(dir, "projector")
+	build := exec.Command("go", "build", "-race", "-o", projectorBin, "../cmd/projector")
+	if os.Getenv("LATTICESTATE_E2E_NORACE") != "" {
+		build = exec.Command("go", "build", "-o", projectorBin, "../cmd/projector")
+	}
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build projector:", err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+			code = 1
+		}
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
