@@ -1,6 +1,9 @@
 package projections
 
-import "maps"
+import (
+	"maps"
+	"math"
+)
 
 // Statuses of actors and providers.
 const (
@@ -25,6 +28,9 @@ func applyActor(h *Host, kind Kind, d *ActorChange) {
 	case KindActorStarted:
 		if !ok {
 			next.Status = StatusAwaiting
+		}
+		if next.Count == math.MaxUint64 {
+			return
 		}
 		next.Count++
 	case KindActorStopped:

@@ -11,11 +11,11 @@ import (
 // others are skipped (but still checked for syntax, duplicates and UTF-8).
 
 type hostInfoWire struct {
-	FriendlyName  string            `json:"friendly_name"`
-	Version       string            `json:"version"`
-	UptimeSeconds uint64            `json:"uptime_seconds"`
-	UptimeHuman   string            `json:"uptime_human"`
-	Labels        map[string]string `json:"labels"`
+	FriendlyName  string    `json:"friendly_name"`
+	Version       string    `json:"version"`
+	UptimeSeconds uint64    `json:"uptime_seconds"`
+	UptimeHuman   string    `json:"uptime_human"`
+	Labels        stringMap `json:"labels"`
 }
 
 type heartbeatWire struct {
@@ -66,6 +66,54 @@ func (a *actorInventory) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	}
 }
 
+// stringMap is a JSON object whose values must all be strings: null or
+// any other kind is rejected, not turned into "".
+type stringMap map[string]string
+
+func (m *stringMap) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	switch dec.PeekKind() {
+	case 'n':
+		_, err := dec.ReadToken()
+		*m = nil
+		return err
+	case '{':
+	default:
+		v, err := dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		return reject(ErrData, "expected an object of strings, got a JSON %s", kindName(v.Kind()))
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	out := stringMap{}
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		name := tok.String()
+		if dec.PeekKind() != '"' {
+			v, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			return reject(ErrData, "value of %q is a JSON %s, not a string", truncate(name), kindName(v.Kind()))
+		}
+		val, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		out[name] = val.String()
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	*m = out
+	return nil
+}
+
 type actorWire struct {
 	PublicKey    string  `json:"public_key"`
 	ComponentID  string  `json:"component_id"`
@@ -84,11 +132,11 @@ type providerWire struct {
 
 type linkWire struct {
 	// 0.5x OTP hosts.
-	ActorID    string            `json:"actor_id"`
-	ProviderID string            `json:"provider_id"`
-	ContractID string            `json:"contract_id"`
-	LinkName   *string           `json:"link_name"`
-	Values     map[string]string `json:"values"`
+	ActorID    string    `json:"actor_id"`
+	ProviderID string    `json:"provider_id"`
+	ContractID string    `json:"contract_id"`
+	LinkName   *string   `json:"link_name"`
+	Values     stringMap `json:"values"`
 	// 1.x hosts.
 	SourceID     string   `json:"source_id"`
 	Target       string   `json:"target"`
@@ -106,13 +154,13 @@ type refmapWire struct {
 }
 
 type recordedWire struct {
-	HostID  string            `json:"host_id"`
-	Labels  map[string]string `json:"labels"`
-	Outcome string            `json:"outcome"`
+	HostID  string    `json:"host_id"`
+	Labels  stringMap `json:"labels"`
+	Outcome string    `json:"outcome"`
 }
 
 type labelsWire struct {
-	Labels map[string]string `json:"labels"`
+	Labels stringMap `json:"labels"`
 }
 
 // decodeData decodes data (nil when the event has none) into ev.Data and sets
@@ -237,6 +285,9 @@ func (a *actorInventory) counted() (map[string]uint64, error) {
 			n = *e.MaxInstances
 		}
 		if n > 0 {
+			if out[id]+n < out[id] {
+				return nil, reject(ErrData, "instance count of %q overflows", truncate(id))
+			}
 			out[id] += n
 		}
 	}

@@ -3,6 +3,7 @@ package projections
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"mime"
 	"strings"
 	"time"
@@ -59,10 +60,25 @@ func Decode(raw []byte) (Event, error) {
 	if err := decodeData(&ev, data); err != nil {
 		return Event{}, err
 	}
-	if !nkeys.IsValidPublicServerKey(ev.HostID) {
+	if !ValidHostID(ev.HostID) {
 		return Event{}, reject(ErrInvalidHostID, "%q is not a server public nkey", truncate(ev.HostID))
 	}
 	return ev, nil
+}
+
+// ValidHostID reports whether id is a server public nkey: 56 characters of
+// the base32 alphabet, prefix N, valid checksum. Only such ids become KV keys
+// and subject tokens.
+func ValidHostID(id string) bool {
+	if len(id) != 56 || id[0] != 'N' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return nkeys.IsValidPublicServerKey(id)
 }
 
 func decodeEnvelope(raw []byte, env *envelope) error {
@@ -80,6 +96,12 @@ func decodeEnvelope(raw []byte, env *envelope) error {
 		return reject(ErrMalformed, "not a JSON object")
 	}
 	if err := json.Unmarshal(trimmed, env); err != nil {
+		// Valid JSON whose attributes have the wrong types is a bad
+		// envelope; anything else is not one JSON object.
+		var semantic *json.SemanticError
+		if errors.As(err, &semantic) && jsontext.Value(trimmed).IsValid() {
+			return reject(ErrEnvelope, "%s", jsonReason(err))
+		}
 		return reject(ErrMalformed, "%s", jsonReason(err))
 	}
 	return env.validate()
