@@ -132,3 +132,18 @@ func (p *projectorProc) ready() error {
 	}
 	return nil
 }
+
+// settled returns nil once no label request is in flight.
+func (p *projectorProc) settled() error {
+	code, body, err := p.get("/metrics")
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("metrics %d", code)
+	}
+	if !strings.Contains(string(body), "\nlatticestate_label_requests_in_flight 0\n") {
+		return fmt.Errorf("label requests in flight")
+	}
+	return nil
+}

@@ -98,15 +98,18 @@ func requireKVEqualsFold(tb testing.TB, js jetstream.JetStream, lattice string) 
 	return f
 }
 
-// waitCaughtUp waits until the projector is ready and the stream's last
-// event is applied.
+// waitCaughtUp waits until the projector has no label request in flight
+// (their outcomes are events too) and is ready: every captured event is
+// applied.
 func waitCaughtUp(tb testing.TB, p *projectorProc, total time.Duration) {
 	tb.Helper()
 	deadline := time.Now().Add(total)
 	var err error
 	for time.Now().Before(deadline) {
-		if err = p.ready(); err == nil {
-			return
+		if err = p.settled(); err == nil {
+			if err = p.ready(); err == nil {
+				return
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

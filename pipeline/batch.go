@@ -71,6 +71,13 @@ func (p *Projector) applyItems(ctx context.Context, items []item) error {
 	}
 	p.metrics.WriteSeconds.Observe(time.Since(start).Seconds())
 	p.metrics.DeadLettered.Add(float64(len(dead)))
+	if p.opts.observe != nil {
+		for i := range items {
+			if items[i].key != "" {
+				p.opts.observe(&items[i].ev, items[i].captured)
+			}
+		}
+	}
 	if p.opts.onIntents != nil && len(intents) > 0 {
 		p.opts.onIntents(intents)
 	}

@@ -54,3 +54,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return m
 }
+
+// EnricherMetrics are the label enricher's Prometheus metrics.
+type EnricherMetrics struct {
+	Outcomes     *prometheus.CounterVec
+	Deduplicated prometheus.Counter
+	// InFlight counts hosts whose outcome is not yet recorded.
+	InFlight prometheus.Gauge
+}
+
+// NewEnricherMetrics creates the metrics and registers them with reg (nil:
+// not registered).
+func NewEnricherMetrics(reg prometheus.Registerer) *EnricherMetrics {
+	m := &EnricherMetrics{
+		Outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latticestate_label_requests_total", Help: "Inventory requests for host labels, by outcome."}, []string{"outcome"}),
+		Deduplicated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latticestate_label_requests_deduplicated_total", Help: "Label requests dropped because one for the host was in flight."}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "latticestate_label_requests_in_flight", Help: "Hosts whose label request outcome is not yet recorded."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Outcomes, m.Deduplicated, m.InFlight)
+	}
+	return m
+}

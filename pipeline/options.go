@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"runtime"
+	"time"
 
 	"latticestate/projections"
 	"latticestate/streams"
@@ -19,12 +20,13 @@ type options struct {
 	logger        *slog.Logger
 	metrics       *Metrics
 	onIntents     func([]projections.Intent)
+	observe       func(*projections.Event, time.Time)
 	streamOptions streams.Options
 }
 
 func defaultOptions() options {
 	return options{
-		batchSize:     1000,
+		batchSize:     5000,
 		workers:       runtime.GOMAXPROCS(0),
 		logger:        slog.Default(),
 		streamOptions: streams.DefaultOptions(),
@@ -46,7 +48,8 @@ func WithLattice(lattice string) Option {
 }
 
 // WithBatchSize sets how many events are folded and written per batch
-// (default 1000). Larger batches coalesce more writes per key.
+// (default 5000). A batch takes what is already delivered, up to n, so live
+// batches stay small; catching up, larger ones coalesce more writes per key.
 func WithBatchSize(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > streams.ConsumerMaxAckPending/2 {
@@ -93,6 +96,15 @@ func WithMetrics(m *Metrics) Option {
 func WithIntentHandler(fn func([]projections.Intent)) Option {
 	return func(o *options) error {
 		o.onIntents = fn
+		return nil
+	}
+}
+
+// WithObserver is called, once a batch is written and acked, for every
+// event applied, with the time the stream captured it. It must not block.
+func WithObserver(fn func(ev *projections.Event, captured time.Time)) Option {
+	return func(o *options) error {
+		o.observe = fn
 		return nil
 	}
 }

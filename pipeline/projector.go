@@ -180,11 +180,20 @@ func (p *Projector) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 	for _, it := range items {
 		done = append(done, it.msg)
 	}
+	// The consumer acks all: acking the highest sequence of the batch
+	// acknowledges every event below it, all of which are applied.
+	var last jetstream.Msg
+	var lastSeq uint64
 	for _, m := range done {
-		if err := m.Ack(); err != nil {
-			// Redelivery is harmless: the event is at or below the
+		if meta, err := m.Metadata(); err == nil && meta.Sequence.Stream >= lastSeq {
+			last, lastSeq = m, meta.Sequence.Stream
+		}
+	}
+	if last != nil {
+		if err := last.Ack(); err != nil {
+			// Redelivery is harmless: the events are at or below the
 			// checkpoint and will be skipped.
-			p.log.Debug("ack", "err", err)
+			p.log.Debug("ack", "seq", lastSeq, "err", err)
 		}
 	}
 	return nil

@@ -18,7 +18,7 @@ func LatticeConsumer(lattice string) string { return "projector-" + lattice }
 const ConsumerAckWait = 10 * time.Second
 
 // ConsumerMaxAckPending bounds the events delivered and not yet acked.
-const ConsumerMaxAckPending = 20_000
+const ConsumerMaxAckPending = 100_000
 
 // ConsumerName is the durable consumer that projects lattice, or every
 // lattice when lattice is "".
@@ -36,7 +36,9 @@ func ProjectorConsumerConfig(lattice string, o Options) jetstream.ConsumerConfig
 		Durable:       ConsumerName(lattice),
 		Description:   "latticestate projector: events into " + StateBucket,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
+		// Batches are applied in stream order, so one ack of the last event
+		// of a batch acknowledges the whole batch.
+		AckPolicy:     jetstream.AckAllPolicy,
 		AckWait:       ConsumerAckWait,
 		MaxAckPending: ConsumerMaxAckPending,
 		MaxDeliver:    -1,

@@ -37,10 +37,11 @@ type serveConfig struct {
 	replicas   int
 	logLevel   string
 	serverLogs bool
+	heartbeat  time.Duration
 }
 
 func newServeCmd() *cobra.Command {
-	cfg := serveConfig{natsListen: "127.0.0.1:4222", dataDir: "./data", httpAddr: "127.0.0.1:8080", batchSize: 1000, replicas: 1, logLevel: "info"}
+	cfg := serveConfig{natsListen: "127.0.0.1:4222", dataDir: "./data", httpAddr: "127.0.0.1:8080", batchSize: 5000, replicas: 1, logLevel: "info", heartbeat: 30 * time.Second}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Project live lattice events from NATS JetStream into the KV bucket and serve them",
@@ -86,6 +87,7 @@ LATTICESTATE_NATS_URL=nats://nats:4222.`,
 	f.IntVar(&cfg.replicas, "replicas", cfg.replicas, "replicas of the streams and bucket (3 in a cluster)")
 	f.StringVar(&cfg.logLevel, "log-level", cfg.logLevel, "debug, info, warn or error")
 	f.BoolVar(&cfg.serverLogs, "server-logs", false, "print the embedded NATS server's own logs")
+	f.DurationVar(&cfg.heartbeat, "heartbeat-interval", cfg.heartbeat, "hosts' heartbeat interval; a host silent for 3 intervals is recorded as stale")
 	return cmd
 }
 
@@ -143,20 +145,34 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if len(lattices) == 0 {
 		lattices = []string{""}
 	}
+	enricher := pipeline.NewEnricher(nc, js, pipeline.EnricherConfig{Logger: log, Metrics: pipeline.NewEnricherMetrics(reg)})
+	enricher.Start(ctx)
+	defer enricher.Stop()
+	sweeper := pipeline.NewSweeper(js, res.State, cfg.heartbeat, log)
 	var projectors []*pipeline.Projector
 	for _, l := range lattices {
 		p, err := pipeline.New(ctx, js, res, pipeline.WithLattice(l), pipeline.WithBatchSize(cfg.batchSize),
-			pipeline.WithLogger(log), pipeline.WithMetrics(metrics), pipeline.WithStreamOptions(so))
+			pipeline.WithLogger(log), pipeline.WithMetrics(metrics), pipeline.WithStreamOptions(so),
+			pipeline.WithIntentHandler(enricher.Handle), pipeline.WithObserver(sweeper.Observe))
 		if err != nil {
 			return err
 		}
 		projectors = append(projectors, p)
 	}
+	progress := lagOf(projectors)
+	sweeper.CaughtUp = func(ctx context.Context) bool {
+		lag, err := progress.Lag(ctx)
+		return err == nil && lag == 0
+	}
+	if err := sweeper.Start(ctx); err != nil {
+		return fmt.Errorf("start staleness sweeper: %w", err)
+	}
+	defer sweeper.Stop()
 
 	api := &httpapi.Server{
 		State:    res.State,
 		Healthy:  func() error { return connected(nc) },
-		Progress: lagOf(projectors),
+		Progress: progress,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Log:      log,
 	}
