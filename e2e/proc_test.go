@@ -30,11 +30,13 @@ type projectorProc struct {
 var httpAddrLine = regexp.MustCompile(`msg="serving HTTP" addr=(\S+)`)
 
 // mustStartProjector starts `projector serve` against natsURL with extra
-// flags, and waits until it serves HTTP. The process is killed when the test
+// flags, and waits until it serves HTTP. Hosts count as stale only after an
+// hour unless args set --heartbeat-interval, so that tests which do not
+// test staleness are not raced by the sweeper. The process is killed when the test
 // ends if it is still running.
 func mustStartProjector(tb testing.TB, natsURL string, args ...string) *projectorProc {
 	tb.Helper()
-	args = append([]string{"serve", "--nats-url", natsURL, "--http", "127.0.0.1:0"}, args...)
+	args = append([]string{"serve", "--nats-url", natsURL, "--http", "127.0.0.1:0", "--heartbeat-interval", "1h"}, args...)
 	cmd := exec.Command(projectorBin, args...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(tb, err)

@@ -3,7 +3,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -198,3 +201,9 @@ func workload(seed uint64, hosts, n, heartbeatPct int) [][]byte {
 	}
 	return out
 }
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+func writeFile(name string, b []byte) error { return os.WriteFile(name, b, 0o644) }

@@ -24,6 +24,7 @@ import (
 	"latticestate/internal/embedded"
 	"latticestate/internal/httpapi"
 	"latticestate/pipeline"
+	"latticestate/projections"
 	"latticestate/streams"
 )
 
@@ -56,7 +57,10 @@ bucket live in JetStream.
 
 HTTP (--http):
   GET /api/v1/lattices/{lattice}/hosts        every host, sorted by id
+                          ?label=k=v (repeatable) ?status=up|stale
   GET /api/v1/lattices/{lattice}/hosts/{id}   one host (404 if unknown)
+      both take ?as_of=<stream sequence | RFC 3339 time>: the state after
+      exactly the events up to that point, folded from the stream
   GET /healthz   200 once NATS, the streams and the bucket are in place
   GET /readyz    200 while every captured event is applied, else 503 with the lag
   GET /metrics   Prometheus metrics
@@ -174,7 +178,10 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		Healthy:  func() error { return connected(nc) },
 		Progress: progress,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Log:      log,
+		AsOf: func(ctx context.Context, lattice string, asOf pipeline.AsOf) (*projections.Lattice, error) {
+			return pipeline.FoldStream(ctx, js, lattice, asOf)
+		},
+		Log: log,
 	}
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {

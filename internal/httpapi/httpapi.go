@@ -9,13 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nkeys"
 
+	"latticestate/pipeline"
+	"latticestate/projections"
 	"latticestate/streams"
 )
 
@@ -36,6 +38,8 @@ type Server struct {
 	Progress Progress
 	// Metrics serves /metrics; nil leaves it out.
 	Metrics http.Handler
+	// AsOf folds the stream of a lattice up to a point, for ?as_of=.
+	AsOf func(ctx context.Context, lattice string, asOf pipeline.AsOf) (*projections.Lattice, error)
 	// Log receives one line per failed request.
 	Log *slog.Logger
 }
@@ -89,10 +93,47 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	docs, err := s.hostDocs(r.Context(), lattice)
-	if err != nil {
-		s.fail(w, r, err)
+	q := r.URL.Query()
+	filter := projections.HostFilter{Status: q.Get("status")}
+	if err := filter.ParseLabelSelectors(q["label"]); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
+	}
+	var docs [][]byte
+	if asOf, ok, err := parseAsOf(r); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	} else if ok {
+		hosts, err := s.hostsAsOf(r.Context(), lattice, asOf)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, h := range hosts {
+			if filter.Match(h) {
+				b, err := projections.Marshal(h)
+				if err != nil {
+					s.fail(w, r, err)
+					return
+				}
+				docs = append(docs, b)
+			}
+		}
+	} else {
+		raw, err := s.hostDocs(r.Context(), lattice)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, d := range raw {
+			if !filter.Empty() {
+				h, err := projections.UnmarshalHost(d.value)
+				if err != nil || !filter.Match(h) {
+					continue
+				}
+			}
+			docs = append(docs, d.value)
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -101,10 +142,41 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, d.value...)
+		buf = append(buf, d...)
 	}
 	buf = append(buf, ']', '\n')
 	_, _ = w.Write(buf)
+}
+
+// parseAsOf reads ?as_of=; ok is false when it is absent.
+func parseAsOf(r *http.Request) (pipeline.AsOf, bool, error) {
+	v := r.URL.Query().Get("as_of")
+	if v == "" {
+		return pipeline.AsOf{}, false, nil
+	}
+	a, err := pipeline.ParseAsOf(v)
+	return a, err == nil, err
+}
+
+func (s *Server) latticeAsOf(ctx context.Context, lattice string, asOf pipeline.AsOf) (*projections.Lattice, error) {
+	if s.AsOf == nil {
+		return nil, errors.New("as_of is not available on this server")
+	}
+	return s.AsOf(ctx, lattice, asOf)
+}
+
+// hostsAsOf folds the stream up to asOf and returns the hosts sorted by id.
+func (s *Server) hostsAsOf(ctx context.Context, lattice string, asOf pipeline.AsOf) ([]*projections.Host, error) {
+	l, err := s.latticeAsOf(ctx, lattice, asOf)
+	if err != nil {
+		return nil, err
+	}
+	ids := slices.Sorted(maps.Keys(l.Hosts))
+	hosts := make([]*projections.Host, len(ids))
+	for i, id := range ids {
+		hosts[i] = l.Hosts[id]
+	}
+	return hosts, nil
 }
 
 type rawDoc struct {
@@ -155,8 +227,31 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if !nkeys.IsValidPublicServerKey(id) {
+	if !projections.ValidHostID(id) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no host %q in lattice %q: not a host public key", id, lattice))
+		return
+	}
+	if asOf, ok, err := parseAsOf(r); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	} else if ok {
+		l, err := s.latticeAsOf(r.Context(), lattice, asOf)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h, ok := l.Hosts[id]
+		if !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no host %q in lattice %q as of %s", id, lattice, asOf))
+			return
+		}
+		b, err := projections.Marshal(h)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(b, '\n'))
 		return
 	}
 	e, err := s.State.Get(r.Context(), streams.HostKey(lattice, id))
