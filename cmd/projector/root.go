@@ -10,11 +10,14 @@ func newRootCmd() *cobra.Command {
 into one document per host (inventory, labels, health), plus the lattice's links
 and ref maps.
 
-  fold     fold JSON-lines files offline, no NATS needed`,
+  serve    capture, project and serve live events (embedded NATS by default)
+  fold     fold JSON-lines files offline, no NATS needed
+  get      show one host          list    list hosts
+  watch    follow host changes`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newFoldCmd(), newServeCmd())
+	root.AddCommand(newFoldCmd(), newServeCmd(), newGetCmd(), newListCmd(), newWatchCmd())
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd) }
 	return root
 }

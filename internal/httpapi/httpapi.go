@@ -120,19 +120,19 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	} else {
-		raw, err := s.hostDocs(r.Context(), lattice)
+		raw, err := pipeline.ListHosts(r.Context(), s.State, lattice)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		for _, d := range raw {
 			if !filter.Empty() {
-				h, err := projections.UnmarshalHost(d.value)
+				h, err := projections.UnmarshalHost(d.JSON)
 				if err != nil || !filter.Match(h) {
 					continue
 				}
 			}
-			docs = append(docs, d.value)
+			docs = append(docs, d.JSON)
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -179,56 +179,10 @@ func (s *Server) hostsAsOf(ctx context.Context, lattice string, asOf pipeline.As
 	return hosts, nil
 }
 
-type rawDoc struct {
-	id    string
-	value []byte
-}
-
-// hostDocs reads every host document of lattice, sorted by id, in one
-// watch of the bucket.
-func (s *Server) hostDocs(ctx context.Context, lattice string) ([]rawDoc, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	watcher, err := s.State.Watch(ctx, streams.HostKeys(lattice), jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("watch hosts: %w", err)
-	}
-	defer watcher.Stop()
-	var docs []rawDoc
-	prefix := len(streams.HostKey(lattice, ""))
-	for {
-		select {
-		case e, ok := <-watcher.Updates():
-			if !ok {
-				return nil, errors.New("watch hosts: closed")
-			}
-			if e == nil {
-				slices.SortFunc(docs, func(a, b rawDoc) int {
-					switch {
-					case a.id < b.id:
-						return -1
-					case a.id > b.id:
-						return 1
-					}
-					return 0
-				})
-				return docs, nil
-			}
-			docs = append(docs, rawDoc{id: e.Key()[prefix:], value: e.Value()})
-		case <-ctx.Done():
-			return nil, fmt.Errorf("watch hosts: %w", ctx.Err())
-		}
-	}
-}
-
 func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 	lattice, id := r.PathValue("lattice"), r.PathValue("id")
 	if err := streams.ValidateLattice(lattice); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if !projections.ValidHostID(id) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no host %q in lattice %q: not a host public key", id, lattice))
 		return
 	}
 	if asOf, ok, err := parseAsOf(r); err != nil {
@@ -254,9 +208,9 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(append(b, '\n'))
 		return
 	}
-	e, err := s.State.Get(r.Context(), streams.HostKey(lattice, id))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no host %q in lattice %q", id, lattice))
+	d, err := pipeline.GetHost(r.Context(), s.State, lattice, id)
+	if errors.Is(err, pipeline.ErrHostNotFound) {
+		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
 	if err != nil {
@@ -264,7 +218,7 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(append(e.Value(), '\n'))
+	_, _ = w.Write(append(d.JSON, '\n'))
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"latticestate/pipeline"
+	"latticestate/projections"
+)
+
+func newGetCmd() *cobra.Command {
+	get := &cobra.Command{
+		Use:   "get",
+		Short: "Show one document of the projection",
+	}
+	var q queryFlags
+	host := &cobra.Command{
+		Use:   "host <id>",
+		Short: "Show one host: inventory, labels and health",
+		Long: `get host reads one host document from the ` + "LATTICE_STATE" + ` bucket, or, with --as-of,
+folds the lattice's events from the stream up to that point without touching
+the bucket.
+
+Exit status: 0 when shown, 1 when there is no such host, 2 on other errors.`,
+		Example: `  projector get host NCSWT2MNKTGQC7FZE3NEW5LN44PIRUJUK7ZIN2LNNN4DIUJVTFGLOI7I
+  projector get host NCSW... --as-of 2026-11-25T14:02:00Z -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := q.validate(); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), q.timeout)
+			defer cancel()
+			h, err := q.host(ctx, args[0])
+			if errors.Is(err, pipeline.ErrHostNotFound) {
+				return &exitError{code: 1, err: err}
+			}
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			if q.output == "json" {
+				return writeJSONLine(cmd.OutOrStdout(), h)
+			}
+			return writeHostDetail(cmd.OutOrStdout(), h)
+		},
+	}
+	q.register(host, true)
+	get.AddCommand(host)
+	return get
+}
+
+// host reads one host, live or as of a point of the stream.
+func (q *queryFlags) host(ctx context.Context, id string) (*projections.Host, error) {
+	nc, js, kv, err := q.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	if q.asOf != "" {
+		asOf, err := pipeline.ParseAsOf(q.asOf)
+		if err != nil {
+			return nil, err
+		}
+		l, err := pipeline.FoldStream(ctx, js, q.lattice, asOf)
+		if err != nil {
+			return nil, err
+		}
+		h, ok := l.Hosts[id]
+		if !ok {
+			return nil, fmt.Errorf("%w: no host %s in lattice %s as of %s", pipeline.ErrHostNotFound, id, q.lattice, asOf)
+		}
+		return h, nil
+	}
+	d, err := pipeline.GetHost(ctx, kv, q.lattice, id)
+	if err != nil {
+		return nil, err
+	}
+	return projections.UnmarshalHost(d.JSON)
+}
