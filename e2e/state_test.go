@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -207,3 +208,6 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func writeFile(name string, b []byte) error { return os.WriteFile(name, b, 0o644) }
+
+// errNotYet is what a CheckFor poll returns while waiting.
+var errNotYet = errors.New("not yet")

@@ -61,6 +61,8 @@ HTTP (--http):
   GET /api/v1/lattices/{lattice}/hosts/{id}   one host (404 if unknown)
       both take ?as_of=<stream sequence | RFC 3339 time>: the state after
       exactly the events up to that point, folded from the stream
+  GET /api/v1/lattices/{lattice}/watch        Server-Sent Events: every host, then
+      one event per change (id = bucket revision; resumes with Last-Event-ID)
   GET /healthz   200 once NATS, the streams and the bucket are in place
   GET /readyz    200 while every captured event is applied, else 503 with the lag
   GET /metrics   Prometheus metrics
@@ -187,7 +189,9 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen for HTTP on %s: %w", cfg.httpAddr, err)
 	}
-	httpSrv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Requests (server-sent event streams among them) end when serve does.
+	httpSrv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	log.Info("serving HTTP", "addr", "http://"+ln.Addr().String())
 
 	var wg sync.WaitGroup

@@ -54,6 +54,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/hosts", s.listHosts)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/hosts/{id}", s.getHost)
+	mux.HandleFunc("GET /api/v1/lattices/{lattice}/watch", s.watch)
 	return mux
 }
 
