@@ -78,9 +78,7 @@ func (p *Projector) applyItems(ctx context.Context, items []item) error {
 			}
 		}
 	}
-	if p.opts.onIntents != nil && len(intents) > 0 {
-		p.opts.onIntents(intents)
-	}
+	p.holdIntents(items, intents)
 	return nil
 }
 

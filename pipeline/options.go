@@ -92,7 +92,9 @@ func WithMetrics(m *Metrics) Option {
 }
 
 // WithIntentHandler receives the intents the reducers raise, once the
-// batch that raised them is written and acked. It must not block.
+// batch that raised them is written and the projector has reached the head
+// of the stream, less those that recorded events already answer. It must
+// not block.
 func WithIntentHandler(fn func([]projections.Intent)) Option {
 	return func(o *options) error {
 		o.onIntents = fn

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"latticestate/projections"
 	"latticestate/streams"
 )
 
@@ -29,6 +30,9 @@ type Projector struct {
 	// high is the highest stream sequence applied completely: every event
 	// of this consumer at or below it is in the bucket.
 	high uint64
+	// intents raised but not yet handed over, by lattice.host (see
+	// holdIntents).
+	intents map[string]projections.Intent
 }
 
 // New returns a Projector that feeds the events of res.Events into
@@ -58,6 +62,7 @@ func New(ctx context.Context, js jetstream.JetStream, res *streams.Resources, op
 		opts:     o,
 		metrics:  o.metrics,
 		log:      o.logger.With("consumer", streams.ConsumerName(o.lattice)),
+		intents:  map[string]projections.Intent{},
 	}
 	if o.lattice != "" {
 		p.filters = streams.LatticeFilters(o.lattice)
@@ -180,6 +185,11 @@ func (p *Projector) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 	for _, it := range items {
 		done = append(done, it.msg)
 	}
+	if len(msgs) > 0 {
+		if meta, err := msgs[len(msgs)-1].Metadata(); err == nil && meta.NumPending == 0 {
+			p.releaseIntents()
+		}
+	}
 	// The consumer acks all: acking the highest sequence of the batch
 	// acknowledges every event below it, all of which are applied.
 	var last jetstream.Msg
@@ -224,6 +234,43 @@ func (p *Projector) applyDelivered(ctx context.Context, items []item) error {
 		start = end
 	}
 	return nil
+}
+
+// holdIntents keeps the intents a batch raised until the projector reaches
+// the head of the stream, and drops those that a later recorded
+// host_labels_resolved already answers. Replaying history therefore never
+// asks a host again for what the stream already holds, while a host first
+// seen during a catch-up is still asked once the projector is current.
+func (p *Projector) holdIntents(items []item, raised []projections.Intent) {
+	for _, in := range raised {
+		p.intents[in.Lattice+"."+in.HostID] = in
+	}
+	for i := range items {
+		ev := &items[i].ev
+		if items[i].key == "" || ev.Kind != projections.KindHostLabelsResolved {
+			continue
+		}
+		key := ev.Lattice + "." + ev.HostID
+		if in, ok := p.intents[key]; ok && in.Seq < ev.Seq {
+			delete(p.intents, key)
+		}
+	}
+}
+
+// releaseIntents hands the held intents to the handler.
+func (p *Projector) releaseIntents() {
+	if len(p.intents) == 0 {
+		return
+	}
+	if p.opts.onIntents != nil {
+		out := make([]projections.Intent, 0, len(p.intents))
+		for _, in := range p.intents {
+			out = append(out, in)
+		}
+		slices.SortFunc(out, func(a, b projections.Intent) int { return compareSeq(a.Seq, b.Seq) })
+		p.opts.onIntents(out)
+	}
+	clear(p.intents)
 }
 
 func (p *Projector) loadCheckpoint(ctx context.Context) error {

@@ -99,7 +99,7 @@ func TestFolder_Add(t *testing.T) {
 			eventtest.HostStopped(hostB, nil),
 			eventtest.ProviderStarted(hostB, eventtest.Provider{ID: provHTTP}),
 		)
-		require.Equal(t, []projections.Intent{requestLabels(hostB), requestLabels(hostA), requestLabels(hostB)}, f.Intents)
+		require.Equal(t, []projections.Intent{requestLabels(hostB, 1), requestLabels(hostA, 2), requestLabels(hostB, 6)}, f.Intents)
 	})
 	t.Run("nothing valid is lost next to something invalid", func(t *testing.T) {
 		lines := [][]byte{

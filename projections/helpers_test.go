@@ -78,9 +78,10 @@ func mustMarshal(tb rapid.TB, v any) []byte {
 	return b
 }
 
-// requestLabels is the intent for host id in testLattice.
-func requestLabels(id string) projections.Intent {
-	return projections.Intent{Kind: projections.IntentRequestLabels, Lattice: testLattice, HostID: id}
+// requestLabels is the intent for host id in testLattice raised by the
+// event at seq.
+func requestLabels(id string, seq uint64) projections.Intent {
+	return projections.Intent{Kind: projections.IntentRequestLabels, Lattice: testLattice, HostID: id, Seq: seq}
 }
 
 // awaiting, healthy and unhealthy are actor entries with count n.

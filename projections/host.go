@@ -94,7 +94,7 @@ func ApplyHost(cur *Host, ev *Event) (*Host, []Intent) {
 		}
 	}
 	if created && len(h.Labels) == 0 {
-		return h, []Intent{{Kind: IntentRequestLabels, Lattice: h.Lattice, HostID: h.HostID}}
+		return h, []Intent{{Kind: IntentRequestLabels, Lattice: h.Lattice, HostID: h.HostID, Seq: ev.Seq}}
 	}
 	return h, nil
 }

@@ -60,7 +60,7 @@ func TestHost_ApplyHeartbeat(t *testing.T) {
 				hb(func(h *eventtest.Heartbeat) { h.Actors = map[string]uint64{actorEcho: 2, actorKV: 1} }),
 			},
 			actors:  map[string]projections.Actor{actorEcho: healthy(2), actorKV: awaiting(1)},
-			intents: []projections.Intent{requestLabels(hostA)},
+			intents: []projections.Intent{requestLabels(hostA, 1)},
 		},
 		{
 			name: "actors absent from the heartbeat are dropped",
@@ -70,7 +70,7 @@ func TestHost_ApplyHeartbeat(t *testing.T) {
 				hb(func(h *eventtest.Heartbeat) { h.Actors = map[string]uint64{actorKV: 1} }),
 			},
 			actors:  map[string]projections.Actor{actorKV: awaiting(1)},
-			intents: []projections.Intent{requestLabels(hostA)},
+			intents: []projections.Intent{requestLabels(hostA, 1)},
 		},
 		{
 			name: "heartbeat count replaces the counted one",
@@ -81,7 +81,7 @@ func TestHost_ApplyHeartbeat(t *testing.T) {
 				hb(func(h *eventtest.Heartbeat) { h.Actors = map[string]uint64{actorEcho: 1} }),
 			},
 			actors:  map[string]projections.Actor{actorEcho: awaiting(1)},
-			intents: []projections.Intent{requestLabels(hostA)},
+			intents: []projections.Intent{requestLabels(hostA, 1)},
 		},
 		{
 			name:   "new providers get the heartbeat's contract_id and Awaiting",
@@ -100,7 +100,7 @@ func TestHost_ApplyHeartbeat(t *testing.T) {
 			provs: map[string]projections.Provider{
 				provHTTP + "/default": provider(provHTTP, "default", "wasmcloud:old", projections.StatusUnhealthy),
 			},
-			intents: []projections.Intent{requestLabels(hostA)},
+			intents: []projections.Intent{requestLabels(hostA, 1)},
 		},
 		{
 			name: "providers absent from the heartbeat are dropped",
@@ -112,7 +112,7 @@ func TestHost_ApplyHeartbeat(t *testing.T) {
 			provs: map[string]projections.Provider{
 				provHTTP + "/default": provider(provHTTP, "default", contractHS, projections.StatusAwaiting),
 			},
-			intents: []projections.Intent{requestLabels(hostA)},
+			intents: []projections.Intent{requestLabels(hostA, 1)},
 		},
 		{
 			name: "providers keyed public_key/link_name",
@@ -161,7 +161,7 @@ func TestHost_ApplyHeartbeat(t *testing.T) {
 				eventtest.ProviderStarted(hostA, httpDefault),
 				rawHeartbeat(map[string]any{"labels": labelsOS, "actors": nil, "providers": nil}),
 			},
-			intents: []projections.Intent{requestLabels(hostA)},
+			intents: []projections.Intent{requestLabels(hostA, 1)},
 		},
 		{
 			name: "null components and absent actors count as empty",
@@ -169,7 +169,7 @@ func TestHost_ApplyHeartbeat(t *testing.T) {
 				eventtest.ComponentScaled(hostA, "c", 3),
 				rawHeartbeat(map[string]any{"labels": labelsOS, "components": nil}),
 			},
-			intents: []projections.Intent{requestLabels(hostA)},
+			intents: []projections.Intent{requestLabels(hostA, 1)},
 		},
 		{
 			name: "absent inventory counts as empty",
@@ -178,7 +178,7 @@ func TestHost_ApplyHeartbeat(t *testing.T) {
 				eventtest.ProviderStarted(hostA, httpDefault),
 				rawHeartbeat(map[string]any{"labels": labelsOS}),
 			},
-			intents: []projections.Intent{requestLabels(hostA)},
+			intents: []projections.Intent{requestLabels(hostA, 1)},
 		},
 		{
 			name: "labels from the heartbeat replace the current ones",
@@ -216,7 +216,7 @@ func TestHost_ApplyHeartbeat(t *testing.T) {
 			name:    "a host first seen without labels requests them once",
 			events:  [][]byte{hb(func(h *eventtest.Heartbeat) { h.Labels = nil }), hb(func(h *eventtest.Heartbeat) { h.Labels = nil })},
 			labels:  map[string]string{},
-			intents: []projections.Intent{requestLabels(hostA)},
+			intents: []projections.Intent{requestLabels(hostA, 1)},
 		},
 		{
 			name:   "a host first seen with labels requests nothing",
@@ -317,7 +317,7 @@ func TestHost_ApplyUnknownHost(t *testing.T) {
 				want.Labels = tt.labels
 				require.Empty(t, intents)
 			} else {
-				require.Equal(t, []projections.Intent{requestLabels(hostA)}, intents)
+				require.Equal(t, []projections.Intent{requestLabels(hostA, 7)}, intents)
 			}
 			require.Equal(t, want, h)
 		})
@@ -338,7 +338,7 @@ func TestHost_ApplyHostStarted(t *testing.T) {
 	})
 	t.Run("without labels requests them", func(t *testing.T) {
 		h, intents := mustApplyHost(t, nil, 1, eventtest.HostStarted(hostA, eventtest.HostInfo{FriendlyName: "x"}))
-		require.Equal(t, []projections.Intent{requestLabels(hostA)}, intents)
+		require.Equal(t, []projections.Intent{requestLabels(hostA, 1)}, intents)
 		require.Equal(t, map[string]string{}, h.Labels)
 		require.Equal(t, "x", h.FriendlyName)
 	})

@@ -12,6 +12,8 @@ type Intent struct {
 	Kind    IntentKind
 	Lattice string
 	HostID  string
+	// Seq is the sequence of the event that raised the intent.
+	Seq uint64
 }
 
 // TargetKind is the kind of document an event changes.
