@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"latticestate/internal/sim"
+)
+
+// run connects to NATS and runs the simulated hosts until ctx ends or the
+// count is reached.
+func run(ctx context.Context, o options, log *slog.Logger) error {
+	cfg := sim.Config{
+		Hosts: o.hosts, Interval: o.interval, Lattice: o.lattice, Schema: sim.Schema(o.schema),
+		Scenario: sim.Scenario(o.scenario), Rate: o.rate, Count: o.count, SilentRatio: o.silentRatio,
+		Seed: o.seed, Logger: log,
+	}
+	if o.hosts <= 0 {
+		return usageError(fmt.Errorf("--hosts %d: need at least one host", o.hosts))
+	}
+	if o.interval <= 0 {
+		return usageError(fmt.Errorf("--interval %v: need a positive interval", o.interval))
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError(err)
+	}
+	nc, err := nats.Connect(o.natsURL, nats.Name("latticestate-emitter"), nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrl()) }))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", o.natsURL, err)
+	}
+	defer nc.Close()
+	lattice, err := sim.New(nc, cfg)
+	if err != nil {
+		return err
+	}
+	if err := lattice.Run(ctx); err != nil {
+		return err
+	}
+	if err := nc.Drain(); err != nil {
+		return fmt.Errorf("drain NATS connection: %w", err)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
