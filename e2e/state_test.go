@@ -56,8 +56,7 @@ func mustKVHosts(tb testing.TB, js jetstream.JetStream, lattice string) map[stri
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	kv, err := js.KeyValue(ctx, streams.StateBucket)
-	require.NoError(tb, err)
+	kv := mustActiveBucket(tb, js)
 	w, err := kv.Watch(ctx, streams.HostKeys(lattice), jetstream.IgnoreDeletes())
 	require.NoError(tb, err)
 	defer func() { require.NoError(tb, w.Stop()) }()
@@ -211,3 +210,16 @@ func writeFile(name string, b []byte) error { return os.WriteFile(name, b, 0o644
 
 // errNotYet is what a CheckFor poll returns while waiting.
 var errNotYet = errors.New("not yet")
+
+// mustActiveBucket opens the state bucket readers use now.
+func mustActiveBucket(tb testing.TB, js jetstream.JetStream) jetstream.KeyValue {
+	tb.Helper()
+	ctx := context.Background()
+	meta, err := js.KeyValue(ctx, streams.MetaBucket)
+	require.NoError(tb, err)
+	name, _, err := streams.ActiveState(ctx, meta)
+	require.NoError(tb, err)
+	kv, err := js.KeyValue(ctx, name)
+	require.NoError(tb, err)
+	return kv
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -26,48 +27,73 @@ func (p *Projector) fillGap(ctx context.Context, upTo uint64) error {
 		return nil
 	}
 	p.log.Info("filling gap from the stream", "from", next, "to", upTo-1)
+	return p.applyStream(ctx, func(seq uint64, _ time.Time) bool { return seq >= upTo }, nil)
+}
+
+// applyStream applies the consumer's events read straight from the stream,
+// from the one after p.high, in batches, until past(seq, captured) holds for
+// the next event or the stream has no more. progress, when set, is told the
+// last sequence applied after every batch.
+func (p *Projector) applyStream(ctx context.Context, past func(seq uint64, captured time.Time) bool, progress func(uint64)) error {
 	cons, err := p.js.OrderedConsumer(ctx, p.res.Events.CachedInfo().Config.Name, jetstream.OrderedConsumerConfig{
 		FilterSubjects: p.filters,
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    next,
+		OptStartSeq:    p.high + 1,
 	})
 	if err != nil {
-		return fmt.Errorf("gap fill consumer: %w", err)
+		return fmt.Errorf("read stream: %w", err)
 	}
-	for p.high+1 < upTo {
-		batch, err := cons.Fetch(p.opts.batchSize, jetstream.FetchMaxWait(2e9))
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read stream: %w", err)
+	}
+	if info.NumPending == 0 {
+		return nil
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * p.opts.batchSize))
+	if err != nil {
+		return fmt.Errorf("read stream: %w", err)
+	}
+	defer it.Stop()
+	items := make([]item, 0, p.opts.batchSize)
+	flush := func() error {
+		if len(items) == 0 {
+			return nil
+		}
+		if err := p.applyItems(ctx, items); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(p.high)
+		}
+		items = items[:0]
+		return nil
+	}
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
-			return fmt.Errorf("gap fill fetch: %w", err)
+			return fmt.Errorf("read stream: %w", err)
 		}
-		var items []item
-		reached := false
-		for m := range batch.Messages() {
-			meta, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("gap fill metadata: %w", err)
-			}
-			seq := meta.Sequence.Stream
-			if seq >= upTo {
-				reached = true
-				continue
-			}
-			if seq > p.high {
-				items = append(items, item{seq: seq, subject: m.Subject(), data: m.Data(), captured: meta.Timestamp})
-			}
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("read stream: %w", err)
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("gap fill fetch: %w", err)
+		seq := meta.Sequence.Stream
+		if past(seq, meta.Timestamp) {
+			return flush()
 		}
-		if len(items) > 0 {
-			if err := p.applyItems(ctx, items); err != nil {
+		if seq > p.high {
+			items = append(items, item{seq: seq, subject: m.Subject(), data: m.Data(), captured: meta.Timestamp})
+		}
+		if meta.NumPending == 0 {
+			return flush()
+		}
+		if len(items) == p.opts.batchSize {
+			if err := flush(); err != nil {
 				return err
 			}
 		}
-		if reached || len(items) == 0 {
-			return nil
-		}
 	}
-	return nil
 }
 
 // nextStreamSeq returns the sequence of the first event of the consumer at

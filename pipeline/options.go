@@ -21,6 +21,7 @@ type options struct {
 	metrics       *Metrics
 	onIntents     func([]projections.Intent)
 	observe       func(*projections.Event, time.Time)
+	noConsumer    bool
 	streamOptions streams.Options
 }
 
@@ -107,6 +108,15 @@ func WithIntentHandler(fn func([]projections.Intent)) Option {
 func WithObserver(fn func(ev *projections.Event, captured time.Time)) Option {
 	return func(o *options) error {
 		o.observe = fn
+		return nil
+	}
+}
+
+// WithoutConsumer makes a projector for Rebuild only: it reads the stream
+// directly and creates no durable consumer (Run and Status then fail).
+func WithoutConsumer() Option {
+	return func(o *options) error {
+		o.noConsumer = true
 		return nil
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"latticestate/projections"
@@ -33,6 +34,9 @@ type Projector struct {
 	// intents raised but not yet handed over, by lattice.host (see
 	// holdIntents).
 	intents map[string]projections.Intent
+	// switches receives the name of the state bucket a replay switched
+	// readers to.
+	switches chan string
 }
 
 // New returns a Projector that feeds the events of res.Events into
@@ -49,20 +53,25 @@ func New(ctx context.Context, js jetstream.JetStream, res *streams.Resources, op
 	if o.metrics == nil {
 		o.metrics = NewMetrics(nil)
 	}
-	cons, err := streams.EnsureConsumer(ctx, res.Events, o.lattice, o.streamOptions)
-	if err != nil {
-		return nil, err
+	var cons jetstream.Consumer
+	if !o.noConsumer {
+		var err error
+		if cons, err = streams.EnsureConsumer(ctx, res.Events, o.lattice, o.streamOptions); err != nil {
+			return nil, err
+		}
 	}
+	r := *res
 	p := &Projector{
 		js:       js,
-		res:      res,
+		res:      &r,
 		consumer: cons,
 		name:     streams.ConsumerName(o.lattice),
-		store:    newStore(js, res.StateStream, streams.StateBucket),
+		store:    newStore(js, res.StateStream, res.State.Bucket()),
 		opts:     o,
 		metrics:  o.metrics,
 		log:      o.logger.With("consumer", streams.ConsumerName(o.lattice)),
 		intents:  map[string]projections.Intent{},
+		switches: make(chan string, 1),
 	}
 	if o.lattice != "" {
 		p.filters = streams.LatticeFilters(o.lattice)
@@ -78,11 +87,19 @@ const shutdownGrace = 30 * time.Second
 // (written and acked) and returns nil. It returns an error only when it
 // cannot start.
 func (p *Projector) Run(ctx context.Context) error {
+	if p.consumer == nil {
+		return errors.New("projector made WithoutConsumer cannot Run")
+	}
 	if err := p.loadCheckpoint(ctx); err != nil {
 		return err
 	}
 	p.store.reset()
-	p.log.Info("projector started", "checkpoint", p.high)
+	p.log.Info("projector started", "bucket", p.res.State.Bucket(), "checkpoint", p.high)
+	stopWatch, err := p.watchSwitches(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopWatch()
 	backoff := newBackoff()
 	for ctx.Err() == nil {
 		it, err := p.consumer.Messages(jetstream.PullMaxMessages(2 * p.opts.batchSize))
@@ -95,6 +112,11 @@ func (p *Projector) Run(ctx context.Context) error {
 		}
 		err = p.consume(ctx, it)
 		it.Stop()
+		if errors.Is(err, errSwitch) {
+			if err = p.retarget(ctx, <-p.switches); err == nil {
+				continue
+			}
+		}
 		if err != nil && ctx.Err() == nil {
 			p.log.Warn("consume", "err", err)
 			if !backoff.wait(ctx) {
@@ -111,10 +133,19 @@ func (p *Projector) Run(ctx context.Context) error {
 func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) error {
 	batch := make([]jetstream.Msg, 0, p.opts.batchSize)
 	for {
-		first, err := it.Next(jetstream.NextContext(ctx))
+		if ctx.Err() != nil {
+			return nil
+		}
+		if len(p.switches) > 0 {
+			return errSwitch
+		}
+		first, err := it.Next(jetstream.NextMaxWait(250 * time.Millisecond))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, nats.ErrTimeout) {
+				continue
 			}
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return err
@@ -139,6 +170,103 @@ func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) e
 			return err
 		}
 	}
+}
+
+// errSwitch ends consume when readers were switched to another bucket.
+var errSwitch = errors.New("state bucket switched")
+
+// watchSwitches follows the active state bucket; a switch is picked up
+// between batches.
+func (p *Projector) watchSwitches(ctx context.Context) (func(), error) {
+	if p.res.Meta == nil {
+		return func() {}, nil
+	}
+	w, err := p.res.Meta.Watch(ctx, streams.ActiveStateKey, jetstream.UpdatesOnly())
+	if err != nil {
+		return nil, fmt.Errorf("watch active state bucket: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e := range w.Updates() {
+			if e == nil || e.Operation() != jetstream.KeyValuePut || string(e.Value()) == p.res.State.Bucket() {
+				continue
+			}
+			select {
+			case <-p.switches:
+			default:
+			}
+			p.switches <- string(e.Value())
+		}
+	}()
+	return func() {
+		_ = w.Stop()
+		<-done
+	}, nil
+}
+
+// retarget moves the projector to the state bucket name: it continues from
+// that bucket's checkpoint, and the gap fill applies whatever the bucket
+// does not hold yet.
+func (p *Projector) retarget(ctx context.Context, name string) error {
+	kv, err := p.js.KeyValue(ctx, name)
+	if err != nil {
+		return fmt.Errorf("open state bucket %s: %w", name, err)
+	}
+	st, err := p.js.Stream(ctx, streams.BucketStream(name))
+	if err != nil {
+		return fmt.Errorf("open state bucket %s: %w", name, err)
+	}
+	p.res.State, p.res.StateStream = kv, st
+	p.store = newStore(p.js, st, name)
+	if err := p.loadCheckpoint(ctx); err != nil {
+		return err
+	}
+	p.log.Info("switched state bucket", "bucket", name, "checkpoint", p.high)
+	// Events delivered (and applied to the previous bucket) since the
+	// new bucket's checkpoint come from the stream now, not later.
+	info, err := p.consumer.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("consumer info: %w", err)
+	}
+	return p.fillGap(ctx, info.Delivered.Stream+1)
+}
+
+// Rebuild folds the stream into the projector's state bucket, from its
+// checkpoint up to upTo (the head of the stream as it is now for the zero
+// AsOf), reading the stream directly rather than through the durable
+// consumer. progress is told the last sequence applied and the target after
+// every batch. Intents are not executed: the stream already holds their
+// outcomes. It returns the last sequence applied.
+func (p *Projector) Rebuild(ctx context.Context, upTo AsOf, progress func(applied, target uint64)) (uint64, error) {
+	if err := p.loadCheckpoint(ctx); err != nil {
+		return 0, err
+	}
+	info, err := p.res.Events.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", streams.EventsStream, err)
+	}
+	target := info.State.LastSeq
+	if upTo.Seq > 0 {
+		target = min(target, upTo.Seq)
+	}
+	p.opts.onIntents = nil
+	err = p.applyStream(ctx, func(seq uint64, t time.Time) bool {
+		return seq > target || !upTo.includes(seq, t)
+	}, func(applied uint64) {
+		if progress != nil {
+			progress(applied, target)
+		}
+	})
+	return p.high, err
+}
+
+// SaveCheckpointFor records seq as the checkpoint of the consumer named
+// consumer in the projector's bucket, so that a projector of that consumer
+// switched to this bucket continues from there.
+func (p *Projector) SaveCheckpointFor(ctx context.Context, consumer string, seq uint64) error {
+	_, err := p.res.State.Put(ctx, streams.CheckpointKey(consumer), strconv.AppendUint(nil, seq, 10))
+	return err
 }
 
 // processBatch applies a delivered batch and acks it. Writes are retried
@@ -315,6 +443,9 @@ func (s Status) CaughtUp() bool { return s.Pending == 0 && s.AckPending == 0 }
 
 // Status asks the server for the consumer's progress.
 func (p *Projector) Status(ctx context.Context) (Status, error) {
+	if p.consumer == nil {
+		return Status{}, errors.New("projector has no consumer")
+	}
 	info, err := p.consumer.Info(ctx)
 	if err != nil {
 		return Status{}, fmt.Errorf("consumer info: %w", err)

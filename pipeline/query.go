@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -67,4 +68,42 @@ func GetHost(ctx context.Context, kv jetstream.KeyValue, lattice, id string) (Ho
 		return HostDoc{}, fmt.Errorf("read host %s: %w", id, err)
 	}
 	return HostDoc{ID: id, JSON: e.Value(), Revision: e.Revision()}, nil
+}
+
+// StateReader finds the active state bucket for readers, so that they move
+// to a rebuilt bucket as soon as a replay switches over.
+type StateReader struct {
+	js   jetstream.JetStream
+	meta jetstream.KeyValue
+
+	mu      sync.Mutex
+	buckets map[string]jetstream.KeyValue
+}
+
+// NewStateReader returns a StateReader; meta may be nil (no replay has ever
+// switched: the default bucket).
+func NewStateReader(js jetstream.JetStream, meta jetstream.KeyValue) *StateReader {
+	return &StateReader{js: js, meta: meta, buckets: map[string]jetstream.KeyValue{}}
+}
+
+// Bucket returns the active state bucket.
+func (r *StateReader) Bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	name := streams.StateBucket
+	if r.meta != nil {
+		var err error
+		if name, _, err = streams.ActiveState(ctx, r.meta); err != nil {
+			return nil, err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if kv, ok := r.buckets[name]; ok {
+		return kv, nil
+	}
+	kv, err := r.js.KeyValue(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("open state bucket %s: %w", name, err)
+	}
+	r.buckets[name] = kv
+	return kv, nil
 }

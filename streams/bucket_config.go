@@ -2,12 +2,37 @@ package streams
 
 import (
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// StateBucket is the KV bucket holding the projections.
+// StateBucket is the KV bucket holding the projections, until a replay
+// switches readers to a rebuilt one (see MetaBucket).
 const StateBucket = "LATTICE_STATE"
+
+// MetaBucket holds, under ActiveStateKey, the name of the active state
+// bucket; absent means StateBucket.
+const (
+	MetaBucket     = "LATTICE_META"
+	ActiveStateKey = "state_bucket"
+)
+
+// MetaBucketConfig keeps a short history of switches.
+func MetaBucketConfig(o Options) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      MetaBucket,
+		Description: "latticestate: which state bucket is active",
+		History:     10,
+		Storage:     o.Storage,
+		Replicas:    max(o.Replicas, 1),
+	}
+}
+
+// ReplayBucket names a state bucket rebuilt by a replay started at t.
+func ReplayBucket(t time.Time) string {
+	return StateBucket + "_" + t.UTC().Format("20060102T150405Z")
+}
 
 // StateBucketConfig: the current documents only; history is the event
 // stream's job.

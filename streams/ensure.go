@@ -2,6 +2,7 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -11,9 +12,12 @@ import (
 type Resources struct {
 	Events jetstream.Stream
 	DLQ    jetstream.Stream
-	State  jetstream.KeyValue
+	// State is the active state bucket (see ActiveState).
+	State jetstream.KeyValue
 	// StateStream is the stream behind the State bucket.
 	StateStream jetstream.Stream
+	// Meta holds which state bucket is active.
+	Meta jetstream.KeyValue
 }
 
 // Ensure creates the event and dead-letter streams and the state bucket, or
@@ -28,13 +32,61 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) (*Resources,
 	if r.DLQ, err = js.CreateOrUpdateStream(ctx, DLQStreamConfig(o)); err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", DLQStream, err)
 	}
-	if r.State, err = js.CreateOrUpdateKeyValue(ctx, StateBucketConfig(o)); err != nil {
-		return nil, fmt.Errorf("ensure bucket %s: %w", StateBucket, err)
+	if r.Meta, err = js.CreateOrUpdateKeyValue(ctx, MetaBucketConfig(o)); err != nil {
+		return nil, fmt.Errorf("ensure bucket %s: %w", MetaBucket, err)
 	}
-	if r.StateStream, err = js.Stream(ctx, BucketStream(StateBucket)); err != nil {
-		return nil, fmt.Errorf("open stream of bucket %s: %w", StateBucket, err)
+	name, _, err := ActiveState(ctx, r.Meta)
+	if err != nil {
+		return nil, err
+	}
+	if r.State, r.StateStream, err = EnsureState(ctx, js, name, o); err != nil {
+		return nil, err
 	}
 	return &r, nil
+}
+
+// EnsureState creates or updates the state bucket name and opens its stream.
+func EnsureState(ctx context.Context, js jetstream.JetStream, name string, o Options) (jetstream.KeyValue, jetstream.Stream, error) {
+	cfg := StateBucketConfig(o)
+	cfg.Bucket = name
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ensure bucket %s: %w", name, err)
+	}
+	s, err := js.Stream(ctx, BucketStream(name))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open stream of bucket %s: %w", name, err)
+	}
+	return kv, s, nil
+}
+
+// ActiveState returns the name of the state bucket readers and the live
+// projector use, and the revision of that choice (0: never switched, the
+// default StateBucket).
+func ActiveState(ctx context.Context, meta jetstream.KeyValue) (string, uint64, error) {
+	e, err := meta.Get(ctx, ActiveStateKey)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return StateBucket, 0, nil
+	case err != nil:
+		return "", 0, fmt.Errorf("read active state bucket: %w", err)
+	}
+	return string(e.Value()), e.Revision(), nil
+}
+
+// SwitchState makes name the active state bucket, provided the choice is
+// still at revision rev (0: never switched): readers move over atomically.
+func SwitchState(ctx context.Context, meta jetstream.KeyValue, name string, rev uint64) error {
+	var err error
+	if rev == 0 {
+		_, err = meta.Create(ctx, ActiveStateKey, []byte(name))
+	} else {
+		_, err = meta.Update(ctx, ActiveStateKey, []byte(name), rev)
+	}
+	if err != nil {
+		return fmt.Errorf("switch to state bucket %s: %w", name, err)
+	}
+	return nil
 }
 
 // EnsureConsumer creates or updates the projector's durable consumer for

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"latticestate/pipeline"
 	"latticestate/streams"
 )
 
@@ -19,6 +20,7 @@ type queryFlags struct {
 	lattice string
 	output  string
 	asOf    string
+	bucket  string
 	timeout time.Duration
 }
 
@@ -28,6 +30,7 @@ func (q *queryFlags) register(cmd *cobra.Command, withAsOf bool) {
 	f.StringVar(&q.lattice, "lattice", "default", "lattice to query")
 	f.StringVarP(&q.output, "output", "o", "table", "output format: table or json")
 	f.DurationVar(&q.timeout, "timeout", 10*time.Second, "how long to wait for NATS")
+	f.StringVar(&q.bucket, "bucket", "", "read this state bucket (e.g. one built by replay --to-seq) instead of the active one")
 	if withAsOf {
 		f.StringVar(&q.asOf, "as-of", "", "answer from the stream as of a stream sequence or RFC 3339 time, not from the live bucket")
 	}
@@ -51,11 +54,11 @@ func (q *queryFlags) connect(ctx context.Context) (*nats.Conn, jetstream.JetStre
 		nc.Close()
 		return nil, nil, nil, err
 	}
-	kv, err := js.KeyValue(ctx, streams.StateBucket)
+	kv, err := q.stateBucket(ctx, js)
 	switch {
 	case errors.Is(err, jetstream.ErrBucketNotFound):
 		nc.Close()
-		return nil, nil, nil, fmt.Errorf("NATS at %s has no %s bucket: run `projector serve --nats-url %s` first", q.natsURL, streams.StateBucket, q.natsURL)
+		return nil, nil, nil, fmt.Errorf("NATS at %s has no latticestate state bucket (%v): run `projector serve --nats-url %s` first", q.natsURL, err, q.natsURL)
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, context.DeadlineExceeded):
 		nc.Close()
 		return nil, nil, nil, fmt.Errorf("JetStream is not available at %s: %w", q.natsURL, err)
@@ -64,4 +67,18 @@ func (q *queryFlags) connect(ctx context.Context) (*nats.Conn, jetstream.JetStre
 		return nil, nil, nil, fmt.Errorf("open bucket %s at %s: %w", streams.StateBucket, q.natsURL, err)
 	}
 	return nc, js, kv, nil
+}
+
+// stateBucket opens --bucket, or the active state bucket.
+func (q *queryFlags) stateBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+	if q.bucket != "" {
+		return js.KeyValue(ctx, q.bucket)
+	}
+	meta, err := js.KeyValue(ctx, streams.MetaBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		meta = nil
+	} else if err != nil {
+		return nil, err
+	}
+	return pipeline.NewStateReader(js, meta).Bucket(ctx)
 }

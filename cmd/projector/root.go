@@ -13,11 +13,12 @@ and ref maps.
   serve    capture, project and serve live events (embedded NATS by default)
   fold     fold JSON-lines files offline, no NATS needed
   get      show one host          list    list hosts
-  watch    follow host changes`,
+  watch    follow host changes
+  replay   rebuild the projection from the stream (or as it was at a point)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newFoldCmd(), newServeCmd(), newGetCmd(), newListCmd(), newWatchCmd())
+	root.AddCommand(newFoldCmd(), newServeCmd(), newGetCmd(), newListCmd(), newWatchCmd(), newReplayCmd())
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd) }
 	return root
 }

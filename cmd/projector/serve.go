@@ -23,6 +23,7 @@ import (
 
 	"latticestate/internal/embedded"
 	"latticestate/internal/httpapi"
+	"latticestate/internal/sim"
 	"latticestate/pipeline"
 	"latticestate/projections"
 	"latticestate/streams"
@@ -39,6 +40,7 @@ type serveConfig struct {
 	logLevel   string
 	serverLogs bool
 	heartbeat  time.Duration
+	demo       int
 }
 
 func newServeCmd() *cobra.Command {
@@ -93,6 +95,7 @@ LATTICESTATE_NATS_URL=nats://nats:4222.`,
 	f.IntVar(&cfg.replicas, "replicas", cfg.replicas, "replicas of the streams and bucket (3 in a cluster)")
 	f.StringVar(&cfg.logLevel, "log-level", cfg.logLevel, "debug, info, warn or error")
 	f.BoolVar(&cfg.serverLogs, "server-logs", false, "print the embedded NATS server's own logs")
+	f.IntVar(&cfg.demo, "demo", 0, "also run N simulated hosts in-process (lattice \"default\", lifecycle churn), to watch without wasmCloud")
 	f.DurationVar(&cfg.heartbeat, "heartbeat-interval", cfg.heartbeat, "hosts' heartbeat interval; a host silent for 3 intervals is recorded as stale")
 	return cmd
 }
@@ -176,7 +179,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	defer sweeper.Stop()
 
 	api := &httpapi.Server{
-		State:    res.State,
+		State:    pipeline.NewStateReader(js, res.Meta),
 		Healthy:  func() error { return connected(nc) },
 		Progress: progress,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
@@ -202,6 +205,13 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 			}
 		})
 	}
+	if cfg.demo > 0 {
+		demo, err := startDemo(ctx, url, cfg.demo, cfg.heartbeat, log)
+		if err != nil {
+			return err
+		}
+		defer demo()
+	}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- httpSrv.Serve(ln) }()
 	select {
@@ -220,6 +230,34 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		err = nil
 	}
 	return err
+}
+
+// startDemo runs n simulated hosts on their own connection, as real hosts
+// would be; the returned function stops them (publishing host_stopped).
+func startDemo(ctx context.Context, url string, n int, interval time.Duration, log *slog.Logger) (func(), error) {
+	nc, err := nats.Connect(url, nats.Name("latticestate-demo-hosts"))
+	if err != nil {
+		return nil, fmt.Errorf("demo hosts: %w", err)
+	}
+	lattice, err := sim.New(nc, sim.Config{
+		Hosts: n, Interval: interval, Scenario: sim.ScenarioChurn, SilentRatio: 0.2,
+		Logger: log.With("component", "demo"),
+	})
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("demo hosts: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- lattice.Run(ctx) }()
+	log.Info("demo hosts started", "hosts", n, "lattice", sim.DefaultLattice)
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			log.Warn("demo hosts", "err", err)
+		}
+		nc.Close()
+	}, nil
 }
 
 func connected(nc *nats.Conn) error {

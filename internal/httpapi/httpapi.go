@@ -14,8 +14,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"latticestate/pipeline"
 	"latticestate/projections"
 	"latticestate/streams"
@@ -29,8 +27,8 @@ type Progress interface {
 
 // Server holds what the handlers read from.
 type Server struct {
-	// State is the projections bucket.
-	State jetstream.KeyValue
+	// State finds the active projections bucket.
+	State *pipeline.StateReader
 	// Healthy reports whether NATS is connected with the streams and bucket
 	// in place.
 	Healthy func() error
@@ -121,7 +119,12 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	} else {
-		raw, err := pipeline.ListHosts(r.Context(), s.State, lattice)
+		kv, err := s.State.Bucket(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		raw, err := pipeline.ListHosts(r.Context(), kv, lattice)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -209,7 +212,12 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(append(b, '\n'))
 		return
 	}
-	d, err := pipeline.GetHost(r.Context(), s.State, lattice, id)
+	kv, err := s.State.Bucket(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d, err := pipeline.GetHost(r.Context(), kv, lattice, id)
 	if errors.Is(err, pipeline.ErrHostNotFound) {
 		writeError(w, http.StatusNotFound, err.Error())
 		return

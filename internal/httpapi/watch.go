@@ -42,7 +42,12 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		opts = append(opts, jetstream.ResumeFromRevision(rev+1))
 	}
 	ctx := r.Context()
-	watcher, err := s.State.Watch(ctx, streams.HostKeys(lattice), opts...)
+	kv, err := s.State.Bucket(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	watcher, err := kv.Watch(ctx, streams.HostKeys(lattice), opts...)
 	if err != nil {
 		s.fail(w, r, err)
 		return
