@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,11 @@ import (
 	"latticestate/projections"
 	"latticestate/streams"
 )
+
+// openAPI describes the HTTP API.
+//
+//go:embed openapi.json
+var openAPI []byte
 
 // Progress tells whether the projection is current.
 type Progress interface {
@@ -53,6 +59,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/hosts", s.listHosts)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/hosts/{id}", s.getHost)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/watch", s.watch)
+	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openAPI)
+	})
 	return mux
 }
 
