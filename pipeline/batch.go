@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"latticestate/projections"
 	"latticestate/streams"
@@ -23,6 +24,9 @@ type item struct {
 	captured time.Time
 	// msg is nil for events read directly from the stream to fill a gap.
 	msg jetstream.Msg
+	// traceCtx and span trace the event when tracing is on.
+	traceCtx context.Context
+	span     trace.Span
 
 	ev  projections.Event
 	key string
@@ -36,6 +40,21 @@ type item struct {
 func (p *Projector) applyItems(ctx context.Context, items []item) error {
 	p.metrics.BatchSize.Observe(float64(len(items)))
 	p.decode(items)
+	if p.opts.tracer != nil {
+		p.traces = make(map[uint64]context.Context, len(items))
+		for i := range items {
+			if items[i].span != nil {
+				p.traces[items[i].seq] = items[i].traceCtx
+			}
+		}
+		defer func() {
+			for i := range items {
+				if items[i].span != nil {
+					items[i].span.End()
+				}
+			}
+		}()
+	}
 
 	groups := map[string][]*projections.Event{}
 	var keys []string
@@ -99,6 +118,13 @@ func (p *Projector) decode(items []item) {
 		ev.Seq, ev.Lattice = it.seq, lattice
 		it.ev = ev
 		it.key = docKey(lattice, ev.Target())
+	}
+	if p.opts.tracer != nil {
+		inner := decodeOne
+		decodeOne = func(it *item) {
+			inner(it)
+			p.traceDecode(it)
+		}
 	}
 	workers := p.opts.workers
 	if len(items) < 64 || workers == 1 {
@@ -167,6 +193,7 @@ type pendingWrite struct {
 	next, prev *document
 	events     []*projections.Event
 	future     jetstream.PubAckFuture
+	span       trace.Span
 }
 
 // writeGroups folds each key's events into its document and writes every
@@ -224,11 +251,20 @@ func (p *Projector) foldKey(ctx context.Context, key string, events []*projectio
 	if !changed {
 		return keyResult{}
 	}
+	var span trace.Span
+	if p.opts.tracer != nil {
+		seqs := make([]uint64, len(events))
+		for i, ev := range events {
+			seqs[i] = ev.Seq
+		}
+		span = p.startWriteSpan(key, seqs)
+	}
 	f, err := p.store.write(next, prev)
 	if err != nil {
+		endSpan(span, err)
 		return keyResult{err: fmt.Errorf("write %s: %w", key, err)}
 	}
-	return keyResult{write: &pendingWrite{next: next, prev: prev, events: events, future: f}, intents: intents}
+	return keyResult{write: &pendingWrite{next: next, prev: prev, events: events, future: f, span: span}, intents: intents}
 }
 
 // foldDocument applies events to a copy of prev.
@@ -247,7 +283,8 @@ func foldDocument(prev *document, events []*projections.Event) (*document, []pro
 }
 
 // confirm waits for a write's acknowledgement and caches the new version.
-func (p *Projector) confirm(ctx context.Context, w *pendingWrite) error {
+func (p *Projector) confirm(ctx context.Context, w *pendingWrite) (err error) {
+	defer func() { endSpan(w.span, err) }()
 	select {
 	case ack := <-w.future.Ok():
 		w.next.rev = ack.Sequence

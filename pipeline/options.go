@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"latticestate/projections"
 	"latticestate/streams"
 )
@@ -22,6 +24,7 @@ type options struct {
 	onIntents     func([]projections.Intent)
 	observe       func(*projections.Event, time.Time)
 	noConsumer    bool
+	tracer        trace.Tracer
 	streamOptions streams.Options
 }
 
@@ -108,6 +111,15 @@ func WithIntentHandler(fn func([]projections.Intent)) Option {
 func WithObserver(fn func(ev *projections.Event, captured time.Time)) Option {
 	return func(o *options) error {
 		o.observe = fn
+		return nil
+	}
+}
+
+// WithTracer traces every event through decode and KV write, continuing
+// the trace of its traceparent header. Off by default.
+func WithTracer(t trace.Tracer) Option {
+	return func(o *options) error {
+		o.tracer = t
 		return nil
 	}
 }

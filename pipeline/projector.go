@@ -34,6 +34,9 @@ type Projector struct {
 	// intents raised but not yet handed over, by lattice.host (see
 	// holdIntents).
 	intents map[string]projections.Intent
+	// traces maps the sequences of the batch being applied to their trace
+	// contexts, when tracing is on.
+	traces map[uint64]context.Context
 	// switches receives the name of the state bucket a replay switched
 	// readers to.
 	switches chan string
@@ -91,12 +94,18 @@ func (p *Projector) Run(ctx context.Context) error {
 		return errors.New("projector made WithoutConsumer cannot Run")
 	}
 	if err := p.loadCheckpoint(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	p.store.reset()
 	p.log.Info("projector started", "bucket", p.res.State.Bucket(), "checkpoint", p.high)
 	stopWatch, err := p.watchSwitches(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	defer stopWatch()
@@ -289,11 +298,15 @@ func (p *Projector) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 			continue
 		}
 		items = append(items, item{seq: meta.Sequence.Stream, subject: m.Subject(), data: m.Data(), captured: meta.Timestamp, msg: m})
+		p.startEventSpan(&items[len(items)-1], m.Headers())
 	}
 	slices.SortStableFunc(items, func(a, b item) int { return compareSeq(a.seq, b.seq) })
 	items = slices.CompactFunc(items, func(a, b item) bool {
 		if a.seq == b.seq {
 			done = append(done, b.msg)
+			if b.span != nil {
+				b.span.End()
+			}
 			return true
 		}
 		return false

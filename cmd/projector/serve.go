@@ -41,6 +41,7 @@ type serveConfig struct {
 	serverLogs bool
 	heartbeat  time.Duration
 	demo       int
+	otlp       string
 }
 
 func newServeCmd() *cobra.Command {
@@ -95,6 +96,7 @@ LATTICESTATE_NATS_URL=nats://nats:4222.`,
 	f.IntVar(&cfg.replicas, "replicas", cfg.replicas, "replicas of the streams and bucket (3 in a cluster)")
 	f.StringVar(&cfg.logLevel, "log-level", cfg.logLevel, "debug, info, warn or error")
 	f.BoolVar(&cfg.serverLogs, "server-logs", false, "print the embedded NATS server's own logs")
+	f.StringVar(&cfg.otlp, "otlp-endpoint", "", "trace every event (continuing its traceparent) through decode and KV write, exporting OTLP/HTTP here, e.g. http://localhost:4318; empty: no tracing")
 	f.IntVar(&cfg.demo, "demo", 0, "also run N simulated hosts in-process (lattice \"default\", lifecycle churn), to watch without wasmCloud")
 	f.DurationVar(&cfg.heartbeat, "heartbeat-interval", cfg.heartbeat, "hosts' heartbeat interval; a host silent for 3 intervals is recorded as stale")
 	return cmd
@@ -158,11 +160,27 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	enricher.Start(ctx)
 	defer enricher.Stop()
 	sweeper := pipeline.NewSweeper(js, res.State, cfg.heartbeat, log)
+	opts := []pipeline.Option{pipeline.WithBatchSize(cfg.batchSize),
+		pipeline.WithLogger(log), pipeline.WithMetrics(metrics), pipeline.WithStreamOptions(so),
+		pipeline.WithIntentHandler(enricher.Handle), pipeline.WithObserver(sweeper.Observe)}
+	if cfg.otlp != "" {
+		tracer, shutdown, err := newTracer(ctx, cfg.otlp)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := shutdown(sctx); err != nil {
+				log.Warn("flush traces", "err", err)
+			}
+		}()
+		opts = append(opts, pipeline.WithTracer(tracer))
+		log.Info("tracing events", "otlp_endpoint", cfg.otlp)
+	}
 	var projectors []*pipeline.Projector
 	for _, l := range lattices {
-		p, err := pipeline.New(ctx, js, res, pipeline.WithLattice(l), pipeline.WithBatchSize(cfg.batchSize),
-			pipeline.WithLogger(log), pipeline.WithMetrics(metrics), pipeline.WithStreamOptions(so),
-			pipeline.WithIntentHandler(enricher.Handle), pipeline.WithObserver(sweeper.Observe))
+		p, err := pipeline.New(ctx, js, res, append(opts, pipeline.WithLattice(l))...)
 		if err != nil {
 			return err
 		}
