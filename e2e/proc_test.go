@@ -135,7 +135,7 @@ func (p *projectorProc) ready() error {
 	return nil
 }
 
-// settled returns nil once no label request is in flight.
+// settled returns nil once no label request is held or in flight.
 func (p *projectorProc) settled() error {
 	code, body, err := p.get("/metrics")
 	if err != nil {
@@ -144,8 +144,10 @@ func (p *projectorProc) settled() error {
 	if code != http.StatusOK {
 		return fmt.Errorf("metrics %d", code)
 	}
-	if !strings.Contains(string(body), "\nlatticestate_label_requests_in_flight 0\n") {
-		return fmt.Errorf("label requests in flight")
+	for _, gauge := range []string{"latticestate_label_requests_in_flight", "latticestate_intents_held"} {
+		if !strings.Contains(string(body), "\n"+gauge+" 0\n") {
+			return fmt.Errorf("%s is not 0", gauge)
+		}
 	}
 	return nil
 }

@@ -56,10 +56,14 @@ func TestReplay_EqualsLive(t *testing.T) {
 	s := natstest.MustRunServer(t)
 	nc, js := natstest.MustConnect(t, s)
 	p := mustStartProjector(t, s.ClientURL())
+	t0 := time.Now()
 	lines := workload(5, 2000, events, 50)
+	t.Logf("generated in %v", time.Since(t0))
 	mustPublish(t, nc, streams.HostEventSubject("default"), lines)
 	requireStreamHas(t, js, uint64(events))
+	t.Logf("published in %v", time.Since(t0))
 	waitCaughtUp(t, p, 2*time.Minute)
+	t.Logf("caught up in %v", time.Since(t0))
 	ctx := context.Background()
 	old, err := js.KeyValue(ctx, streams.StateBucket)
 	require.NoError(t, err)
@@ -99,11 +103,14 @@ func TestReplay_EqualsLive(t *testing.T) {
 	rebuilt, err := js.KeyValue(ctx, m[2])
 	require.NoError(t, err)
 	got := mustDocuments(t, rebuilt)
-	require.Equal(t, len(live), len(got))
 	for k, v := range live {
 		require.Equal(t, v, got[k], "key %s", k)
 	}
+	for k := range got {
+		require.Contains(t, live, k)
+	}
 
+	t.Logf("compared in %v", time.Since(t0))
 	// Later events land in the new bucket, which readers now use.
 	more := workload(6, 2000, 2000, 50)
 	mustPublish(t, nc, streams.HostEventSubject("default"), more)
@@ -116,6 +123,7 @@ func TestReplay_EqualsLive(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, len(f.Lattice.Hosts), strings.Count(string(body), `"host_id"`))
 
+	t.Logf("folded in %v", time.Since(t0))
 	// The state as it was at seq 5000.
 	out, err = exec.Command(projectorBin, "replay", "--nats-url", s.ClientURL(), "--to-seq", "5000", "--bucket", "AT_5000").CombinedOutput()
 	require.NoError(t, err, "%s", out)

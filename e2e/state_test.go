@@ -36,8 +36,11 @@ func mustFoldStream(tb testing.TB, js jetstream.JetStream, lattice string) *proj
 	}
 	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	require.NoError(tb, err)
+	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
+	require.NoError(tb, err)
+	defer it.Stop()
 	for {
-		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		m, err := it.Next(jetstream.NextMaxWait(5 * time.Second))
 		require.NoError(tb, err)
 		meta, err := m.Metadata()
 		require.NoError(tb, err)

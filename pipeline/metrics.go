@@ -17,6 +17,9 @@ type Metrics struct {
 	Writes       prometheus.Counter
 	Conflicts    prometheus.Counter
 	Checkpoint   prometheus.Gauge
+	// HeldIntents counts intents waiting for the projector to reach the
+	// head of the stream.
+	HeldIntents prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -47,10 +50,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "latticestate_kv_conflicts_total", Help: "Compare-and-set writes that found the document changed."}),
 		Checkpoint: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "latticestate_checkpoint_sequence", Help: "Last stream sequence applied completely."}),
+		HeldIntents: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "latticestate_intents_held", Help: "Label requests waiting for the projector to reach the head of the stream."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Applied, m.Ignored, m.Skipped, m.Rejected, m.DeadLettered, m.Lag,
-			m.BatchSize, m.WriteSeconds, m.Writes, m.Conflicts, m.Checkpoint)
+			m.BatchSize, m.WriteSeconds, m.Writes, m.Conflicts, m.Checkpoint, m.HeldIntents)
 	}
 	return m
 }

@@ -396,6 +396,7 @@ func (p *Projector) holdIntents(items []item, raised []projections.Intent) {
 			delete(p.intents, key)
 		}
 	}
+	p.metrics.HeldIntents.Set(float64(len(p.intents)))
 }
 
 // releaseIntents hands the held intents to the handler.
@@ -412,6 +413,7 @@ func (p *Projector) releaseIntents() {
 		p.opts.onIntents(out)
 	}
 	clear(p.intents)
+	p.metrics.HeldIntents.Set(0)
 }
 
 func (p *Projector) loadCheckpoint(ctx context.Context) error {
