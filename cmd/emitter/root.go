@@ -1,6 +1,7 @@
 package main
 
 import (
+	"latticestate/internal/cli"
 	"os"
 	"os/signal"
 	"syscall"
@@ -107,7 +108,7 @@ Exit status: 0 after a clean shutdown, 1 when NATS fails, 2 on usage errors.`,
 }
 
 func applyEnvOrUsage(cmd *cobra.Command) error {
-	if err := applyEnv(cmd); err != nil {
+	if err := cli.ApplyEnv(cmd); err != nil {
 		return usageError(err)
 	}
 	return nil

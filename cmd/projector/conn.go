@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"latticestate/internal/cli"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"latticestate/pipeline"
+	"latticestate/projections"
 	"latticestate/streams"
 )
 
@@ -38,7 +40,7 @@ func (q *queryFlags) register(cmd *cobra.Command, withAsOf bool) {
 
 func (q *queryFlags) validate() error {
 	if q.output != "table" && q.output != "json" {
-		return &exitError{code: 2, err: fmt.Errorf("--output %q: use table or json", q.output)}
+		return cli.Exit(2, fmt.Errorf("--output %q: use table or json", q.output))
 	}
 	return validateLatticeName(q.lattice)
 }
@@ -81,4 +83,13 @@ func (q *queryFlags) stateBucket(ctx context.Context, js jetstream.JetStream) (j
 		return nil, err
 	}
 	return pipeline.NewStateReader(js, meta).Bucket(ctx)
+}
+
+// latticeAsOf folds the lattice from the stream up to --as-of.
+func (q *queryFlags) latticeAsOf(ctx context.Context, js jetstream.JetStream) (*projections.Lattice, error) {
+	asOf, err := pipeline.ParseAsOf(q.asOf)
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.FoldStream(ctx, js, q.lattice, asOf)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"latticestate/internal/cli"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -71,18 +72,18 @@ func runFold(stdout, stderr io.Writer, stdin io.Reader, lattice string, files []
 			}
 		})
 		if err != nil {
-			return &exitError{code: 2, err: err}
+			return cli.Exit(2, err)
 		}
 	}
 	out, err := projections.MarshalIndent(folder.Lattice)
 	if err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("encode lattice: %w", err)}
+		return cli.Exit(2, fmt.Errorf("encode lattice: %w", err))
 	}
 	if _, err := stdout.Write(append(out, '\n')); err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("write output: %w", err)}
+		return cli.Exit(2, fmt.Errorf("write output: %w", err))
 	}
 	if rejected > 0 {
-		return &exitError{code: 1}
+		return cli.Exit(1, nil)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"latticestate/internal/cli"
 
 	"github.com/spf13/cobra"
 
@@ -36,10 +37,10 @@ Exit status: 0 when shown, 1 when there is no such host, 2 on other errors.`,
 			defer cancel()
 			h, err := q.host(ctx, args[0])
 			if errors.Is(err, pipeline.ErrHostNotFound) {
-				return &exitError{code: 1, err: err}
+				return cli.Exit(1, err)
 			}
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return cli.Exit(2, err)
 			}
 			if q.output == "json" {
 				return writeJSONLine(cmd.OutOrStdout(), h)
@@ -60,17 +61,13 @@ func (q *queryFlags) host(ctx context.Context, id string) (*projections.Host, er
 	}
 	defer nc.Close()
 	if q.asOf != "" {
-		asOf, err := pipeline.ParseAsOf(q.asOf)
-		if err != nil {
-			return nil, err
-		}
-		l, err := pipeline.FoldStream(ctx, js, q.lattice, asOf)
+		l, err := q.latticeAsOf(ctx, js)
 		if err != nil {
 			return nil, err
 		}
 		h, ok := l.Hosts[id]
 		if !ok {
-			return nil, fmt.Errorf("%w: no host %s in lattice %s as of %s", pipeline.ErrHostNotFound, id, q.lattice, asOf)
+			return nil, fmt.Errorf("%w: no host %s in lattice %s as of %s", pipeline.ErrHostNotFound, id, q.lattice, q.asOf)
 		}
 		return h, nil
 	}

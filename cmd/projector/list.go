@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"latticestate/internal/cli"
 	"maps"
 	"slices"
 
@@ -37,13 +38,13 @@ narrow the list. An empty lattice prints no hosts; it is not an error.`,
 			}
 			filter := projections.HostFilter{Status: status}
 			if err := filter.ParseLabelSelectors(labels); err != nil {
-				return &exitError{code: 2, err: err}
+				return cli.Exit(2, err)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), q.timeout)
 			defer cancel()
 			all, err := q.hosts(ctx)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return cli.Exit(2, err)
 			}
 			selected := []*projections.Host{}
 			for _, h := range all {
@@ -72,11 +73,7 @@ func (q *queryFlags) hosts(ctx context.Context) ([]*projections.Host, error) {
 	}
 	defer nc.Close()
 	if q.asOf != "" {
-		asOf, err := pipeline.ParseAsOf(q.asOf)
-		if err != nil {
-			return nil, err
-		}
-		l, err := pipeline.FoldStream(ctx, js, q.lattice, asOf)
+		l, err := q.latticeAsOf(ctx, js)
 		if err != nil {
 			return nil, err
 		}

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"fmt"
-	"regexp"
+	"latticestate/internal/cli"
+	"latticestate/streams"
 )
 
-// latticeNamePattern is what a lattice name may be: one NATS subject token
-// that is also valid in a KV key.
-var latticeNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
-
+// validateLatticeName is a usage error for a name that cannot be a lattice.
 func validateLatticeName(name string) error {
-	if !latticeNamePattern.MatchString(name) {
-		return &exitError{code: 2, err: fmt.Errorf("invalid lattice name %q: use letters, digits, '-' and '_'", name)}
+	if err := streams.ValidateLattice(name); err != nil {
+		return cli.Exit(2, err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"latticestate/internal/cli"
 	"log/slog"
 	"os/signal"
 	"syscall"
@@ -75,13 +76,13 @@ func runReplay(ctx context.Context, cfg replayConfig, stdout, stderr io.Writer) 
 	var upTo pipeline.AsOf
 	switch {
 	case cfg.toSeq > 0 && cfg.toTime != "":
-		return &exitError{code: 2, err: errors.New("give --to-seq or --to-time, not both")}
+		return cli.Exit(2, errors.New("give --to-seq or --to-time, not both"))
 	case cfg.toSeq > 0:
 		upTo.Seq = cfg.toSeq
 	case cfg.toTime != "":
 		t, err := time.Parse(time.RFC3339Nano, cfg.toTime)
 		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--to-time %q is not an RFC 3339 time", cfg.toTime)}
+			return cli.Exit(2, fmt.Errorf("--to-time %q is not an RFC 3339 time", cfg.toTime))
 		}
 		upTo.Time = t
 	}
@@ -120,7 +121,7 @@ func runReplay(ctx context.Context, cfg replayConfig, stdout, stderr io.Writer) 
 		name = streams.ReplayBucket(time.Now())
 	}
 	if _, err := js.KeyValue(ctx, name); err == nil {
-		return &exitError{code: 2, err: fmt.Errorf("bucket %s already exists: choose another --bucket", name)}
+		return cli.Exit(2, fmt.Errorf("bucket %s already exists: choose another --bucket", name))
 	}
 	target := *res
 	if target.State, target.StateStream, err = streams.EnsureState(ctx, js, name, so); err != nil {

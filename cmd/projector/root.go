@@ -1,6 +1,10 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"github.com/spf13/cobra"
+
+	"latticestate/internal/cli"
+)
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
@@ -19,6 +23,6 @@ and ref maps.
 		SilenceErrors: true,
 	}
 	root.AddCommand(newFoldCmd(), newServeCmd(), newGetCmd(), newListCmd(), newWatchCmd(), newReplayCmd())
-	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd) }
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return cli.ApplyEnv(cmd) }
 	return root
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"latticestate/internal/cli"
 	"os/signal"
 	"syscall"
 
@@ -32,7 +33,7 @@ until interrupted. --initial prints the current hosts first.`,
 			defer stop()
 			nc, _, kv, err := q.connect(ctx)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return cli.Exit(2, err)
 			}
 			defer nc.Close()
 			var opts []jetstream.WatchOpt
@@ -41,7 +42,7 @@ until interrupted. --initial prints the current hosts first.`,
 			}
 			w, err := kv.Watch(ctx, streams.HostKeys(q.lattice), opts...)
 			if err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("watch lattice %s: %w", q.lattice, err)}
+				return cli.Exit(2, fmt.Errorf("watch lattice %s: %w", q.lattice, err))
 			}
 			defer func() { _ = w.Stop() }()
 			out := cmd.OutOrStdout()
@@ -52,7 +53,7 @@ until interrupted. --initial prints the current hosts first.`,
 					return nil
 				case e, ok := <-w.Updates():
 					if !ok {
-						return &exitError{code: 2, err: fmt.Errorf("watch of lattice %s ended", q.lattice)}
+						return cli.Exit(2, fmt.Errorf("watch of lattice %s ended", q.lattice))
 					}
 					if e == nil {
 						continue
