@@ -40,8 +40,6 @@ type document struct {
 	refmap *RefmapDoc
 }
 
-func (d *document) exists() bool { return d.host != nil || d.link != nil || d.refmap != nil }
-
 // decodeDocument reads a document from the last message of its key.
 func decodeDocument(key string, rev uint64, op string, hdrSeq string, data []byte) (*document, error) {
 	d := &document{key: key, rev: rev}

@@ -6,10 +6,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ErrStopped is returned by Run after Stop or cancellation once the batch in
-// flight has been finished.
-var ErrStopped = errors.New("pipeline stopped")
-
 // isRevisionMismatch reports whether err is a failed compare-and-set: the
 // document changed since it was read.
 func isRevisionMismatch(err error) bool {

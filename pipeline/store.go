@@ -90,10 +90,3 @@ func (s *store) write(next *document, prev *document) (jetstream.PubAckFuture, e
 	}
 	return s.js.PublishMsgAsync(m, jetstream.WithExpectLastSequencePerSubject(prev.rev))
 }
-
-// size is the number of cached documents.
-func (s *store) size() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.cache)
-}

@@ -52,11 +52,6 @@ func BucketStream(bucket string) string { return "KV_" + bucket }
 // BucketSubject is the subject a key of bucket is stored under.
 func BucketSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
 
-// BucketKey is the key stored under a bucket subject.
-func BucketKey(bucket, subject string) string {
-	return strings.TrimPrefix(subject, "$KV."+bucket+".")
-}
-
 // Keys of documents in the state bucket.
 
 // HostKey is <lattice>.hosts.<host_id>; host ids are validated nkeys.
