@@ -130,7 +130,11 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	nc, err := nats.Connect(url, nats.Name("latticestate-projector"), nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS disconnected", "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrl()) }))
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", url, err)
