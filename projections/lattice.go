@@ -1,5 +1,10 @@
 package projections
 
+import (
+	"maps"
+	"slices"
+)
+
 // IntentKind names a side effect that a reducer asks its caller to perform.
 type IntentKind string
 
@@ -55,6 +60,16 @@ type Lattice struct {
 	Hosts   map[string]*Host  `json:"hosts"`
 	Links   map[string]*Link  `json:"links"`
 	Refmaps map[string]string `json:"refmaps"`
+}
+
+// SortedHosts returns the lattice's hosts sorted by id.
+func (l *Lattice) SortedHosts() []*Host {
+	ids := slices.Sorted(maps.Keys(l.Hosts))
+	hosts := make([]*Host, len(ids))
+	for i, id := range ids {
+		hosts[i] = l.Hosts[id]
+	}
+	return hosts
 }
 
 // NewLattice returns an empty lattice.

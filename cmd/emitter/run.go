@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"latticestate/internal/cli"
 	"log/slog"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -29,14 +29,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError(err)
 	}
-	nc, err := nats.Connect(o.natsURL, nats.Name("latticestate-emitter"), nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("NATS disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrl()) }))
+	nc, err := nats.Connect(o.natsURL, cli.NATSOptions("latticestate-emitter", log)...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", o.natsURL, err)
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"latticestate/internal/cli"
-	"maps"
-	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -77,11 +75,7 @@ func (q *queryFlags) hosts(ctx context.Context) ([]*projections.Host, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := make([]*projections.Host, 0, len(l.Hosts))
-		for _, id := range slices.Sorted(maps.Keys(l.Hosts)) {
-			out = append(out, l.Hosts[id])
-		}
-		return out, nil
+		return l.SortedHosts(), nil
 	}
 	docs, err := pipeline.ListHosts(ctx, kv, q.lattice)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"latticestate/internal/cli"
 	"log/slog"
 	"net"
 	"net/http"
@@ -128,14 +129,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		url = srv.ClientURL()
 		log.Info("embedded NATS server started", "url", url, "data_dir", dir)
 	}
-	nc, err := nats.Connect(url, nats.Name("latticestate-projector"), nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("NATS disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrl()) }))
+	nc, err := nats.Connect(url, cli.NATSOptions("latticestate-projector", log)...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}

@@ -5,8 +5,12 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -76,4 +80,19 @@ func Main(name string, root *cobra.Command, otherCode int) {
 		fmt.Fprintln(os.Stderr, name+":", err)
 	}
 	os.Exit(code)
+}
+
+// NATSOptions are the connection options of a long-running command: its
+// name, reconnecting forever, and a log line for each disconnect error and
+// reconnect.
+func NATSOptions(name string, log *slog.Logger) []nats.Option {
+	return []nats.Option{
+		nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrl()) }),
+	}
 }

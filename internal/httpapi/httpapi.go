@@ -10,9 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
-	"slices"
 	"time"
 
 	"latticestate/pipeline"
@@ -185,12 +183,7 @@ func (s *Server) hostsAsOf(ctx context.Context, lattice string, asOf pipeline.As
 	if err != nil {
 		return nil, err
 	}
-	ids := slices.Sorted(maps.Keys(l.Hosts))
-	hosts := make([]*projections.Host, len(ids))
-	for i, id := range ids {
-		hosts[i] = l.Hosts[id]
-	}
-	return hosts, nil
+	return l.SortedHosts(), nil
 }
 
 func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
