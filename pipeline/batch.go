@@ -18,7 +18,10 @@ import (
 
 // item is one captured event on its way through a batch.
 type item struct {
-	seq      uint64
+	seq uint64
+	// delivery is the consumer's delivery sequence; 0 for events read
+	// straight from the stream.
+	delivery uint64
 	subject  string
 	data     []byte
 	captured time.Time

@@ -37,6 +37,9 @@ type Projector struct {
 	// traces maps the sequences of the batch being applied to their trace
 	// contexts, when tracing is on.
 	traces map[uint64]context.Context
+	// lastDelivery is the consumer's delivery sequence of the last event
+	// applied; 0 after the iterator was reopened.
+	lastDelivery uint64
 	// switches receives the name of the state bucket a replay switched
 	// readers to.
 	switches chan string
@@ -119,6 +122,7 @@ func (p *Projector) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		p.lastDelivery = 0
 		err = p.consume(ctx, it)
 		it.Stop()
 		if errors.Is(err, errSwitch) {
@@ -297,7 +301,7 @@ func (p *Projector) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 			done = append(done, m)
 			continue
 		}
-		items = append(items, item{seq: meta.Sequence.Stream, subject: m.Subject(), data: m.Data(), captured: meta.Timestamp, msg: m})
+		items = append(items, item{seq: meta.Sequence.Stream, delivery: meta.Sequence.Consumer, subject: m.Subject(), data: m.Data(), captured: meta.Timestamp, msg: m})
 		p.startEventSpan(&items[len(items)-1], m.Headers())
 	}
 	slices.SortStableFunc(items, func(a, b item) int { return compareSeq(a.seq, b.seq) })
@@ -350,30 +354,47 @@ func (p *Projector) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 	return nil
 }
 
-// applyDelivered applies items in stream order, first filling any gap of
-// events that were delivered earlier but never applied (a redelivery still
-// pending after a crash or a lost connection).
+// applyDelivered applies items in stream order, first filling every gap of
+// events that were delivered but never received: a delivery lost when the
+// process crashed, or dropped by the client on a slow or broken connection,
+// is redelivered by the server only after the ack wait, later than newer
+// events, and acking a later event acks it too. A jump in stream sequence
+// is checked against the stream unless the consumer's delivery sequence
+// shows nothing was lost (a filtered consumer skips other lattices).
 func (p *Projector) applyDelivered(ctx context.Context, items []item) error {
-	if len(items) == 0 {
+	var run []item
+	flush := func() error {
+		for len(run) > 0 {
+			n := min(len(run), p.opts.batchSize)
+			if err := p.applyItems(ctx, run[:n]); err != nil {
+				return err
+			}
+			run = run[n:]
+		}
 		return nil
 	}
-	if err := p.fillGap(ctx, items[0].seq); err != nil {
+	prevSeq, prevDelivery := p.high, p.lastDelivery
+	for _, it := range items {
+		jump := it.seq != prevSeq+1
+		lostDelivery := len(p.filters) == 0 || prevDelivery == 0 || it.delivery != prevDelivery+1
+		if jump && lostDelivery {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := p.fillGap(ctx, it.seq); err != nil {
+				return err
+			}
+		}
+		prevSeq, prevDelivery = it.seq, it.delivery
+		// The gap fill may have applied it already.
+		if it.seq > p.high && (len(run) == 0 || it.seq > run[len(run)-1].seq) {
+			run = append(run, it)
+		}
+	}
+	if err := flush(); err != nil {
 		return err
 	}
-	for start := 0; start < len(items); {
-		// Items may overlap what the gap fill applied.
-		for start < len(items) && items[start].seq <= p.high {
-			start++
-		}
-		if start == len(items) {
-			return nil
-		}
-		end := min(start+p.opts.batchSize, len(items))
-		if err := p.applyItems(ctx, items[start:end]); err != nil {
-			return err
-		}
-		start = end
-	}
+	p.lastDelivery = prevDelivery
 	return nil
 }
 
