@@ -236,6 +236,11 @@ func decodeHeartbeat(ev *Event, data []byte) error {
 	if err := unmarshalObject(data, &w); err != nil {
 		return err
 	}
+	return w.setData(ev)
+}
+
+// setData checks a decoded heartbeat and sets it as ev.Data.
+func (w *heartbeatWire) setData(ev *Event) error {
 	inv := &w.Actors
 	if w.Components.present && (w.Components.list != nil || w.Components.counts != nil || !w.Actors.present) {
 		inv = &w.Components

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -101,6 +102,15 @@ func FuzzDecode(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		if fast, ok := projections.DecodeFast(raw); ok {
+			strict, err := projections.DecodeStrict(raw)
+			if err != nil {
+				t.Fatalf("the fast path accepts what the strict one rejects: %v", err)
+			}
+			if !reflect.DeepEqual(fast, strict) {
+				t.Fatalf("the paths disagree:\nfast   %+v\nstrict %+v", fast, strict)
+			}
+		}
 		ev, err := projections.Decode(raw)
 		if err != nil {
 			var de *projections.DecodeError

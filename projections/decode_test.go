@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -525,5 +526,36 @@ func TestDecodeError_Reason(t *testing.T) {
 		require.ErrorAs(t, err, &de)
 		require.Less(t, len(de.Reason), 1024, "reason is bounded: %.200s", de.Reason)
 		require.Contains(t, de.Error(), de.Reason)
+	}
+}
+
+// Every fixture event takes the one-pass path, whichever order its
+// attributes come in, and decodes as the strict path does.
+func TestDecodeFast_TakesFixtures(t *testing.T) {
+	for _, name := range []string{"otp_sequence.jsonl", "v1_samples.jsonl", "mixed_sequence.jsonl"} {
+		for i, line := range bytes.Split(mustReadFile(t, filepath.Join("testdata", name)), []byte("\n")) {
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			fast, ok := projections.DecodeFast(line)
+			strict, err := projections.DecodeStrict(line)
+			if err != nil {
+				require.False(t, ok, "%s line %d: fast path accepts a rejected event", name, i+1)
+				continue
+			}
+			if name != "mixed_sequence.jsonl" {
+				require.True(t, ok, "%s line %d: fast path declined a valid event", name, i+1)
+			}
+			require.Equal(t, strict, fast, "%s line %d", name, i+1)
+		}
+	}
+}
+
+// A source of letters and digits is the URI-reference url.Parse makes of it.
+func TestDecode_AlphanumericSourceIsURIRef(t *testing.T) {
+	for _, src := range []string{eventtest.HostID(1), "abc123", "Z"} {
+		u, err := url.Parse(src)
+		require.NoError(t, err)
+		require.Equal(t, url.URL{Path: src}, *u)
 	}
 }
