@@ -166,7 +166,7 @@ func TestServe_CrashSafety(t *testing.T) {
 		p.kill(t)
 		gapFills += strings.Count(p.logs(), "filling gap")
 		t.Logf("kill %d: projector killed", i+1)
-		p = mustStartProjector(t, s.ClientURL(), "--batch-size", strconv.Itoa(50+r.IntN(400)))
+		p = mustStartProjector(t, s.ClientURL(), "--batch-size", strconv.Itoa(50+r.IntN(400)), "--flush-window", strconv.Itoa(1+r.IntN(5000)))
 	}
 	require.Equal(t, len(lines), wait())
 	requireStreamHas(t, js, uint64(len(lines)))

@@ -112,7 +112,7 @@ func hostChanges(events []sseEvent) []sseEvent {
 func TestServe_WatchSSE(t *testing.T) {
 	s := natstest.MustRunServer(t)
 	nc, js := natstest.MustConnect(t, s)
-	p := mustStartProjector(t, s.ClientURL(), "--batch-size", "1")
+	p := mustStartProjector(t, s.ClientURL(), "--batch-size", "1", "--flush-window", "1")
 	url := p.addr + "/api/v1/lattices/default/watch"
 	// Hosts that start with labels need no enrichment, so every change
 	// below comes from one published event.

@@ -36,27 +36,27 @@ type item struct {
 	err error
 }
 
-// applyItems decodes, folds and writes items (in stream order, all above
-// p.high), dead-letters those that cannot be decoded, then records the
-// checkpoint. On error nothing is acked and the caller retries: documents
-// skip what they already hold.
+// applyItems decodes items (in stream order, all above p.high), folds them
+// into the documents of the open window and dead-letters those that cannot
+// be decoded. Nothing is written: flush writes the window. On error the
+// caller rolls the window back.
 func (p *Projector) applyItems(ctx context.Context, items []item) error {
+	if len(items) == 0 {
+		return nil
+	}
 	p.metrics.BatchSize.Observe(float64(len(items)))
 	p.decode(items)
+	w := p.win
+	if w.events == 0 {
+		w.started = time.Now()
+	}
 	if p.opts.tracer != nil {
-		p.traces = make(map[uint64]context.Context, len(items))
 		for i := range items {
 			if items[i].span != nil {
-				p.traces[items[i].seq] = items[i].traceCtx
+				w.traces[items[i].seq] = items[i].traceCtx
+				w.spans = append(w.spans, items[i].span)
 			}
 		}
-		defer func() {
-			for i := range items {
-				if items[i].span != nil {
-					items[i].span.End()
-				}
-			}
-		}()
 	}
 
 	groups := map[string][]*projections.Event{}
@@ -76,27 +76,21 @@ func (p *Projector) applyItems(ctx context.Context, items []item) error {
 			groups[it.key] = append(groups[it.key], &it.ev)
 		}
 	}
-	dlq, err := p.deadLetter(dead)
+	if err := p.deadLetter(dead); err != nil {
+		return err
+	}
+	intents, err := p.foldGroups(ctx, keys, groups)
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	intents, err := p.writeGroups(ctx, keys, groups)
-	if err != nil {
-		return err
-	}
-	if err := waitAll(ctx, dlq); err != nil {
-		return fmt.Errorf("dead-letter: %w", err)
-	}
-	if err := p.saveCheckpoint(ctx, items[len(items)-1].seq); err != nil {
-		return err
-	}
-	p.metrics.WriteSeconds.Observe(time.Since(start).Seconds())
-	p.metrics.DeadLettered.Add(float64(len(dead)))
+	p.high = items[len(items)-1].seq
+	w.events += len(items)
 	if p.opts.observe != nil {
 		for i := range items {
 			if items[i].key != "" {
-				p.opts.observe(&items[i].ev, items[i].captured)
+				ev := items[i].ev
+				ev.Data = nil
+				w.observed = append(w.observed, observed{ev: ev, captured: items[i].captured})
 			}
 		}
 	}
@@ -152,8 +146,7 @@ func (p *Projector) decode(items []item) {
 // deadLetter publishes rejected events to the dead-letter stream with the
 // reason, the original subject and stream sequence. The message id makes a
 // retried batch store each dead letter once.
-func (p *Projector) deadLetter(dead []*item) ([]jetstream.PubAckFuture, error) {
-	futures := make([]jetstream.PubAckFuture, 0, len(dead))
+func (p *Projector) deadLetter(dead []*item) error {
 	for _, it := range dead {
 		lattice, _ := streams.LatticeOf(it.subject)
 		m := nats.NewMsg(streams.DLQSubject(lattice))
@@ -170,11 +163,11 @@ func (p *Projector) deadLetter(dead []*item) ([]jetstream.PubAckFuture, error) {
 		p.log.Warn("event rejected", "seq", it.seq, "subject", it.subject, "reason", it.err.Error())
 		f, err := p.js.PublishMsgAsync(m, jetstream.WithMsgID("dlq-"+strconv.FormatUint(it.seq, 10)))
 		if err != nil {
-			return nil, fmt.Errorf("dead-letter seq %d: %w", it.seq, err)
+			return fmt.Errorf("dead-letter seq %d: %w", it.seq, err)
 		}
-		futures = append(futures, f)
+		p.win.dlq = append(p.win.dlq, f)
 	}
-	return futures, nil
+	return nil
 }
 
 func categoryName(err error) string {
@@ -191,83 +184,75 @@ func categoryName(err error) string {
 	return "other"
 }
 
-// pendingWrite is a document write waiting for its acknowledgement.
-type pendingWrite struct {
-	next, prev *document
-	events     []*projections.Event
-	future     jetstream.PubAckFuture
-	span       trace.Span
-}
-
-// writeGroups folds each key's events into its document and writes every
-// changed document once, in parallel; a compare-and-set conflict reloads
-// the document and folds again.
-func (p *Projector) writeGroups(ctx context.Context, keys []string, groups map[string][]*projections.Event) ([]projections.Intent, error) {
-	results := make([]keyResult, len(keys))
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for range min(p.opts.workers*2, max(len(keys), 1)) {
-		wg.Go(func() {
-			for i := range work {
-				results[i] = p.foldKey(ctx, keys[i], groups[keys[i]])
-			}
-		})
+// foldGroups folds each key's events into its document, in parallel:
+// the window's version when it has one, else the last written one. It
+// returns the intents raised.
+func (p *Projector) foldGroups(ctx context.Context, keys []string, groups map[string][]*projections.Event) ([]projections.Intent, error) {
+	type result struct {
+		base, next *document
+		intents    []projections.Intent
+		changed    bool
+		err        error
 	}
-	for i := range keys {
-		work <- i
+	results := make([]result, len(keys))
+	fold := func(i int) {
+		r := &results[i]
+		var prev *document
+		if d, ok := p.win.dirty[keys[i]]; ok {
+			r.base, prev = d.base, d.next
+		} else if prev, r.err = p.store.load(ctx, keys[i]); r.err != nil {
+			return
+		} else {
+			r.base = prev
+		}
+		r.next, r.intents, r.changed = foldDocument(prev, groups[keys[i]])
 	}
-	close(work)
-	wg.Wait()
+	if len(keys) < 64 || p.opts.workers == 1 {
+		for i := range keys {
+			fold(i)
+		}
+	} else {
+		var wg sync.WaitGroup
+		work := make(chan int)
+		for range p.opts.workers * 2 {
+			wg.Go(func() {
+				for i := range work {
+					fold(i)
+				}
+			})
+		}
+		for i := range keys {
+			work <- i
+		}
+		close(work)
+		wg.Wait()
+	}
 
 	var intents []projections.Intent
 	for i := range results {
 		r := &results[i]
-		if r.err == nil && r.write != nil {
-			r.err = p.confirm(ctx, r.write)
-			if isRevisionMismatch(r.err) {
-				p.metrics.Conflicts.Inc()
-				r.intents, r.err = p.refold(ctx, keys[i], groups[keys[i]])
-			}
-		}
 		if r.err != nil {
-			p.store.forget(keys[i])
 			return nil, r.err
 		}
 		intents = append(intents, r.intents...)
+		if !r.changed {
+			continue
+		}
+		events := groups[keys[i]]
+		d, ok := p.win.dirty[keys[i]]
+		if !ok {
+			d = &dirtyDoc{base: r.base}
+			p.win.dirty[keys[i]] = d
+		}
+		d.next = r.next
+		d.events += len(events)
+		if p.opts.tracer != nil {
+			for _, ev := range events {
+				d.seqs = append(d.seqs, ev.Seq)
+			}
+		}
 	}
 	return intents, nil
-}
-
-type keyResult struct {
-	write   *pendingWrite
-	intents []projections.Intent
-	err     error
-}
-
-// foldKey loads a document, folds events into it and starts its write.
-func (p *Projector) foldKey(ctx context.Context, key string, events []*projections.Event) keyResult {
-	prev, err := p.store.load(ctx, key)
-	if err != nil {
-		return keyResult{err: err}
-	}
-	next, intents, changed := foldDocument(prev, events)
-	if !changed {
-		return keyResult{}
-	}
-	var span trace.Span
-	if p.opts.tracer != nil {
-		seqs := make([]uint64, len(events))
-		for i, ev := range events {
-			seqs[i] = ev.Seq
-		}
-		span = p.startWriteSpan(key, seqs)
-	}
-	f, err := p.store.write(next, prev)
-	if err != nil {
-		endSpan(span, err)
-		return keyResult{err: fmt.Errorf("write %s: %w", key, err)}
-	}
-	return keyResult{write: &pendingWrite{next: next, prev: prev, events: events, future: f, span: span}, intents: intents}
 }
 
 // foldDocument applies events to a copy of prev.
@@ -283,44 +268,6 @@ func foldDocument(prev *document, events []*projections.Event) (*document, []pro
 		}
 	}
 	return &next, intents, changed
-}
-
-// confirm waits for a write's acknowledgement and caches the new version.
-func (p *Projector) confirm(ctx context.Context, w *pendingWrite) (err error) {
-	defer func() { endSpan(w.span, err) }()
-	select {
-	case ack := <-w.future.Ok():
-		w.next.rev = ack.Sequence
-		p.store.remember(w.next)
-		p.metrics.Writes.Inc()
-		p.metrics.Applied.Add(float64(len(w.events)))
-		return nil
-	case err := <-w.future.Err():
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// refold retries one key after a conflict: reload from the server, fold,
-// write synchronously, a few times.
-func (p *Projector) refold(ctx context.Context, key string, events []*projections.Event) ([]projections.Intent, error) {
-	var err error
-	for range 5 {
-		p.store.forget(key)
-		r := p.foldKey(ctx, key, events)
-		if r.err != nil || r.write == nil {
-			return r.intents, r.err
-		}
-		if err = p.confirm(ctx, r.write); err == nil {
-			return r.intents, nil
-		}
-		if !isRevisionMismatch(err) {
-			return nil, err
-		}
-		p.metrics.Conflicts.Inc()
-	}
-	return nil, fmt.Errorf("write %s: still conflicting after retries: %w", key, err)
 }
 
 func waitAll(ctx context.Context, futures []jetstream.PubAckFuture) error {

@@ -56,12 +56,18 @@ func (p *Projector) applyStream(ctx context.Context, past func(seq uint64, captu
 	}
 	defer it.Stop()
 	items := make([]item, 0, p.opts.batchSize)
+	var pending uint64
 	flush := func() error {
 		if len(items) == 0 {
 			return nil
 		}
 		if err := p.applyItems(ctx, items); err != nil {
 			return err
+		}
+		if p.due(pending) {
+			if err := p.flush(ctx); err != nil {
+				return err
+			}
 		}
 		if progress != nil {
 			progress(p.high)
@@ -79,6 +85,7 @@ func (p *Projector) applyStream(ctx context.Context, past func(seq uint64, captu
 			return fmt.Errorf("read stream: %w", err)
 		}
 		seq := meta.Sequence.Stream
+		pending = meta.NumPending
 		if past(seq, meta.Timestamp) {
 			return flush()
 		}

@@ -18,6 +18,7 @@ type Option func(*options) error
 type options struct {
 	lattice       string
 	batchSize     int
+	flushEvents   int
 	workers       int
 	logger        *slog.Logger
 	metrics       *Metrics
@@ -31,6 +32,7 @@ type options struct {
 func defaultOptions() options {
 	return options{
 		batchSize:     5000,
+		flushEvents:   50_000,
 		workers:       runtime.GOMAXPROCS(0),
 		logger:        slog.Default(),
 		streamOptions: streams.DefaultOptions(),
@@ -60,6 +62,20 @@ func WithBatchSize(n int) Option {
 			return errors.New("batch size must be between 1 and half the consumer's max ack pending")
 		}
 		o.batchSize = n
+		return nil
+	}
+}
+
+// WithFlushWindow bounds how many events are folded, while catching up,
+// before the documents they changed are written, each once (default
+// 50,000; a window is also written 2 s after its first event). Near the
+// head of the stream every batch is written at once. 1 writes every batch.
+func WithFlushWindow(events int) Option {
+	return func(o *options) error {
+		if events < 1 || events > streams.ConsumerMaxAckPending/2 {
+			return errors.New("flush window must be between 1 and half the consumer's max ack pending")
+		}
+		o.flushEvents = events
 		return nil
 	}
 }
@@ -106,8 +122,9 @@ func WithIntentHandler(fn func([]projections.Intent)) Option {
 	}
 }
 
-// WithObserver is called, once a batch is written and acked, for every
-// event applied, with the time the stream captured it. It must not block.
+// WithObserver is called, once their documents are written, for every event
+// applied, with the time the stream captured it. The event's Data is not
+// kept until then and is nil. It must not block.
 func WithObserver(fn func(ev *projections.Event, captured time.Time)) Option {
 	return func(o *options) error {
 		o.observe = fn

@@ -28,15 +28,17 @@ type Projector struct {
 	metrics  *Metrics
 	log      *slog.Logger
 
-	// high is the highest stream sequence applied completely: every event
-	// of this consumer at or below it is in the bucket.
+	// high is the highest stream sequence applied: every event of this
+	// consumer at or below it is folded, in the bucket or in the window.
 	high uint64
+	// flushed is the checkpoint: every event of this consumer at or below
+	// it is in the bucket.
+	flushed uint64
+	// win holds what is folded but not yet written.
+	win *window
 	// intents raised but not yet handed over, by lattice.host (see
 	// holdIntents).
 	intents map[string]projections.Intent
-	// traces maps the sequences of the batch being applied to their trace
-	// contexts, when tracing is on.
-	traces map[uint64]context.Context
 	// lastDelivery is the consumer's delivery sequence of the last event
 	// applied; 0 after the iterator was reopened.
 	lastDelivery uint64
@@ -78,6 +80,7 @@ func New(ctx context.Context, js jetstream.JetStream, res *streams.Resources, op
 		log:      o.logger.With("consumer", streams.ConsumerName(o.lattice)),
 		intents:  map[string]projections.Intent{},
 		switches: make(chan string, 1),
+		win:      newWindow(),
 	}
 	if o.lattice != "" {
 		p.filters = streams.LatticeFilters(o.lattice)
@@ -102,7 +105,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	p.store.reset()
+	p.warm(ctx)
 	p.log.Info("projector started", "bucket", p.res.State.Bucket(), "checkpoint", p.high)
 	stopWatch, err := p.watchSwitches(ctx)
 	if err != nil {
@@ -137,7 +140,13 @@ func (p *Projector) Run(ctx context.Context) error {
 			}
 		}
 	}
-	p.log.Info("projector stopped", "checkpoint", p.high)
+	// The window in flight is written and acked within shutdownGrace.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	if err := p.settle(fctx); err != nil {
+		p.log.Warn("window not written at shutdown, it will be applied again", "err", err)
+	}
+	cancel()
+	p.log.Info("projector stopped", "checkpoint", p.flushed)
 	return nil
 }
 
@@ -158,6 +167,12 @@ func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) e
 				return nil
 			}
 			if errors.Is(err, nats.ErrTimeout) {
+				// Idle: write what the window holds.
+				if p.due(0) {
+					if err := p.settle(ctx); err != nil && ctx.Err() == nil {
+						return err
+					}
+				}
 				continue
 			}
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
@@ -230,11 +245,16 @@ func (p *Projector) retarget(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("open state bucket %s: %w", name, err)
 	}
+	// What the window holds belongs to the bucket readers left.
+	if err := p.settle(ctx); err != nil {
+		return err
+	}
 	p.res.State, p.res.StateStream = kv, st
 	p.store = newStore(p.js, st, name)
 	if err := p.loadCheckpoint(ctx); err != nil {
 		return err
 	}
+	p.warm(ctx)
 	p.log.Info("switched state bucket", "bucket", name, "checkpoint", p.high)
 	// Events delivered (and applied to the previous bucket) since the
 	// new bucket's checkpoint come from the stream now, not later.
@@ -255,6 +275,7 @@ func (p *Projector) Rebuild(ctx context.Context, upTo AsOf, progress func(applie
 	if err := p.loadCheckpoint(ctx); err != nil {
 		return 0, err
 	}
+	p.warm(ctx)
 	info, err := p.res.Events.Info(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("stream %s: %w", streams.EventsStream, err)
@@ -271,7 +292,26 @@ func (p *Projector) Rebuild(ctx context.Context, upTo AsOf, progress func(applie
 			progress(applied, target)
 		}
 	})
-	return p.high, err
+	if err == nil {
+		err = p.flush(ctx)
+	}
+	return p.flushed, err
+}
+
+// warm fills the document cache from the bucket; without it documents are
+// loaded one by one as events need them.
+func (p *Projector) warm(ctx context.Context) {
+	start := time.Now()
+	var lattices []string
+	if p.opts.lattice != "" {
+		lattices = []string{p.opts.lattice}
+	}
+	if err := p.store.warm(ctx, lattices); err != nil {
+		p.store.reset()
+		p.log.Warn("documents will be loaded one by one", "err", err)
+		return
+	}
+	p.log.Debug("document cache filled", "bucket", p.res.State.Bucket(), "took", time.Since(start))
 }
 
 // SaveCheckpointFor records seq as the checkpoint of the consumer named
@@ -282,23 +322,21 @@ func (p *Projector) SaveCheckpointFor(ctx context.Context, consumer string, seq 
 	return err
 }
 
-// processBatch applies a delivered batch and acks it. Writes are retried
-// until they succeed or ctx ends; an unfinished batch is not acked and will
-// be redelivered.
+// processBatch folds a delivered batch into the window, and flushes the
+// window when it is due (see due), which acks the batch. Failures are
+// retried from the checkpoint until they succeed or ctx ends; what is not
+// acked is redelivered.
 func (p *Projector) processBatch(ctx context.Context, msgs []jetstream.Msg) error {
 	items := make([]item, 0, len(msgs))
-	var done []jetstream.Msg
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
 			p.log.Warn("message without metadata", "subject", m.Subject(), "err", err)
-			done = append(done, m)
 			continue
 		}
 		p.metrics.Lag.Set(float64(meta.NumPending))
 		if meta.Sequence.Stream <= p.high {
 			p.metrics.Skipped.Inc()
-			done = append(done, m)
 			continue
 		}
 		items = append(items, item{seq: meta.Sequence.Stream, delivery: meta.Sequence.Consumer, subject: m.Subject(), data: m.Data(), captured: meta.Timestamp, msg: m})
@@ -307,7 +345,6 @@ func (p *Projector) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 	slices.SortStableFunc(items, func(a, b item) int { return compareSeq(a.seq, b.seq) })
 	items = slices.CompactFunc(items, func(a, b item) bool {
 		if a.seq == b.seq {
-			done = append(done, b.msg)
 			if b.span != nil {
 				b.span.End()
 			}
@@ -315,41 +352,32 @@ func (p *Projector) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 		}
 		return false
 	})
-	backoff := newBackoff()
-	for {
-		err := p.applyDelivered(ctx, items)
-		if err == nil {
-			break
+	var lastSeq, pending uint64
+	for _, m := range msgs {
+		if meta, err := m.Metadata(); err == nil {
+			if meta.Sequence.Stream >= lastSeq {
+				lastSeq, pending = meta.Sequence.Stream, meta.NumPending
+			}
+			p.win.track(m, meta.Sequence.Stream)
 		}
-		p.store.reset()
-		p.log.Warn("batch not applied, retrying", "err", err, "events", len(items))
+	}
+	backoff := newBackoff()
+	err := p.applyDelivered(ctx, items)
+	for err != nil {
+		p.rollback(err)
+		p.log.Warn("batch not applied, applying again from the checkpoint", "err", err, "checkpoint", p.flushed)
 		if !backoff.wait(ctx) {
 			return fmt.Errorf("batch abandoned at shutdown: %w", err)
 		}
+		err = p.fillGap(ctx, lastSeq+1)
 	}
-	for _, it := range items {
-		done = append(done, it.msg)
-	}
-	if len(msgs) > 0 {
-		if meta, err := msgs[len(msgs)-1].Metadata(); err == nil && meta.NumPending == 0 {
-			p.releaseIntents()
+	if p.due(pending) {
+		if err := p.settle(ctx); err != nil {
+			return fmt.Errorf("batch abandoned at shutdown: %w", err)
 		}
 	}
-	// The consumer acks all: acking the highest sequence of the batch
-	// acknowledges every event below it, all of which are applied.
-	var last jetstream.Msg
-	var lastSeq uint64
-	for _, m := range done {
-		if meta, err := m.Metadata(); err == nil && meta.Sequence.Stream >= lastSeq {
-			last, lastSeq = m, meta.Sequence.Stream
-		}
-	}
-	if last != nil {
-		if err := last.Ack(); err != nil {
-			// Redelivery is harmless: the events are at or below the
-			// checkpoint and will be skipped.
-			p.log.Debug("ack", "seq", lastSeq, "err", err)
-		}
+	if pending == 0 && len(msgs) > 0 && p.win.events == 0 {
+		p.releaseIntents()
 	}
 	return nil
 }
@@ -441,7 +469,7 @@ func (p *Projector) loadCheckpoint(ctx context.Context) error {
 	e, err := p.res.State.Get(ctx, streams.CheckpointKey(p.name))
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		p.high = 0
+		p.high, p.flushed = 0, 0
 		return nil
 	case err != nil:
 		return fmt.Errorf("read checkpoint: %w", err)
@@ -450,7 +478,7 @@ func (p *Projector) loadCheckpoint(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint %q: %w", e.Value(), err)
 	}
-	p.high = n
+	p.high, p.flushed = n, n
 	p.metrics.Checkpoint.Set(float64(n))
 	return nil
 }
@@ -459,7 +487,7 @@ func (p *Projector) saveCheckpoint(ctx context.Context, seq uint64) error {
 	if _, err := p.res.State.Put(ctx, streams.CheckpointKey(p.name), strconv.AppendUint(nil, seq, 10)); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
-	p.high = seq
+	p.flushed = seq
 	p.metrics.Checkpoint.Set(float64(seq))
 	return nil
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"latticestate/projections"
 	"latticestate/streams"
 )
 
@@ -23,6 +25,10 @@ type store struct {
 
 	mu    sync.Mutex
 	cache map[string]*document
+	// complete means the cache holds every document there is, so a key
+	// missing from it does not exist. A wrong guess (another process
+	// wrote) fails the compare-and-set and resets the cache.
+	complete bool
 }
 
 func newStore(js jetstream.JetStream, stream jetstream.Stream, bucket string) *store {
@@ -35,9 +41,13 @@ func newStore(js jetstream.JetStream, stream jetstream.Stream, bucket string) *s
 func (s *store) load(ctx context.Context, key string) (*document, error) {
 	s.mu.Lock()
 	d, ok := s.cache[key]
+	complete := s.complete
 	s.mu.Unlock()
 	if ok {
 		return d, nil
+	}
+	if complete {
+		return &document{key: key}, nil
 	}
 	msg, err := s.stream.GetLastMsgForSubject(ctx, streams.BucketSubject(s.bucket, key))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -70,7 +80,68 @@ func (s *store) forget(key string) {
 func (s *store) reset() {
 	s.mu.Lock()
 	s.cache = map[string]*document{}
+	s.complete = false
 	s.mu.Unlock()
+}
+
+// warm reads the last version of every document under the given key
+// prefixes (every document for none) in one pass over the bucket's stream,
+// then marks the cache complete for them. Loading keys one by one costs a
+// round trip each; a replay into an empty bucket costs none.
+func (s *store) warm(ctx context.Context, lattices []string) error {
+	subjects := []string{streams.BucketSubject(s.bucket, ">")}
+	if len(lattices) > 0 {
+		subjects = subjects[:0]
+		for _, l := range lattices {
+			subjects = append(subjects, streams.BucketSubject(s.bucket, l+".>"))
+		}
+	}
+	cons, err := s.js.OrderedConsumer(ctx, streams.BucketStream(s.bucket), jetstream.OrderedConsumerConfig{
+		FilterSubjects: subjects,
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("read bucket %s: %w", s.bucket, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read bucket %s: %w", s.bucket, err)
+	}
+	docs := map[string]*document{}
+	if info.NumPending > 0 {
+		it, err := cons.Messages()
+		if err != nil {
+			return fmt.Errorf("read bucket %s: %w", s.bucket, err)
+		}
+		defer it.Stop()
+		prefix := streams.BucketSubject(s.bucket, "")
+		for {
+			m, err := it.Next(jetstream.NextContext(ctx))
+			if err != nil {
+				return fmt.Errorf("read bucket %s: %w", s.bucket, err)
+			}
+			meta, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("read bucket %s: %w", s.bucket, err)
+			}
+			key := strings.TrimPrefix(m.Subject(), prefix)
+			if docKind(key) != projections.TargetNone {
+				h := m.Headers()
+				d, err := decodeDocument(key, meta.Sequence.Stream, h.Get("KV-Operation"), h.Get(streams.HeaderSeq), m.Data())
+				if err != nil {
+					return err
+				}
+				docs[key] = d
+			}
+			if meta.NumPending == 0 {
+				break
+			}
+		}
+	}
+	s.mu.Lock()
+	s.cache, s.complete = docs, true
+	s.mu.Unlock()
+	return nil
 }
 
 // write publishes the new version of a document, expecting the key to be at

@@ -56,7 +56,7 @@ func (p *Projector) startWriteSpan(key string, seqs []uint64) trace.Span {
 	var parent context.Context
 	var links []trace.Link
 	for _, seq := range seqs {
-		if ctx, ok := p.traces[seq]; ok {
+		if ctx, ok := p.win.traces[seq]; ok {
 			if parent != nil {
 				links = append(links, trace.Link{SpanContext: trace.SpanContextFromContext(parent)})
 			}

@@ -20,18 +20,19 @@ import (
 )
 
 type replayConfig struct {
-	natsURL   string
-	lattice   string
-	toSeq     uint64
-	toTime    string
-	bucket    string
-	noSwitch  bool
-	batchSize int
-	replicas  int
+	natsURL     string
+	lattice     string
+	toSeq       uint64
+	toTime      string
+	bucket      string
+	noSwitch    bool
+	batchSize   int
+	flushWindow int
+	replicas    int
 }
 
 func newReplayCmd() *cobra.Command {
-	cfg := replayConfig{natsURL: nats.DefaultURL, batchSize: 5000, replicas: 1}
+	cfg := replayConfig{natsURL: nats.DefaultURL, batchSize: 5000, flushWindow: 50_000, replicas: 1}
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "Rebuild the projection from the event stream into a fresh bucket and switch readers to it",
@@ -67,7 +68,8 @@ every 5 seconds.`,
 	f.StringVar(&cfg.toTime, "to-time", "", "stop after the events captured at this RFC 3339 time: the state as it was")
 	f.StringVar(&cfg.bucket, "bucket", "", "name of the new state bucket (must not exist)")
 	f.BoolVar(&cfg.noSwitch, "no-switch", false, "build the bucket but leave readers where they are")
-	f.IntVar(&cfg.batchSize, "batch-size", cfg.batchSize, "events folded and written per batch")
+	f.IntVar(&cfg.batchSize, "batch-size", cfg.batchSize, "events decoded and folded per batch")
+	f.IntVar(&cfg.flushWindow, "flush-window", cfg.flushWindow, "catching up, events folded before the documents they changed are written, each once (near the head every batch is written; 1: every batch)")
 	f.IntVar(&cfg.replicas, "replicas", cfg.replicas, "replicas of the new bucket")
 	return cmd
 }
@@ -127,7 +129,7 @@ func runReplay(ctx context.Context, cfg replayConfig, stdout, stderr io.Writer) 
 	if target.State, target.StateStream, err = streams.EnsureState(ctx, js, name, so); err != nil {
 		return err
 	}
-	p, err := pipeline.New(ctx, js, &target, pipeline.WithLattice(cfg.lattice), pipeline.WithBatchSize(cfg.batchSize),
+	p, err := pipeline.New(ctx, js, &target, pipeline.WithLattice(cfg.lattice), pipeline.WithBatchSize(cfg.batchSize), pipeline.WithFlushWindow(cfg.flushWindow),
 		pipeline.WithoutConsumer(), pipeline.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return err

@@ -31,22 +31,23 @@ import (
 )
 
 type serveConfig struct {
-	natsURL    string
-	natsListen string
-	dataDir    string
-	httpAddr   string
-	lattices   []string
-	batchSize  int
-	replicas   int
-	logLevel   string
-	serverLogs bool
-	heartbeat  time.Duration
-	demo       int
-	otlp       string
+	natsURL     string
+	natsListen  string
+	dataDir     string
+	httpAddr    string
+	lattices    []string
+	batchSize   int
+	flushWindow int
+	replicas    int
+	logLevel    string
+	serverLogs  bool
+	heartbeat   time.Duration
+	demo        int
+	otlp        string
 }
 
 func newServeCmd() *cobra.Command {
-	cfg := serveConfig{natsListen: "127.0.0.1:4222", dataDir: "./data", httpAddr: "127.0.0.1:8080", batchSize: 5000, replicas: 1, logLevel: "info", heartbeat: 30 * time.Second}
+	cfg := serveConfig{natsListen: "127.0.0.1:4222", dataDir: "./data", httpAddr: "127.0.0.1:8080", batchSize: 5000, flushWindow: 50_000, replicas: 1, logLevel: "info", heartbeat: 30 * time.Second}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Project live lattice events from NATS JetStream into the KV bucket and serve them",
@@ -93,7 +94,8 @@ LATTICESTATE_NATS_URL=nats://nats:4222.`,
 	f.StringVar(&cfg.dataDir, "data-dir", cfg.dataDir, "JetStream storage directory of the embedded NATS server")
 	f.StringVar(&cfg.httpAddr, "http", cfg.httpAddr, "HTTP listen address for the API, probes and metrics")
 	f.StringSliceVar(&cfg.lattices, "lattice", nil, "lattice to project (repeatable); default: every lattice seen")
-	f.IntVar(&cfg.batchSize, "batch-size", cfg.batchSize, "events folded and written per batch")
+	f.IntVar(&cfg.batchSize, "batch-size", cfg.batchSize, "events decoded and folded per batch")
+	f.IntVar(&cfg.flushWindow, "flush-window", cfg.flushWindow, "catching up, events folded before the documents they changed are written, each once (near the head every batch is written; 1: every batch)")
 	f.IntVar(&cfg.replicas, "replicas", cfg.replicas, "replicas of the streams and bucket (3 in a cluster)")
 	f.StringVar(&cfg.logLevel, "log-level", cfg.logLevel, "debug, info, warn or error")
 	f.BoolVar(&cfg.serverLogs, "server-logs", false, "print the embedded NATS server's own logs")
@@ -158,7 +160,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	enricher.Start(ctx)
 	defer enricher.Stop()
 	sweeper := pipeline.NewSweeper(js, res.State, cfg.heartbeat, log)
-	opts := []pipeline.Option{pipeline.WithBatchSize(cfg.batchSize),
+	opts := []pipeline.Option{pipeline.WithBatchSize(cfg.batchSize), pipeline.WithFlushWindow(cfg.flushWindow),
 		pipeline.WithLogger(log), pipeline.WithMetrics(metrics), pipeline.WithStreamOptions(so),
 		pipeline.WithIntentHandler(enricher.Handle), pipeline.WithObserver(sweeper.Observe)}
 	if cfg.otlp != "" {
