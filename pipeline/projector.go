@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,6 +46,9 @@ type Projector struct {
 	// switches receives the name of the state bucket a replay switched
 	// readers to.
 	switches chan string
+	// pin is the id the server pinned this projector's pulls with, ""
+	// before any delivery; read by Status.
+	pin atomic.Pointer[string]
 }
 
 // New returns a Projector that feeds the events of res.Events into
@@ -117,7 +121,9 @@ func (p *Projector) Run(ctx context.Context) error {
 	defer stopWatch()
 	backoff := newBackoff()
 	for ctx.Err() == nil {
-		it, err := p.consumer.Messages(jetstream.PullMaxMessages(2 * p.opts.batchSize))
+		// Pulls expire often enough to keep the pin while idle.
+		it, err := p.consumer.Messages(jetstream.PullMaxMessages(2*p.opts.batchSize),
+			jetstream.PullPriorityGroup(streams.ProjectorGroup), jetstream.PullExpiry(streams.ConsumerPinnedTTL/2))
 		if err != nil {
 			p.log.Warn("open consumer", "err", err)
 			if !backoff.wait(ctx) {
@@ -327,6 +333,11 @@ func (p *Projector) SaveCheckpointFor(ctx context.Context, consumer string, seq 
 // retried from the checkpoint until they succeed or ctx ends; what is not
 // acked is redelivered.
 func (p *Projector) processBatch(ctx context.Context, msgs []jetstream.Msg) error {
+	if pin := msgs[0].Headers().Get(headerPinID); pin != p.pinID() {
+		if err := p.adopt(ctx, pin); err != nil {
+			return err
+		}
+	}
 	items := make([]item, 0, len(msgs))
 	for _, m := range msgs {
 		meta, err := m.Metadata()
@@ -492,6 +503,48 @@ func (p *Projector) saveCheckpoint(ctx context.Context, seq uint64) error {
 	return nil
 }
 
+// headerPinID carries, on every delivery, the id of the pull requests the
+// consumer is pinned to.
+const headerPinID = "Nats-Pin-Id"
+
+func (p *Projector) pinID() string {
+	if pin := p.pin.Load(); pin != nil {
+		return *pin
+	}
+	return ""
+}
+
+// adopt starts delivering under a new pin: the projector was on standby, or
+// has just started. Another projector may have applied events meanwhile,
+// so when the bucket's checkpoint moved it continues from there with a
+// fresh cache; its compare-and-set writes make any overlap harmless.
+func (p *Projector) adopt(ctx context.Context, pin string) error {
+	if err := p.settle(ctx); err != nil {
+		return err
+	}
+	p.pin.Store(&pin)
+	e, err := p.res.State.Get(ctx, streams.CheckpointKey(p.name))
+	var cp uint64
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return fmt.Errorf("read checkpoint: %w", err)
+	default:
+		if cp, err = strconv.ParseUint(string(e.Value()), 10, 64); err != nil {
+			return fmt.Errorf("checkpoint %q: %w", e.Value(), err)
+		}
+	}
+	if cp == p.flushed {
+		return nil
+	}
+	p.log.Info("taking over from another projector", "checkpoint", cp, "was", p.flushed)
+	p.store.reset()
+	p.high, p.flushed, p.lastDelivery = cp, cp, 0
+	p.metrics.Checkpoint.Set(float64(cp))
+	p.warm(ctx)
+	return nil
+}
+
 // Status is what the projector knows of its progress.
 type Status struct {
 	// Pending is the number of events not yet delivered to the projector.
@@ -500,6 +553,9 @@ type Status struct {
 	AckPending int
 	// Checkpoint is the last stream sequence applied completely.
 	Checkpoint uint64
+	// Active tells whether the consumer delivers to this projector; false
+	// while it is on standby behind another, or before any delivery.
+	Active bool
 }
 
 // CaughtUp reports whether every captured event is applied and acked.
@@ -514,7 +570,14 @@ func (p *Projector) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("consumer info: %w", err)
 	}
-	return Status{Pending: info.NumPending, AckPending: info.NumAckPending, Checkpoint: info.AckFloor.Stream}, nil
+	st := Status{Pending: info.NumPending, AckPending: info.NumAckPending, Checkpoint: info.AckFloor.Stream}
+	pin := p.pinID()
+	for _, g := range info.PriorityGroups {
+		if g.Group == streams.ProjectorGroup && pin != "" && g.PinnedClientID == pin {
+			st.Active = true
+		}
+	}
+	return st, nil
 }
 
 // graceContext returns a context that is not cancelled with parent but

@@ -20,9 +20,10 @@ const StaleAfter = 3
 // stream's capture timestamps, never on the hosts' clocks, and the outcome
 // is an event in the stream, so a replay agrees with the live state.
 type Sweeper struct {
-	// CaughtUp, when set, gates the sweeps: while the projector is still
-	// replaying old events, ages say nothing about the hosts.
-	CaughtUp func(ctx context.Context) bool
+	// Active, when set, gates the sweeps of a lattice's hosts: only the
+	// projector the lattice's events are delivered to sees heartbeats, and
+	// only once it is caught up do ages say anything about the hosts.
+	Active func(ctx context.Context, lattice string) bool
 
 	rec      recorder
 	state    jetstream.KeyValue
@@ -31,6 +32,9 @@ type Sweeper struct {
 
 	mu   sync.Mutex
 	seen map[hostRef]*hostSeen
+	// idle holds the lattices last found inactive; on activation their
+	// ages are refreshed from the bucket, which another projector kept.
+	idle map[string]bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -55,6 +59,7 @@ func NewSweeper(js jetstream.JetStream, state jetstream.KeyValue, interval time.
 		interval: interval,
 		log:      log.With("component", "sweeper"),
 		seen:     map[hostRef]*hostSeen{},
+		idle:     map[string]bool{},
 	}
 }
 
@@ -124,24 +129,41 @@ func (s *Sweeper) loadKnown(ctx context.Context) error {
 			continue
 		}
 		s.mu.Lock()
-		if _, ok := s.seen[hostRef{h.Lattice, h.HostID}]; !ok {
-			s.seen[hostRef{h.Lattice, h.HostID}] = &hostSeen{captured: e.Created(), marked: h.Status == projections.StatusStale}
+		ref := hostRef{h.Lattice, h.HostID}
+		if cur, ok := s.seen[ref]; !ok || e.Created().After(cur.captured) {
+			s.seen[ref] = &hostSeen{captured: e.Created(), marked: h.Status == projections.StatusStale}
 		}
 		s.mu.Unlock()
 	}
 	return nil
 }
 
-// sweep records host_stale for every host silent for too long.
+// sweep records host_stale for every host silent for too long, in the
+// lattices this projector is active for.
 func (s *Sweeper) sweep(ctx context.Context, now time.Time) {
-	if s.CaughtUp != nil && !s.CaughtUp(ctx) {
-		return
+	active := map[string]bool{}
+	s.mu.Lock()
+	for ref := range s.seen {
+		active[ref.lattice] = true
+	}
+	s.mu.Unlock()
+	refresh := false
+	for l := range active {
+		active[l] = s.Active == nil || s.Active(ctx, l)
+		refresh = refresh || active[l] && s.idle[l]
+		s.idle[l] = !active[l]
+	}
+	if refresh {
+		if err := s.loadKnown(ctx); err != nil {
+			s.log.Warn("refresh host ages", "err", err)
+			return
+		}
 	}
 	limit := StaleAfter * s.interval
 	stale := map[hostRef]time.Time{}
 	s.mu.Lock()
 	for ref, h := range s.seen {
-		if !h.marked && now.Sub(h.captured) > limit {
+		if active[ref.lattice] && !h.marked && now.Sub(h.captured) > limit {
 			stale[ref] = h.captured
 		}
 	}

@@ -20,6 +20,15 @@ const ConsumerAckWait = 10 * time.Second
 // ConsumerMaxAckPending bounds the events delivered and not yet acked.
 const ConsumerMaxAckPending = 100_000
 
+// ProjectorGroup is the priority group projectors pull in. The consumer is
+// pinned: the server delivers to one projector at a time and the others
+// wait on standby until it stops pulling for ConsumerPinnedTTL.
+const ProjectorGroup = "projectors"
+
+// ConsumerPinnedTTL is how long the pinned projector may go without a pull
+// request before the server pins another: the standby takeover time.
+const ConsumerPinnedTTL = 5 * time.Second
+
 // ConsumerName is the durable consumer that projects lattice, or every
 // lattice when lattice is "".
 func ConsumerName(lattice string) string {
@@ -43,6 +52,10 @@ func ProjectorConsumerConfig(lattice string, o Options) jetstream.ConsumerConfig
 		MaxAckPending: ConsumerMaxAckPending,
 		MaxDeliver:    -1,
 		Replicas:      max(o.Replicas, 1),
+		// One active projector per consumer, the others on hot standby.
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{ProjectorGroup},
+		PinnedTTL:      ConsumerPinnedTTL,
 	}
 	if lattice != "" {
 		cfg.FilterSubjects = LatticeFilters(lattice)

@@ -179,17 +179,25 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		log.Info("tracing events", "otlp_endpoint", cfg.otlp)
 	}
 	var projectors []*pipeline.Projector
+	byLattice := map[string]*pipeline.Projector{}
 	for _, l := range lattices {
 		p, err := pipeline.New(ctx, js, res, append(opts, pipeline.WithLattice(l))...)
 		if err != nil {
 			return err
 		}
 		projectors = append(projectors, p)
+		byLattice[l] = p
 	}
 	progress := lagOf(projectors)
-	sweeper.CaughtUp = func(ctx context.Context) bool {
-		lag, err := progress.Lag(ctx)
-		return err == nil && lag == 0
+	sweeper.Active = func(ctx context.Context, lattice string) bool {
+		p := projectors[0]
+		if len(projectors) > 1 {
+			if p = byLattice[lattice]; p == nil {
+				return false
+			}
+		}
+		st, err := p.Status(ctx)
+		return err == nil && st.Active && st.CaughtUp()
 	}
 	if err := sweeper.Start(ctx); err != nil {
 		return fmt.Errorf("start staleness sweeper: %w", err)
