@@ -55,6 +55,9 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
+	index, assets := dashboard()
+	mux.Handle("GET /{$}", index)
+	mux.Handle("GET /ui/", assets)
 	mux.HandleFunc("GET /api/v1/lattices", s.listLattices)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/hosts", s.listHosts)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/hosts/{id}", s.getHost)

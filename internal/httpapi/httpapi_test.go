@@ -244,3 +244,36 @@ func TestServer_NoLattices(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.JSONEq(t, `[]`, string(body))
 }
+
+// The dashboard is served at / with its files under /ui/, under a content
+// security policy that allows no script but its own.
+func TestServer_Dashboard(t *testing.T) {
+	srv := mustServer(t, 0)
+	resp, err := http.Get(srv.URL + "/")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Content-Type"), "text/html")
+	require.Contains(t, resp.Header.Get("Content-Security-Policy"), "script-src 'self'")
+	require.Contains(t, string(body), `<script src="/ui/dashboard.js" defer></script>`)
+	require.NotContains(t, string(body), "http://", "no external resources")
+	require.NotContains(t, string(body), "https://", "no external resources")
+
+	for path, ctype := range map[string]string{"/ui/dashboard.js": "javascript", "/ui/dashboard.css": "text/css"} {
+		resp, err := http.Get(srv.URL + path)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		require.Contains(t, resp.Header.Get("Content-Type"), ctype, path)
+		require.NotEmpty(t, b)
+		require.NotContains(t, string(b), "innerHTML", "%s renders data as text only", path)
+	}
+	for _, path := range []string{"/ui/missing.js", "/nope"} {
+		code, _ := mustGet(t, srv.URL+path)
+		require.Equal(t, http.StatusNotFound, code, path)
+	}
+}
