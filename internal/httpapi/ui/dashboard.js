@@ -16,6 +16,7 @@
   const AGE_EVERY_MS = 5000;
   const INVENTORY_SHOWN = 20;
   const FLUSHES_KEPT = 500;
+  const FRAME_BUDGET_MS = 30;
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -73,6 +74,7 @@
   const str = (v) => (typeof v === 'string' ? v : '');
   const obj = (v) => (v && typeof v === 'object' && !Array.isArray(v) ? v : {});
   const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  const plural = (n, what) => `${n} ${what}${n === 1 ? '' : 's'}`;
   const short = (id) => (id.length > 20 ? `${id.slice(0, 8)}…${id.slice(-6)}` : id);
 
   const HEALTH_CLASS = { Healthy: 'ok', Unhealthy: 'bad', Awaiting: 'wait' };
@@ -189,8 +191,8 @@
 
   function place(fresh) {
     if (fresh.length === 0) return;
-    if (fresh.length > 64 && fresh.length * 4 > st.order.length) {
-      // Many new cards (the first load): sort once, insert once.
+    if (st.order.length === 0) {
+      // The first cards: sort once, insert once.
       for (const id of fresh) st.order.push(id);
       st.order.sort((a, b) => (st.keys.get(a) < st.keys.get(b) ? -1 : 1));
       const frag = document.createDocumentFragment();
@@ -221,6 +223,10 @@
     st.gone.clear();
     const fresh = [];
     for (const id of st.dirty) {
+      // Leave the rest to the next frames rather than block input: the
+      // first load of a thousand hosts takes a few frames, not one long one.
+      if (performance.now() - t0 > FRAME_BUDGET_MS) break;
+      st.dirty.delete(id);
       const h = st.hosts.get(id);
       if (!h) continue;
       const key = sortKey(h);
@@ -239,7 +245,6 @@
       card.hidden = !matches(id, h);
       changed++;
     }
-    st.dirty.clear();
     place(fresh);
     if (st.refilter) {
       st.refilter = false;
@@ -251,7 +256,8 @@
     requestAnimationFrame(() => { entry.frameMs = performance.now() - t0; });
     stats.flushes.push(entry);
     if (stats.flushes.length > FLUSHES_KEPT) stats.flushes.shift();
-    if (st.live && st.ready && stats.firstRenderMs === null) {
+    if (st.dirty.size) schedule();
+    else if (st.live && st.ready && stats.firstRenderMs === null) {
       stats.firstRenderMs = performance.now();
       requestAnimationFrame(() => { stats.firstFrameMs = performance.now(); });
     }
@@ -285,7 +291,7 @@
         ? el('ul', { class: 'labels', 'aria-label': 'Labels' },
           ...labels.map(([k, v]) => el('li', null, el('span', { class: 'lk' }, k), '=', el('span', { class: 'lv' }, str(v)))))
         : el('p', { class: 'labels none' }, 'no labels'),
-      inventory('Actors', `${actors.length} (${instances} instances)`, actors, ([key, a]) => {
+      inventory('Actors', `${actors.length} (${plural(instances, 'instance')})`, actors, ([key, a]) => {
         a = obj(a);
         return el('li', null,
           el('span', { class: `badge health-${healthClass(a.status)}` }, str(a.status) || '?'),
@@ -573,7 +579,7 @@
       renderLinks(links);
       renderRefmaps(refmaps);
       const when = st.live ? `read at ${new Date().toLocaleTimeString()}` : `as of ${st.asOfLabel}`;
-      ui.linksStatus.textContent = `${links.length} links and ${refmaps.length} ref maps, ${when}.`;
+      ui.linksStatus.textContent = `${plural(links.length, 'link')} and ${plural(refmaps.length, 'ref map')}, ${when}.`;
     } catch (err) {
       if (req === st.linksRequest) ui.linksStatus.textContent = `Could not load links: ${err.message}`;
     }
