@@ -74,6 +74,7 @@
   const str = (v) => (typeof v === 'string' ? v : '');
   const obj = (v) => (v && typeof v === 'object' && !Array.isArray(v) ? v : {});
   const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  const COUNT = new Intl.NumberFormat('en');
   const plural = (n, what) => `${n} ${what}${n === 1 ? '' : 's'}`;
   const short = (id) => (id.length > 20 ? `${id.slice(0, 8)}…${id.slice(-6)}` : id);
 
@@ -318,7 +319,7 @@
 
   function renderTotals() {
     for (const [k, e] of Object.entries(ui.total)) {
-      const v = String(st.totals[k]);
+      const v = COUNT.format(st.totals[k]);
       if (e.textContent !== v) e.textContent = v;
     }
     let visible = 0;
@@ -331,8 +332,8 @@
     if (ui.shown.textContent !== text) ui.shown.textContent = text;
     if (st.live && ui.seq.max !== String(Math.max(st.maxSeq, 1))) {
       ui.seq.max = String(Math.max(st.maxSeq, 1));
-      ui.seq.value = ui.seq.max;
-      ui.seqOut.textContent = 'latest';
+      // Keep the thumb at the end while live, unless it is being moved.
+      if (ui.seqOut.textContent === 'latest') ui.seq.value = ui.seq.max;
     }
   }
 
