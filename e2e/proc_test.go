@@ -29,8 +29,9 @@ type projectorProc struct {
 
 var httpAddrLine = regexp.MustCompile(`msg="serving HTTP" addr=(\S+)`)
 
-// mustStartProjector starts `projector serve` against natsURL with extra
-// flags, and waits until it serves HTTP. Hosts count as stale only after an
+// mustStartProjector starts `projector serve` against natsURL (empty: its
+// embedded NATS server) with extra flags, later ones overriding earlier
+// ones, and waits until it serves HTTP. Hosts count as stale only after an
 // hour unless args set --heartbeat-interval, so that tests which do not
 // test staleness are not raced by the sweeper. The process is killed when the test
 // ends if it is still running.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/go-json-experiment/json"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"latticestate/projections"
@@ -29,28 +31,100 @@ type HostDoc struct {
 // ListHosts reads every host document of lattice from the bucket, sorted by
 // id, with one watch of the bucket rather than one request per key.
 func ListHosts(ctx context.Context, kv jetstream.KeyValue, lattice string) ([]HostDoc, error) {
+	var docs []HostDoc
+	prefix := streams.HostKey(lattice, "")
+	err := readKeys(ctx, kv, "hosts of "+lattice, []string{streams.HostKeys(lattice)}, false, func(e jetstream.KeyValueEntry) error {
+		docs = append(docs, HostDoc{ID: strings.TrimPrefix(e.Key(), prefix), JSON: e.Value(), Revision: e.Revision()})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(docs, func(a, b HostDoc) int { return strings.Compare(a.ID, b.ID) })
+	return docs, nil
+}
+
+// ListLinks reads every link document of lattice, sorted by link key.
+func ListLinks(ctx context.Context, kv jetstream.KeyValue, lattice string) ([]LinkDoc, error) {
+	var docs []LinkDoc
+	err := readKeys(ctx, kv, "links of "+lattice, []string{streams.LinkKeys(lattice)}, false, func(e jetstream.KeyValueEntry) error {
+		var d LinkDoc
+		if err := json.Unmarshal(e.Value(), &d); err != nil {
+			return fmt.Errorf("document %s: %w", e.Key(), err)
+		}
+		docs = append(docs, d)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(docs, func(a, b LinkDoc) int { return strings.Compare(a.Key, b.Key) })
+	return docs, nil
+}
+
+// ListRefmaps reads every ref map entry of lattice, sorted by OCI reference.
+func ListRefmaps(ctx context.Context, kv jetstream.KeyValue, lattice string) ([]RefmapDoc, error) {
+	var docs []RefmapDoc
+	err := readKeys(ctx, kv, "ref maps of "+lattice, []string{streams.RefmapKeys(lattice)}, false, func(e jetstream.KeyValueEntry) error {
+		var d RefmapDoc
+		if err := json.Unmarshal(e.Value(), &d); err != nil {
+			return fmt.Errorf("document %s: %w", e.Key(), err)
+		}
+		docs = append(docs, d)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(docs, func(a, b RefmapDoc) int { return strings.Compare(a.OCIURL, b.OCIURL) })
+	return docs, nil
+}
+
+// ListLattices returns, sorted, the lattices that have at least one host,
+// link or ref map in the bucket. It reads the keys only, not the documents.
+func ListLattices(ctx context.Context, kv jetstream.KeyValue) ([]string, error) {
+	seen := map[string]bool{}
+	err := readKeys(ctx, kv, "lattices", streams.DocumentKeys(), true, func(e jetstream.KeyValueEntry) error {
+		if l, ok := streams.LatticeOfKey(e.Key()); ok {
+			seen[l] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+// readKeys calls f with the current entry of every key matching filters
+// (deleted keys left out), with one watch of the bucket rather than one
+// request per key; metaOnly leaves the values out.
+func readKeys(ctx context.Context, kv jetstream.KeyValue, what string, filters []string, metaOnly bool, f func(jetstream.KeyValueEntry) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	w, err := kv.Watch(ctx, streams.HostKeys(lattice), jetstream.IgnoreDeletes())
+	opts := []jetstream.WatchOpt{jetstream.IgnoreDeletes()}
+	if metaOnly {
+		opts = append(opts, jetstream.MetaOnly())
+	}
+	w, err := kv.WatchFiltered(ctx, filters, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("read hosts of %s: %w", lattice, err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
 	defer func() { _ = w.Stop() }()
-	prefix := streams.HostKey(lattice, "")
-	var docs []HostDoc
 	for {
 		select {
 		case e, ok := <-w.Updates():
 			if !ok {
-				return nil, fmt.Errorf("read hosts of %s: watch closed", lattice)
+				return fmt.Errorf("read %s: watch closed", what)
 			}
 			if e == nil {
-				slices.SortFunc(docs, func(a, b HostDoc) int { return strings.Compare(a.ID, b.ID) })
-				return docs, nil
+				return nil
 			}
-			docs = append(docs, HostDoc{ID: strings.TrimPrefix(e.Key(), prefix), JSON: e.Value(), Revision: e.Revision()})
+			if err := f(e); err != nil {
+				return fmt.Errorf("read %s: %w", what, err)
+			}
 		case <-ctx.Done():
-			return nil, fmt.Errorf("read hosts of %s: %w", lattice, ctx.Err())
+			return fmt.Errorf("read %s: %w", what, ctx.Err())
 		}
 	}
 }

@@ -60,6 +60,33 @@ func HostKey(lattice, hostID string) string { return lattice + ".hosts." + hostI
 // HostKeys matches every host of lattice.
 func HostKeys(lattice string) string { return lattice + ".hosts.*" }
 
+// LinkKeys matches every link of lattice.
+func LinkKeys(lattice string) string { return lattice + ".links.*" }
+
+// RefmapKeys matches every ref map entry of lattice.
+func RefmapKeys(lattice string) string { return lattice + ".refmaps.*" }
+
+// DocumentKeys matches every host, link and ref map of every lattice.
+func DocumentKeys() []string { return []string{"*.hosts.*", "*.links.*", "*.refmaps.*"} }
+
+// LatticeOfKey returns the lattice of a host, link or ref map key; ok is
+// false for any other key (such as the checkpoints under _meta).
+func LatticeOfKey(key string) (lattice string, ok bool) {
+	lattice, rest, found := strings.Cut(key, ".")
+	if !found {
+		return "", false
+	}
+	kind, id, found := strings.Cut(rest, ".")
+	if !found || id == "" {
+		return "", false
+	}
+	switch kind {
+	case "hosts", "links", "refmaps":
+		return lattice, ValidateLattice(lattice) == nil
+	}
+	return "", false
+}
+
 // LinkKey is <lattice>.links.<escaped link key>.
 func LinkKey(lattice, key string) string { return lattice + ".links." + EscapeKey(key) }
 

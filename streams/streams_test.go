@@ -72,6 +72,22 @@ func TestLatticeOf(t *testing.T) {
 	}
 }
 
+func TestLatticeOfKey(t *testing.T) {
+	for key, want := range map[string]string{
+		"default.hosts.NABC":                       "default",
+		"prod-1.links.MB/wasmcloud=3Ahttp/default": "prod-1",
+		"my_lattice.refmaps.ghcr=2Eio/echo":        "my_lattice",
+	} {
+		got, ok := streams.LatticeOfKey(key)
+		require.True(t, ok, key)
+		require.Equal(t, want, got)
+	}
+	for _, bad := range []string{"_meta.checkpoint", "_meta.checkpoint.other", "default.hosts", "default.hosts.", "default.other.x", "nodots"} {
+		_, ok := streams.LatticeOfKey(bad)
+		require.False(t, ok, bad)
+	}
+}
+
 func TestEscapeKey(t *testing.T) {
 	require.Equal(t, "MB/wasmcloud=3Ahttpserver/default", streams.EscapeKey("MB/wasmcloud:httpserver/default"))
 	require.Equal(t, "wasmcloud=2Eazurecr=2Eio/echo=3A0=2E3=2E4", streams.EscapeKey("wasmcloud.azurecr.io/echo:0.3.4"))

@@ -68,6 +68,11 @@ HTTP (--http):
       exactly the events up to that point, folded from the stream
   GET /api/v1/lattices/{lattice}/watch        Server-Sent Events: every host, then
       one event per change (id = bucket revision; resumes with Last-Event-ID)
+  GET /api/v1/lattices/{lattice}/links        link definitions, sorted by key
+  GET /api/v1/lattices/{lattice}/refmaps      ref maps, sorted by OCI reference
+      both take ?as_of= too
+  GET /api/v1/lattices                        lattices with documents in the bucket
+  GET /          the dashboard: hosts live, links and ref maps, the past with as of
   GET /healthz   200 once NATS, the streams and the bucket are in place
   GET /readyz    200 while every captured event is applied, else 503 with the lag
   GET /metrics   Prometheus metrics

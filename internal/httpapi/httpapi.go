@@ -1,6 +1,7 @@
 // Package httpapi serves the projections over HTTP: health and readiness
-// probes, Prometheus metrics and the /api/v1 queries, all read from the KV
-// bucket so that every projector process can answer them.
+// probes, Prometheus metrics, the /api/v1 queries and the dashboard at /,
+// all read from the KV bucket so that every projector process can answer
+// them.
 package httpapi
 
 import (
@@ -54,9 +55,15 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
+	index, assets := dashboard()
+	mux.Handle("GET /{$}", index)
+	mux.Handle("GET /ui/", assets)
+	mux.HandleFunc("GET /api/v1/lattices", s.listLattices)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/hosts", s.listHosts)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/hosts/{id}", s.getHost)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/watch", s.watch)
+	mux.HandleFunc("GET /api/v1/lattices/{lattice}/links", s.listLinks)
+	mux.HandleFunc("GET /api/v1/lattices/{lattice}/refmaps", s.listRefmaps)
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)

@@ -4,14 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"latticestate/internal/eventtest"
 	"latticestate/internal/httpapi"
 	"latticestate/internal/natstest"
 	"latticestate/pipeline"
@@ -25,10 +31,18 @@ type lag uint64
 
 func (l lag) Lag(context.Context) (uint64, error) { return uint64(l), nil }
 
-func mustServer(t *testing.T, pending uint64) *httptest.Server {
+// apiFixture is an API server over a real JetStream server.
+type apiFixture struct {
+	srv *httptest.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	res *streams.Resources
+}
+
+func mustFixture(t *testing.T, pending uint64) apiFixture {
 	t.Helper()
 	s := natstest.MustRunServer(t)
-	_, js := natstest.MustConnect(t, s)
+	nc, js := natstest.MustConnect(t, s)
 	res, err := streams.Ensure(context.Background(), js, streams.DefaultOptions())
 	require.NoError(t, err)
 	api := &httpapi.Server{
@@ -41,7 +55,37 @@ func mustServer(t *testing.T, pending uint64) *httptest.Server {
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return srv
+	return apiFixture{srv: srv, nc: nc, js: js, res: res}
+}
+
+func mustServer(t *testing.T, pending uint64) *httptest.Server {
+	t.Helper()
+	return mustFixture(t, pending).srv
+}
+
+// mustProject runs a projector of every lattice until the test ends and
+// waits until it has applied everything captured so far.
+func mustProject(t *testing.T, f apiFixture) {
+	t.Helper()
+	p, err := pipeline.New(context.Background(), f.js, f.res)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		st, err := p.Status(context.Background())
+		if err != nil {
+			return err
+		}
+		if !st.CaughtUp() {
+			return fmt.Errorf("not caught up: %+v", st)
+		}
+		return nil
+	})
 }
 
 func mustGet(t *testing.T, url string) (int, []byte) {
@@ -100,7 +144,8 @@ func TestServer_OpenAPI(t *testing.T) {
 	require.Equal(t, "3.1.0", doc.OpenAPI)
 	for _, p := range []string{
 		"/api/v1/lattices/{lattice}/hosts", "/api/v1/lattices/{lattice}/hosts/{id}",
-		"/api/v1/lattices/{lattice}/watch", "/healthz", "/readyz", "/metrics",
+		"/api/v1/lattices/{lattice}/watch", "/api/v1/lattices", "/api/v1/lattices/{lattice}/links",
+		"/api/v1/lattices/{lattice}/refmaps", "/healthz", "/readyz", "/metrics",
 	} {
 		require.Contains(t, doc.Paths, p)
 	}
@@ -116,5 +161,119 @@ func TestServer_Unhealthy(t *testing.T) {
 		code, body := mustGet(t, srv.URL+path)
 		require.Equal(t, http.StatusServiceUnavailable, code)
 		require.Contains(t, string(body), "not connected")
+	}
+}
+
+// Links and ref maps are answered sorted by key, live from the bucket and
+// as of a stream sequence from the stream; the lattices are those with
+// documents in the bucket.
+func TestServer_LinksRefmapsLattices(t *testing.T) {
+	f := mustFixture(t, 0)
+	host := eventtest.HostID(1)
+	otpLink := eventtest.Link{ActorID: "MB2", ProviderID: "VP1", ContractID: "wasmcloud:httpserver", LinkName: "default", Values: map[string]string{"PORT": "8080"}}
+	v1Link := eventtest.Link{SourceID: "echo", Target: "http", Name: "default", WitNamespace: "wasi", WitPackage: "http", Interfaces: []string{"incoming-handler"}}
+	goneLink := eventtest.Link{ActorID: "MB1", ProviderID: "VP9", ContractID: "wasmcloud:keyvalue", LinkName: "cache"}
+	events := [][]byte{
+		eventtest.HostHeartbeat(host, eventtest.Heartbeat{HostInfo: eventtest.HostInfo{FriendlyName: "a", Labels: map[string]string{}}}),
+		eventtest.LinkdefSet(host, otpLink),
+		eventtest.LinkdefSet(host, goneLink),
+		eventtest.RefmapSet(host, "ghcr.io/b/echo:0.2", "MB2"),
+		eventtest.LinkdefSet(host, v1Link),
+		eventtest.LinkdefDeleted(host, goneLink), // seq 6
+		eventtest.RefmapSet(host, "ghcr.io/a/kv:0.1", "VP9"),
+	}
+	for _, e := range events {
+		require.NoError(t, f.nc.Publish(streams.HostEventSubject("default"), e))
+	}
+	require.NoError(t, f.nc.Publish(streams.HostEventSubject("other"), eventtest.HostHeartbeat(eventtest.HostID(2), eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{}}})))
+	require.NoError(t, f.nc.Flush())
+	mustProject(t, f)
+
+	getList := func(path string) []map[string]any {
+		t.Helper()
+		code, body := mustGet(t, f.srv.URL+path)
+		require.Equal(t, http.StatusOK, code, "%s", body)
+		var out []map[string]any
+		require.NoError(t, json.Unmarshal(body, &out), "%s", body)
+		return out
+	}
+	keys := func(docs []map[string]any, member string) []string {
+		out := []string{}
+		for _, d := range docs {
+			out = append(out, d[member].(string))
+		}
+		return out
+	}
+
+	links := getList("/api/v1/lattices/default/links")
+	require.Equal(t, []string{"MB2/wasmcloud:httpserver/default", "echo/wasi:http/default"}, keys(links, "key"))
+	require.Equal(t, map[string]any{"actor_id": "MB2", "provider_id": "VP1", "contract_id": "wasmcloud:httpserver",
+		"link_name": "default", "values": map[string]any{"PORT": "8080"}}, links[0]["link"])
+	require.EqualValues(t, 2, links[0]["seq"])
+	require.EqualValues(t, 5, links[1]["seq"])
+
+	refmaps := getList("/api/v1/lattices/default/refmaps")
+	require.Equal(t, []string{"ghcr.io/a/kv:0.1", "ghcr.io/b/echo:0.2"}, keys(refmaps, "oci_url"))
+	require.Equal(t, "VP9", refmaps[0]["public_key"])
+	require.EqualValues(t, 7, refmaps[0]["seq"])
+
+	// Before the delete and the second ref map.
+	past := getList("/api/v1/lattices/default/links?as_of=5")
+	require.Equal(t, []string{"MB1/wasmcloud:keyvalue/cache", "MB2/wasmcloud:httpserver/default", "echo/wasi:http/default"}, keys(past, "key"))
+	require.NotContains(t, past[0], "seq", "a fold keeps no seq for links")
+	require.Equal(t, []string{"ghcr.io/b/echo:0.2"}, keys(getList("/api/v1/lattices/default/refmaps?as_of="+strconv.Itoa(6)), "oci_url"))
+	require.Empty(t, getList("/api/v1/lattices/default/links?as_of=1"))
+	require.Empty(t, getList("/api/v1/lattices/other/links"))
+	require.Empty(t, getList("/api/v1/lattices/other/refmaps"))
+
+	code, body := mustGet(t, f.srv.URL+"/api/v1/lattices")
+	require.Equal(t, http.StatusOK, code)
+	require.JSONEq(t, `["default","other"]`, string(body))
+
+	for _, path := range []string{"/api/v1/lattices/bad.name/links", "/api/v1/lattices/default/refmaps?as_of=soon"} {
+		code, body := mustGet(t, f.srv.URL+path)
+		require.Equal(t, http.StatusBadRequest, code, path)
+		require.Contains(t, string(body), `"error"`)
+	}
+}
+
+// An empty bucket has no lattices: the answer is an empty list, not null.
+func TestServer_NoLattices(t *testing.T) {
+	srv := mustServer(t, 0)
+	code, body := mustGet(t, srv.URL+"/api/v1/lattices")
+	require.Equal(t, http.StatusOK, code)
+	require.JSONEq(t, `[]`, string(body))
+}
+
+// The dashboard is served at / with its files under /ui/, under a content
+// security policy that allows no script but its own.
+func TestServer_Dashboard(t *testing.T) {
+	srv := mustServer(t, 0)
+	resp, err := http.Get(srv.URL + "/")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Content-Type"), "text/html")
+	require.Contains(t, resp.Header.Get("Content-Security-Policy"), "script-src 'self'")
+	require.Contains(t, string(body), `<script src="/ui/dashboard.js" defer></script>`)
+	require.NotContains(t, string(body), "http://", "no external resources")
+	require.NotContains(t, string(body), "https://", "no external resources")
+
+	for path, ctype := range map[string]string{"/ui/dashboard.js": "javascript", "/ui/dashboard.css": "text/css"} {
+		resp, err := http.Get(srv.URL + path)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		require.Contains(t, resp.Header.Get("Content-Type"), ctype, path)
+		require.NotEmpty(t, b)
+		require.NotContains(t, string(b), "innerHTML", "%s renders data as text only", path)
+	}
+	for _, path := range []string{"/ui/missing.js", "/nope"} {
+		code, _ := mustGet(t, srv.URL+path)
+		require.Equal(t, http.StatusNotFound, code, path)
 	}
 }
