@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"syscall"
 	"fmt"
 	"testing"
 	"time"
@@ -119,6 +120,8 @@ func BenchmarkReplay(b *testing.B) {
 			require.NoError(b, err)
 			runCtx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
+			var ru0, ru1 syscall.Rusage
+			_ = syscall.Getrusage(0, &ru0)
 			start := time.Now()
 			go func() { done <- p.Run(runCtx) }()
 			for {
@@ -130,10 +133,15 @@ func BenchmarkReplay(b *testing.B) {
 				time.Sleep(5 * time.Millisecond)
 			}
 			elapsed := time.Since(start)
+			_ = syscall.Getrusage(0, &ru1)
+			cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano())
 			cancel()
 			require.NoError(b, <-done)
 			b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
 			b.ReportMetric(testutil.ToFloat64(metrics.Writes)/elapsed.Seconds(), "kv-writes/s")
+			// CPU of the whole process (projector and server) per wall
+			// second: 200% is both cores of a 2-core machine busy.
+			b.ReportMetric(100*cpu.Seconds()/elapsed.Seconds(), "cpu-%")
 		}
 	})
 }
