@@ -22,6 +22,9 @@ type item struct {
 	// delivery is the consumer's delivery sequence; 0 for events read
 	// straight from the stream.
 	delivery uint64
+	// pending is the number of the consumer's events not yet delivered
+	// after this one.
+	pending  uint64
 	subject  string
 	data     []byte
 	captured time.Time
@@ -31,9 +34,11 @@ type item struct {
 	traceCtx context.Context
 	span     trace.Span
 
-	ev  projections.Event
-	key string
-	err error
+	// decoded is set once ev, key or err hold the decode's outcome.
+	decoded bool
+	ev      projections.Event
+	key     string
+	err     error
 }
 
 // applyItems decodes items (in stream order, all above p.high), folds them
@@ -102,6 +107,10 @@ func (p *Projector) applyItems(ctx context.Context, items []item) error {
 // or the reason it was rejected.
 func (p *Projector) decode(items []item) {
 	decodeOne := func(it *item) {
+		if it.decoded {
+			return
+		}
+		it.decoded = true
 		lattice, err := streams.LatticeOf(it.subject)
 		if err != nil {
 			it.err = &projections.DecodeError{Category: projections.ErrEnvelope, Reason: err.Error()}

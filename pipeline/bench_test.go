@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"syscall"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,7 +134,7 @@ func BenchmarkReplay(b *testing.B) {
 			}
 			elapsed := time.Since(start)
 			_ = syscall.Getrusage(0, &ru1)
-			cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano())
+			cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 			cancel()
 			require.NoError(b, <-done)
 			b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")

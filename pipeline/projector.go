@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -156,34 +157,86 @@ func (p *Projector) Run(ctx context.Context) error {
 	return nil
 }
 
-// consume reads batches from it until ctx is cancelled or the iterator
-// fails.
+// consume processes batches from it until ctx is cancelled or the iterator
+// fails. A second goroutine gathers and decodes the next batch while one is
+// folded and written.
 func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) error {
-	batch := make([]jetstream.Msg, 0, p.opts.batchSize)
+	batches := make(chan fetched, 1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { p.fetch(it, batches, stop) })
+	defer func() {
+		close(stop)
+		it.Stop()
+		wg.Wait()
+	}()
 	for {
-		if ctx.Err() != nil {
-			return nil
-		}
 		if len(p.switches) > 0 {
 			return errSwitch
 		}
-		first, err := it.Next(jetstream.NextMaxWait(250 * time.Millisecond))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, nats.ErrTimeout) {
-				// Idle: write what the window holds.
-				if p.due(0) {
-					if err := p.settle(ctx); err != nil && ctx.Err() == nil {
-						return err
-					}
+		var f fetched
+		select {
+		case f = <-batches:
+		case <-ctx.Done():
+			return nil
+		}
+		switch {
+		case f.err != nil:
+			return f.err
+		case f.items == nil:
+			// Idle: write what the window holds.
+			if p.due(0) {
+				if err := p.settle(ctx); err != nil && ctx.Err() == nil {
+					return err
 				}
-				continue
 			}
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return err
+			continue
+		}
+		// The batch in flight is finished even when ctx is cancelled now,
+		// within shutdownGrace.
+		bctx, cancel := graceContext(ctx, shutdownGrace)
+		err := p.processBatch(bctx, f.items)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// fetched is what fetch hands to consume: a prepared batch, nil items when
+// nothing arrived for a while, or the error that ended the iterator.
+type fetched struct {
+	items []item
+	err   error
+}
+
+// fetch gathers batches from it (what is delivered, up to the batch size)
+// and prepares them, until stop is closed or the iterator ends.
+func (p *Projector) fetch(it jetstream.MessagesContext, out chan<- fetched, stop <-chan struct{}) {
+	send := func(f fetched) bool {
+		select {
+		case out <- f:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	batch := make([]jetstream.Msg, 0, p.opts.batchSize)
+	for {
+		first, err := it.Next(jetstream.NextMaxWait(250 * time.Millisecond))
+		switch {
+		case errors.Is(err, nats.ErrTimeout):
+			if !send(fetched{}) {
+				return
 			}
+			continue
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			send(fetched{err: err})
+			return
+		case err != nil:
 			p.log.Debug("next", "err", err)
 			continue
 		}
@@ -195,15 +248,29 @@ func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) e
 			}
 			batch = append(batch, m)
 		}
-		// The batch in flight is finished even when ctx is cancelled now,
-		// within shutdownGrace.
-		bctx, cancel := graceContext(ctx, shutdownGrace)
-		err = p.processBatch(bctx, batch)
-		cancel()
-		if err != nil {
-			return err
+		if items := p.prepare(batch); len(items) > 0 && !send(fetched{items: items}) {
+			return
 		}
 	}
+}
+
+// prepare reads the delivery metadata of a batch and, unless tracing,
+// decodes it: the part of a batch that needs no projector state.
+func (p *Projector) prepare(msgs []jetstream.Msg) []item {
+	items := make([]item, 0, len(msgs))
+	for _, m := range msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			p.log.Warn("message without metadata", "subject", m.Subject(), "err", err)
+			continue
+		}
+		items = append(items, item{seq: meta.Sequence.Stream, delivery: meta.Sequence.Consumer, pending: meta.NumPending,
+			subject: m.Subject(), data: m.Data(), captured: meta.Timestamp, msg: m})
+	}
+	if p.opts.tracer == nil {
+		p.decode(items)
+	}
+	return items
 }
 
 // errSwitch ends consume when readers were switched to another bucket.
@@ -332,26 +399,26 @@ func (p *Projector) SaveCheckpointFor(ctx context.Context, consumer string, seq 
 // window when it is due (see due), which acks the batch. Failures are
 // retried from the checkpoint until they succeed or ctx ends; what is not
 // acked is redelivered.
-func (p *Projector) processBatch(ctx context.Context, msgs []jetstream.Msg) error {
-	if pin := msgs[0].Headers().Get(headerPinID); pin != p.pinID() {
+func (p *Projector) processBatch(ctx context.Context, batch []item) error {
+	if pin := batch[0].msg.Headers().Get(headerPinID); pin != p.pinID() {
 		if err := p.adopt(ctx, pin); err != nil {
 			return err
 		}
 	}
-	items := make([]item, 0, len(msgs))
-	for _, m := range msgs {
-		meta, err := m.Metadata()
-		if err != nil {
-			p.log.Warn("message without metadata", "subject", m.Subject(), "err", err)
-			continue
+	var lastSeq, pending uint64
+	items := make([]item, 0, len(batch))
+	for _, it := range batch {
+		p.metrics.Lag.Set(float64(it.pending))
+		p.win.track(it.msg, it.seq)
+		if it.seq >= lastSeq {
+			lastSeq, pending = it.seq, it.pending
 		}
-		p.metrics.Lag.Set(float64(meta.NumPending))
-		if meta.Sequence.Stream <= p.high {
+		if it.seq <= p.high {
 			p.metrics.Skipped.Inc()
 			continue
 		}
-		items = append(items, item{seq: meta.Sequence.Stream, delivery: meta.Sequence.Consumer, subject: m.Subject(), data: m.Data(), captured: meta.Timestamp, msg: m})
-		p.startEventSpan(&items[len(items)-1], m.Headers())
+		items = append(items, it)
+		p.startEventSpan(&items[len(items)-1], it.msg.Headers())
 	}
 	slices.SortStableFunc(items, func(a, b item) int { return compareSeq(a.seq, b.seq) })
 	items = slices.CompactFunc(items, func(a, b item) bool {
@@ -363,15 +430,6 @@ func (p *Projector) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 		}
 		return false
 	})
-	var lastSeq, pending uint64
-	for _, m := range msgs {
-		if meta, err := m.Metadata(); err == nil {
-			if meta.Sequence.Stream >= lastSeq {
-				lastSeq, pending = meta.Sequence.Stream, meta.NumPending
-			}
-			p.win.track(m, meta.Sequence.Stream)
-		}
-	}
 	backoff := newBackoff()
 	err := p.applyDelivered(ctx, items)
 	for err != nil {
@@ -387,7 +445,7 @@ func (p *Projector) processBatch(ctx context.Context, msgs []jetstream.Msg) erro
 			return fmt.Errorf("batch abandoned at shutdown: %w", err)
 		}
 	}
-	if pending == 0 && len(msgs) > 0 && p.win.events == 0 {
+	if pending == 0 && p.win.events == 0 {
 		p.releaseIntents()
 	}
 	return nil
