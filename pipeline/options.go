@@ -68,7 +68,7 @@ func WithBatchSize(n int) Option {
 
 // WithFlushWindow bounds how many events are folded, while catching up,
 // before the documents they changed are written, each once (default
-// 50,000; a window is also written 2 s after its first event). Near the
+// 50,000; a window is also written 5 s after its first event). Near the
 // head of the stream every batch is written at once. 1 writes every batch.
 func WithFlushWindow(events int) Option {
 	return func(o *options) error {

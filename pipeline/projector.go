@@ -459,7 +459,7 @@ func (p *Projector) processBatch(ctx context.Context, batch []item) error {
 // is checked against the stream unless the consumer's delivery sequence
 // shows nothing was lost (a filtered consumer skips other lattices).
 func (p *Projector) applyDelivered(ctx context.Context, items []item) error {
-	var run []item
+	run := make([]item, 0, len(items))
 	flush := func() error {
 		for len(run) > 0 {
 			n := min(len(run), p.opts.batchSize)

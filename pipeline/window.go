@@ -74,8 +74,9 @@ func (p *Projector) due(pending uint64) bool {
 		time.Since(w.started) >= flushAge
 }
 
-// flushAge bounds the age of a window, well inside the consumer's ack wait.
-const flushAge = 2 * time.Second
+// flushAge bounds the age of a window, well inside the consumer's ack wait
+// (deliveries wait in the client's buffer before they join a window).
+const flushAge = 5 * time.Second
 
 // flush writes every changed document of the window once, with a
 // compare-and-set against the version it was folded from, waits for the

@@ -14,8 +14,10 @@ const ProjectorConsumer = "projector"
 func LatticeConsumer(lattice string) string { return "projector-" + lattice }
 
 // ConsumerAckWait is how long the server waits for an ack before
-// redelivering; a batch is written and acked well within it.
-const ConsumerAckWait = 10 * time.Second
+// redelivering; a flush window is written and acked well within it, and
+// deliveries lost to a crash are read back from the stream without waiting
+// for it.
+const ConsumerAckWait = 30 * time.Second
 
 // ConsumerMaxAckPending bounds the events delivered and not yet acked.
 const ConsumerMaxAckPending = 100_000
