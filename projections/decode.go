@@ -206,6 +206,9 @@ func (env *envelope) payload() ([]byte, error) {
 }
 
 func isJSONMediaType(s string) bool {
+	if s == "application/json" {
+		return true
+	}
 	mt, _, err := mime.ParseMediaType(s)
 	if err != nil {
 		return false
