@@ -13,8 +13,9 @@ import (
 	"go.uber.org/goleak"
 )
 
-// projectorBin is the projector binary built once for the whole suite.
-var projectorBin string
+// projectorBin and emitterBin are the binaries built once for the whole
+// suite.
+var projectorBin, emitterBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "latticestate-e2e-")
@@ -33,6 +34,13 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build projector:", err)
+		os.Exit(2)
+	}
+	emitterBin = filepath.Join(dir, "emitter")
+	build = exec.Command("go", "build", "-o", emitterBin, "../cmd/emitter")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build emitter:", err)
 		os.Exit(2)
 	}
 	code := m.Run()

@@ -25,6 +25,7 @@ type options struct {
 	silentRatio float64
 	seed        uint64
 	logLevel    string
+	conn        cli.ConnFlags
 }
 
 func newRootCmd() *cobra.Command {
@@ -71,7 +72,12 @@ The same --seed gives the same hosts, names, labels, inventories and churn
 choices; event ids and trace ids are always random. Every flag can also be set
 in the environment as LATTICESTATE_<FLAG>, e.g. LATTICESTATE_NATS_URL.
 
-Exit status: 0 after a clean shutdown, 1 when NATS fails, 2 on usage errors.`,
+` + cli.ConnHelp + `
+The user needs to publish wasmbus.evt.>, subscribe to wasmbus.ctl.> and answer
+requests (the emitter user in deploy/nats/nats.conf).
+
+Exit status: 0 after a clean shutdown, 1 when NATS fails, 2 on usage errors
+(a connection flag's file that cannot be read among them).`,
 		Example: `  emitter --hosts 5
   emitter --schema v1 --scenario churn --interval 5s
   emitter --hosts 1000 --rate 5000 --count 100000 --silent-ratio 0.1
@@ -93,6 +99,7 @@ Exit status: 0 after a clean shutdown, 1 when NATS fails, 2 on usage errors.`,
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	f := cmd.Flags()
+	o.conn.Register(f)
 	f.StringVar(&o.natsURL, "nats-url", o.natsURL, "NATS server to publish to")
 	f.IntVar(&o.hosts, "hosts", o.hosts, "number of simulated hosts")
 	f.DurationVar(&o.interval, "interval", o.interval, "heartbeat interval of each host (ignored with --rate)")

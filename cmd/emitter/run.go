@@ -29,7 +29,11 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError(err)
 	}
-	nc, err := nats.Connect(o.natsURL, cli.NATSOptions("latticestate-emitter", log)...)
+	sec, err := o.conn.Options()
+	if err != nil {
+		return usageError(err)
+	}
+	nc, err := nats.Connect(o.natsURL, append(cli.NATSOptions("latticestate-emitter", log), sec...)...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", o.natsURL, err)
 	}

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"latticestate/internal/cli"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"latticestate/internal/cli"
 	"latticestate/pipeline"
 	"latticestate/projections"
 	"latticestate/streams"
@@ -24,10 +24,15 @@ type queryFlags struct {
 	asOf    string
 	bucket  string
 	timeout time.Duration
+	conn    cli.ConnFlags
+	cmd     *cobra.Command
 }
 
 func (q *queryFlags) register(cmd *cobra.Command, withAsOf bool) {
+	q.cmd = cmd
+	cmd.Long += "\n\n" + cli.ConnHelp
 	f := cmd.Flags()
+	q.conn.Register(f)
 	f.StringVar(&q.natsURL, "nats-url", nats.DefaultURL, "NATS server holding the latticestate stream and bucket")
 	f.StringVar(&q.lattice, "lattice", "default", "lattice to query")
 	f.StringVarP(&q.output, "output", "o", "table", "output format: table or json")
@@ -42,12 +47,24 @@ func (q *queryFlags) validate() error {
 	if q.output != "table" && q.output != "json" {
 		return cli.Exit(2, fmt.Errorf("--output %q: use table or json", q.output))
 	}
+	if _, err := q.conn.Options(); err != nil {
+		return cli.Exit(2, err)
+	}
 	return validateLatticeName(q.lattice)
 }
 
 // connect opens NATS and the state bucket, with errors that say what to do.
 func (q *queryFlags) connect(ctx context.Context) (*nats.Conn, jetstream.JetStream, jetstream.KeyValue, error) {
-	nc, err := nats.Connect(q.natsURL, nats.Name("latticestate-cli"), nats.Timeout(q.timeout))
+	sec, err := q.conn.Options()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	opts := append([]nats.Option{nats.Name("latticestate-cli"), nats.Timeout(q.timeout),
+		cli.PrintAsyncErrors(q.cmd.ErrOrStderr(), "projector")}, sec...)
+	nc, err := nats.Connect(q.natsURL, opts...)
+	if errors.Is(err, nats.ErrAuthorization) {
+		return nil, nil, nil, authError(q.natsURL, err)
+	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("cannot connect to NATS at %s (%v): is `projector serve` running? Point --nats-url (or LATTICESTATE_NATS_URL) at your server", q.natsURL, err)
 	}
@@ -92,4 +109,9 @@ func (q *queryFlags) latticeAsOf(ctx context.Context, js jetstream.JetStream) (*
 		return nil, err
 	}
 	return pipeline.FoldStream(ctx, js, q.lattice, asOf)
+}
+
+// authError explains a connection the server refused for its credentials.
+func authError(url string, err error) error {
+	return fmt.Errorf("NATS at %s refused the credentials (%w): check --creds, --nkey or --user/--password (or their LATTICESTATE_* variables)", url, err)
 }

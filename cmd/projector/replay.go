@@ -29,6 +29,7 @@ type replayConfig struct {
 	batchSize   int
 	flushWindow int
 	replicas    int
+	conn        cli.ConnFlags
 }
 
 func newReplayCmd() *cobra.Command {
@@ -51,7 +52,9 @@ bucket is not switched to, read it with --bucket:
   projector list hosts --bucket <name>
 
 A progress bar (events, rate, ETA) is shown on a terminal; elsewhere a line
-every 5 seconds.`,
+every 5 seconds.
+
+` + cli.ConnHelp,
 		Example: `  projector replay
   projector replay --to-time 2026-11-25T14:02:00Z --bucket BEFORE_OUTAGE`,
 		Args: cobra.NoArgs,
@@ -62,6 +65,7 @@ every 5 seconds.`,
 		},
 	}
 	f := cmd.Flags()
+	cfg.conn.Register(f)
 	f.StringVar(&cfg.natsURL, "nats-url", cfg.natsURL, "NATS server holding the event stream")
 	f.StringVar(&cfg.lattice, "lattice", "", "rebuild one lattice only (never switched to); default every lattice")
 	f.Uint64Var(&cfg.toSeq, "to-seq", 0, "stop after this stream sequence: the state as it was")
@@ -96,7 +100,14 @@ func runReplay(ctx context.Context, cfg replayConfig, stdout, stderr io.Writer) 
 	historical := upTo != pipeline.AsOf{}
 	doSwitch := !cfg.noSwitch && !historical && cfg.lattice == ""
 
-	nc, err := nats.Connect(cfg.natsURL, nats.Name("latticestate-replay"))
+	sec, err := cfg.conn.Options()
+	if err != nil {
+		return cli.Exit(2, err)
+	}
+	nc, err := nats.Connect(cfg.natsURL, append([]nats.Option{nats.Name("latticestate-replay"), cli.PrintAsyncErrors(stderr, "projector")}, sec...)...)
+	if errors.Is(err, nats.ErrAuthorization) {
+		return authError(cfg.natsURL, err)
+	}
 	if err != nil {
 		return fmt.Errorf("cannot connect to NATS at %s (%v): point --nats-url at the server that holds %s", cfg.natsURL, err, streams.EventsStream)
 	}

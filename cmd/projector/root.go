@@ -18,11 +18,12 @@ and ref maps.
   fold     fold JSON-lines files offline, no NATS needed
   get      show one host          list    list hosts
   watch    follow host changes
-  replay   rebuild the projection from the stream (or as it was at a point)`,
+  replay   rebuild the projection from the stream (or as it was at a point)
+  healthcheck  probe a running serve over HTTP (container health checks)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newFoldCmd(), newServeCmd(), newGetCmd(), newListCmd(), newWatchCmd(), newReplayCmd())
+	root.AddCommand(newFoldCmd(), newServeCmd(), newGetCmd(), newListCmd(), newWatchCmd(), newReplayCmd(), newHealthcheckCmd())
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return cli.ApplyEnv(cmd) }
 	return root
 }

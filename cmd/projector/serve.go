@@ -44,6 +44,7 @@ type serveConfig struct {
 	heartbeat   time.Duration
 	demo        int
 	otlp        string
+	conn        cli.ConnFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -78,11 +79,19 @@ HTTP (--http):
   GET /metrics   Prometheus metrics
 
 Every flag can also be set in the environment as LATTICESTATE_<FLAG>, e.g.
-LATTICESTATE_NATS_URL=nats://nats:4222.`,
+LATTICESTATE_NATS_URL=nats://nats:4222.
+
+` + cli.ConnHelp + `
+The user needs the permissions of the projector user in deploy/nats/nats.conf.
+--demo hosts connect with the same credentials, so they can publish only where
+that user may (the embedded server has no authentication).`,
 		Example: `  projector serve
   projector serve --nats-url nats://127.0.0.1:4222 --lattice default --http :8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := cfg.conn.Options(); err != nil {
+				return cli.Exit(2, err)
+			}
 			for _, l := range cfg.lattices {
 				if err := validateLatticeName(l); err != nil {
 					return err
@@ -94,6 +103,7 @@ LATTICESTATE_NATS_URL=nats://nats:4222.`,
 		},
 	}
 	f := cmd.Flags()
+	cfg.conn.Register(f)
 	f.StringVar(&cfg.natsURL, "nats-url", "", "NATS server to use; empty starts an embedded JetStream server")
 	f.StringVar(&cfg.natsListen, "nats-listen", cfg.natsListen, "client address of the embedded NATS server")
 	f.StringVar(&cfg.dataDir, "data-dir", cfg.dataDir, "JetStream storage directory of the embedded NATS server")
@@ -136,7 +146,14 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		url = srv.ClientURL()
 		log.Info("embedded NATS server started", "url", url, "data_dir", dir)
 	}
-	nc, err := nats.Connect(url, cli.NATSOptions("latticestate-projector", log)...)
+	sec, err := cfg.conn.Options()
+	if err != nil {
+		return cli.Exit(2, err)
+	}
+	nc, err := nats.Connect(url, append(cli.NATSOptions("latticestate-projector", log), sec...)...)
+	if errors.Is(err, nats.ErrAuthorization) {
+		return authError(url, err)
+	}
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
@@ -237,7 +254,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		})
 	}
 	if cfg.demo > 0 {
-		demo, err := startDemo(ctx, url, cfg.demo, cfg.heartbeat, log)
+		demo, err := startDemo(ctx, url, sec, cfg.demo, cfg.heartbeat, log)
 		if err != nil {
 			return err
 		}
@@ -265,8 +282,8 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 
 // startDemo runs n simulated hosts on their own connection, as real hosts
 // would be; the returned function stops them (publishing host_stopped).
-func startDemo(ctx context.Context, url string, n int, interval time.Duration, log *slog.Logger) (func(), error) {
-	nc, err := nats.Connect(url, nats.Name("latticestate-demo-hosts"))
+func startDemo(ctx context.Context, url string, sec []nats.Option, n int, interval time.Duration, log *slog.Logger) (func(), error) {
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("latticestate-demo-hosts")}, sec...)...)
 	if err != nil {
 		return nil, fmt.Errorf("demo hosts: %w", err)
 	}

@@ -5,6 +5,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -83,8 +84,8 @@ func Main(name string, root *cobra.Command, otherCode int) {
 }
 
 // NATSOptions are the connection options of a long-running command: its
-// name, reconnecting forever, and a log line for each disconnect error and
-// reconnect.
+// name, reconnecting forever, and a log line for each disconnect error,
+// reconnect and asynchronous error (a permissions violation among them).
 func NATSOptions(name string, log *slog.Logger) []nats.Option {
 	return []nats.Option{
 		nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
@@ -94,5 +95,21 @@ func NATSOptions(name string, log *slog.Logger) []nats.Option {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrl()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				log.Error("NATS error", "err", err, "subject", sub.Subject)
+				return
+			}
+			log.Error("NATS error", "err", err)
+		}),
 	}
+}
+
+// PrintAsyncErrors is the option of a short-lived command: errors the
+// server reports asynchronously, such as a permissions violation that
+// otherwise only shows as a timeout, are printed on w prefixed with name.
+func PrintAsyncErrors(w io.Writer, name string) nats.Option {
+	return nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		fmt.Fprintf(w, "%s: %v\n", name, err)
+	})
 }

@@ -42,6 +42,31 @@ func MustRunServerIn(tb testing.TB, dir string, port int) *server.Server {
 	return s
 }
 
+// MustRunServerFromConfig starts a server configured by the nats-server
+// configuration file path (accounts, users, permissions), listening on a
+// free loopback port with its monitoring port off and storing in a
+// temporary directory, whatever the file says.
+func MustRunServerFromConfig(tb testing.TB, path string) *server.Server {
+	tb.Helper()
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		tb.Fatalf("load %s: %v", path, err)
+	}
+	opts.Host, opts.Port = "127.0.0.1", -1
+	opts.HTTPHost, opts.HTTPPort = "", 0
+	opts.StoreDir = tb.TempDir()
+	opts.NoSigs, opts.NoLog = true, true
+	s, err := embedded.StartWithOptions(opts)
+	if err != nil {
+		tb.Fatalf("start nats-server from %s: %v", path, err)
+	}
+	tb.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
 // MustConnect connects to s, closed when the test ends.
 func MustConnect(tb testing.TB, s *server.Server, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	tb.Helper()
