@@ -18,11 +18,12 @@ and ref maps.
   fold     fold JSON-lines files offline, no NATS needed
   get      show one host          list    list hosts
   watch    follow host changes
-  replay   rebuild the projection from the stream (or as it was at a point)`,
+  replay   rebuild the projection from the stream (or as it was at a point)
+  bench    measure latticestate against JetStream's own read rate`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newFoldCmd(), newServeCmd(), newGetCmd(), newListCmd(), newWatchCmd(), newReplayCmd())
+	root.AddCommand(newFoldCmd(), newServeCmd(), newGetCmd(), newListCmd(), newWatchCmd(), newReplayCmd(), newBenchCmd())
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return cli.ApplyEnv(cmd) }
 	return root
 }
