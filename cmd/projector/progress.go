@@ -20,6 +20,8 @@ type progress struct {
 	base   uint64
 	target uint64
 	done   uint64
+	// line is the log line's format: done, target, rate.
+	line string
 }
 
 // isTerminal reports whether w is a terminal.
@@ -30,7 +32,8 @@ func isTerminal(w io.Writer) bool {
 
 // newProgress starts reporting progress from base towards target.
 func newProgress(w io.Writer, tty bool, what string, base, target uint64) *progress {
-	p := &progress{w: w, start: time.Now(), last: time.Now(), base: base, target: target}
+	p := &progress{w: w, start: time.Now(), last: time.Now(), base: base, target: target,
+		line: "replayed up to seq %d of %d (%.0f events/s)\n"}
 	if tty {
 		p.bar = progressbar.NewOptions64(int64(target-min(base, target)),
 			progressbar.OptionSetWriter(w),
@@ -46,6 +49,13 @@ func newProgress(w io.Writer, tty bool, what string, base, target uint64) *progr
 	return p
 }
 
+// logAs sets the format of the log line written every few seconds off a
+// terminal; it is given what is done, the target and the rate.
+func (p *progress) logAs(format string) *progress {
+	p.line = format
+	return p
+}
+
 // set records that everything up to seq is done.
 func (p *progress) set(seq, target uint64) {
 	p.done, p.target = seq, target
@@ -58,7 +68,7 @@ func (p *progress) set(seq, target uint64) {
 	if time.Since(p.last) >= 5*time.Second {
 		p.last = time.Now()
 		rate := float64(n) / time.Since(p.start).Seconds()
-		fmt.Fprintf(p.w, "replayed up to seq %d of %d (%.0f events/s)\n", seq, target, rate)
+		fmt.Fprintf(p.w, p.line, seq, target, rate)
 	}
 }
 

@@ -19,11 +19,12 @@ and ref maps.
   get      show one host          list    list hosts
   watch    follow host changes
   replay   rebuild the projection from the stream (or as it was at a point)
-  healthcheck  probe a running serve over HTTP (container health checks)`,
+  healthcheck  probe a running serve over HTTP (container health checks)
+  bench    measure latticestate against JetStream's own read rate`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newFoldCmd(), newServeCmd(), newGetCmd(), newListCmd(), newWatchCmd(), newReplayCmd(), newHealthcheckCmd())
+	root.AddCommand(newFoldCmd(), newServeCmd(), newGetCmd(), newListCmd(), newWatchCmd(), newReplayCmd(), newHealthcheckCmd(), newBenchCmd())
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return cli.ApplyEnv(cmd) }
 	return root
 }

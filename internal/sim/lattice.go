@@ -20,7 +20,9 @@ import (
 // Lattice is a set of simulated wasmCloud hosts publishing on one NATS
 // connection. Its methods are safe for concurrent use.
 type Lattice struct {
-	nc        *nats.Conn
+	nc *nats.Conn
+	// emit sends one event: nc.PublishMsg, or a History's queue.
+	emit      func(*nats.Msg) error
 	cfg       Config
 	seed      uint64
 	log       *slog.Logger
@@ -60,6 +62,16 @@ func New(nc *nats.Conn, cfg Config) (*Lattice, error) {
 	if nc == nil {
 		return nil, fmt.Errorf("%w: no NATS connection", ErrInvalidConfig)
 	}
+	l, err := newLattice(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l.nc, l.emit = nc, nc.PublishMsg
+	return l, nil
+}
+
+// newLattice derives the hosts of cfg, with nothing to publish on yet.
+func newLattice(cfg Config) (*Lattice, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -69,7 +81,7 @@ func New(nc *nats.Conn, cfg Config) (*Lattice, error) {
 		seed = rand.Uint64()
 	}
 	l := &Lattice{
-		nc: nc, cfg: cfg, seed: seed, log: cfg.Logger, ready: make(chan struct{}), requests: make(chan *nats.Msg, requestBuffer),
+		cfg: cfg, seed: seed, log: cfg.Logger, ready: make(chan struct{}), requests: make(chan *nats.Msg, requestBuffer),
 		slots: make([]*host, cfg.Hosts), gens: make([]int, cfg.Hosts), silent: make([]bool, cfg.Hosts),
 		byID: make(map[string]*host, cfg.Hosts), inv: make(map[string]*host, cfg.Hosts),
 		rng: rand.New(rand.NewChaCha8(derive(seed, "lattice"))),
@@ -319,7 +331,7 @@ func (l *Lattice) publish(h *host, ev hostEvent, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := l.nc.PublishMsg(newMsg(eventSubject(l.cfg.Schema, l.cfg.Lattice, ev.kind), id, raw)); err != nil {
+	if err := l.emit(newMsg(eventSubject(l.cfg.Schema, l.cfg.Lattice, ev.kind), id, raw)); err != nil {
 		return fmt.Errorf("publish %s of host %s: %w", ev.kind, h.id, err)
 	}
 	l.published.Add(1)

@@ -1,0 +1,117 @@
+// Package bench measures latticestate against what JetStream itself can do,
+// on one stream in one run: the raw read rate of an ordered consumer (the
+// ceiling), a naive projector that gets, merges, puts and acks one event at
+// a time (the floor), latticestate's pipeline replaying into an empty
+// bucket, a live projector under a fixed offered rate (latency from publish
+// to KV write), and the peak memory of `projector replay` for two lengths
+// of history.
+//
+// `projector bench` and the pipeline's Go benchmark both run these stages;
+// the package knows nothing of flags.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"latticestate/streams"
+)
+
+// Progress is told how many of total items a stage has done; nil reports
+// nothing.
+type Progress func(done, total uint64)
+
+func (p Progress) report(done, total uint64) {
+	if p != nil {
+		p(done, total)
+	}
+}
+
+// Stage is one measured stage. Events/Seconds is its rate; the pointers
+// hold what only some stages measure.
+type Stage struct {
+	// Name is raw, naive, replay, live or memory.
+	Name         string  `json:"stage"`
+	Events       uint64  `json:"events"`
+	Seconds      float64 `json:"seconds"`
+	EventsPerSec float64 `json:"events_per_s"`
+	// RatioToRaw and RatioToNaive compare EventsPerSec with the raw and
+	// naive stages of the same run (0: not compared).
+	RatioToRaw   float64 `json:"ratio_to_raw,omitempty"`
+	RatioToNaive float64 `json:"ratio_to_naive,omitempty"`
+	// KVWrites counts documents written (replay).
+	KVWrites       uint64  `json:"kv_writes,omitempty"`
+	KVWritesPerSec float64 `json:"kv_writes_per_s,omitempty"`
+	Live           *Live   `json:"live,omitempty"`
+	Memory         *Memory `json:"memory,omitempty"`
+}
+
+// rate sets EventsPerSec from Events and Seconds.
+func (s *Stage) rate() {
+	if s.Seconds > 0 {
+		s.EventsPerSec = float64(s.Events) / s.Seconds
+	}
+}
+
+// Live is what the live stage measured at one offered rate.
+type Live struct {
+	// OfferedPerSec is the rate the publisher was asked for;
+	// PublishedPerSec what it achieved.
+	OfferedPerSec   float64 `json:"offered_per_s"`
+	PublishedPerSec float64 `json:"published_per_s"`
+	// Samples is the number of events with a latency; Unapplied those
+	// published but not written within the settle time.
+	Samples   int `json:"samples"`
+	Unapplied int `json:"unapplied"`
+	// Latency from the publish call to the KV write of the event's
+	// document, in milliseconds.
+	P50Ms float64 `json:"p50_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	MaxMs float64 `json:"max_ms"`
+}
+
+// Memory is the peak resident memory of `projector replay` processes.
+type Memory struct {
+	// RSSKiB is the peak RSS replaying Events; QuarterRSSKiB replaying the
+	// first quarter of them.
+	RSSKiB        int64  `json:"rss_kib"`
+	QuarterEvents uint64 `json:"quarter_events"`
+	QuarterRSSKiB int64  `json:"quarter_rss_kib"`
+	// GrowthRatio is RSSKiB / QuarterRSSKiB.
+	GrowthRatio float64 `json:"growth_ratio"`
+}
+
+// counterValue reads a Prometheus counter.
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}
+
+// FreshBucket deletes the state bucket name if it exists and creates it
+// empty, configured as the projector's state bucket.
+func FreshBucket(ctx context.Context, js jetstream.JetStream, name string) (jetstream.KeyValue, jetstream.Stream, error) {
+	if err := js.DeleteKeyValue(ctx, name); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, nil, fmt.Errorf("delete bucket %s: %w", name, err)
+	}
+	return streams.EnsureState(ctx, js, name, streams.DefaultOptions())
+}
+
+// deleteConsumer removes a durable consumer if it exists.
+func deleteConsumer(ctx context.Context, s jetstream.Stream, name string) error {
+	if err := s.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("delete consumer %s: %w", name, err)
+	}
+	return nil
+}
+
+// since is the seconds elapsed since start.
+func since(start time.Time) float64 { return time.Since(start).Seconds() }

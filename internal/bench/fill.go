@@ -1,0 +1,122 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"latticestate/internal/sim"
+)
+
+// publishWindow bounds the asynchronous publishes awaiting their PubAck;
+// it is below the client's own limit, so a publish never stalls.
+const publishWindow = 2048
+
+// Filled describes the events Fill published.
+type Filled struct {
+	Events  uint64  `json:"events"`
+	Bytes   uint64  `json:"bytes"`
+	Seconds float64 `json:"seconds"`
+	// FirstSeq and LastSeq are the stream sequences of the first and last
+	// event published.
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+}
+
+// Generate returns the next n events of hist.
+func Generate(hist *sim.History, n int) ([]*nats.Msg, error) {
+	msgs := make([]*nats.Msg, 0, n)
+	for range n {
+		m, err := hist.Next()
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// Fill publishes the next n events of hist to their subjects, captured by
+// the event stream, with asynchronous JetStream publishes; the events are
+// generated while earlier ones are published. It returns once every
+// event has its PubAck.
+func Fill(ctx context.Context, js jetstream.JetStream, hist *sim.History, n int, progress Progress) (Filled, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	gen := make(chan *nats.Msg, 4096)
+	var genErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(gen)
+		for range n {
+			m, err := hist.Next()
+			if err != nil {
+				genErr = err
+				return
+			}
+			select {
+			case gen <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	f, err := publishAll(ctx, js, gen, n, progress)
+	cancel()
+	wg.Wait()
+	if err == nil && genErr != nil {
+		err = fmt.Errorf("generate events: %w", genErr)
+	}
+	if err == nil && f.Events != uint64(n) {
+		err = fmt.Errorf("published %d events of %d", f.Events, n)
+	}
+	return f, err
+}
+
+// publishAll publishes what msgs yields, waiting for the PubAcks of each
+// window.
+func publishAll(ctx context.Context, js jetstream.JetStream, msgs <-chan *nats.Msg, n int, progress Progress) (Filled, error) {
+	var f Filled
+	start := time.Now()
+	pending := make([]jetstream.PubAckFuture, 0, publishWindow)
+	settle := func() error {
+		for _, fut := range pending {
+			select {
+			case ack := <-fut.Ok():
+				if f.FirstSeq == 0 {
+					f.FirstSeq = ack.Sequence
+				}
+				f.LastSeq = max(f.LastSeq, ack.Sequence)
+				f.Events++
+			case err := <-fut.Err():
+				return fmt.Errorf("publish to %s: %w", fut.Msg().Subject, err)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		pending = pending[:0]
+		progress.report(f.Events, uint64(n))
+		return nil
+	}
+	for m := range msgs {
+		fut, err := js.PublishMsgAsync(m)
+		if err != nil {
+			return f, fmt.Errorf("publish to %s: %w", m.Subject, err)
+		}
+		f.Bytes += uint64(len(m.Data))
+		if pending = append(pending, fut); len(pending) == publishWindow {
+			if err := settle(); err != nil {
+				return f, err
+			}
+		}
+	}
+	if err := settle(); err != nil {
+		return f, err
+	}
+	f.Seconds = since(start)
+	return f, nil
+}

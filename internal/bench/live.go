@@ -1,0 +1,230 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"latticestate/pipeline"
+	"latticestate/projections"
+	"latticestate/streams"
+)
+
+// LiveRun is latticestate's projector running at the head of the stream,
+// into BenchReplayBucket, timing every event from its publish to the write
+// of its document.
+type LiveRun struct {
+	js     jetstream.JetStream
+	events jetstream.Stream
+	p      *pipeline.Projector
+	cancel context.CancelFunc
+	done   chan error
+	rec    atomic.Pointer[recorder]
+}
+
+// StartLive starts the projector, with opts, on its durable consumer and
+// BenchReplayBucket (created when missing), publishes warmup and returns
+// once the projector has written it: it is then consuming at the head of
+// the stream, its document cache filled. Stop ends it.
+func StartLive(ctx context.Context, js jetstream.JetStream, res *streams.Resources, warmup *nats.Msg, opts ...pipeline.Option) (*LiveRun, error) {
+	target := *res
+	target.Meta = nil
+	var err error
+	if target.State, target.StateStream, err = streams.EnsureState(ctx, js, streams.BenchReplayBucket, streams.DefaultOptions()); err != nil {
+		return nil, err
+	}
+	l := &LiveRun{js: js, events: res.Events, done: make(chan error, 1)}
+	observe := func(ev *projections.Event, _ time.Time) {
+		if r := l.rec.Load(); r != nil {
+			r.applied(ev.Seq, time.Now().UnixNano())
+		}
+	}
+	opts = append([]pipeline.Option{pipeline.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+	if l.p, err = pipeline.New(ctx, js, &target, append(opts, pipeline.WithObserver(observe))...); err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l.cancel = cancel
+	go func() { l.done <- l.p.Run(runCtx) }()
+	if err := l.warmUp(ctx, warmup); err != nil {
+		return nil, errors.Join(err, l.Stop())
+	}
+	return l, nil
+}
+
+// warmUpTimeout bounds the wait for the projector to write the warm-up
+// event (it first catches up with the stream).
+const warmUpTimeout = 5 * time.Minute
+
+// warmUp publishes m and waits until the projector has written it.
+func (l *LiveRun) warmUp(ctx context.Context, m *nats.Msg) error {
+	ack, err := l.js.PublishMsg(ctx, m)
+	if err != nil {
+		return fmt.Errorf("publish warm-up event: %w", err)
+	}
+	rec := newRecorder(ack.Sequence, 1)
+	rec.published(ack.Sequence, 1)
+	l.rec.Store(rec)
+	defer l.rec.Store(nil)
+	deadline := time.Now().Add(warmUpTimeout)
+	for rec.count.Load() == 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the projector did not write the warm-up event (seq %d) within %v", ack.Sequence, warmUpTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(caughtUpPoll):
+		}
+	}
+	return nil
+}
+
+// Stop stops the projector and waits for it.
+func (l *LiveRun) Stop() error {
+	l.cancel()
+	return <-l.done
+}
+
+// Offer publishes msgs at perSec events per second (on a schedule: one
+// every 1/perSec), then waits up to
+// settle for the projector to write them, and measures the latency of
+// each from the publish call to the write of its document (the pipeline's
+// observer), matched by the stream sequence of its PubAck. The projector
+// first catches up with whatever the stream holds.
+func (l *LiveRun) Offer(ctx context.Context, msgs []*nats.Msg, perSec float64, settle time.Duration, progress Progress) (Stage, error) {
+	st := Stage{Name: "live", Events: uint64(len(msgs)), Live: &Live{OfferedPerSec: perSec}}
+	if len(msgs) == 0 || perSec <= 0 {
+		return st, fmt.Errorf("live stage needs events and a rate, got %d events at %v/s", len(msgs), perSec)
+	}
+	if err := waitCaughtUp(ctx, l.p, 0, nil); err != nil {
+		return st, err
+	}
+	info, err := l.events.Info(ctx)
+	if err != nil {
+		return st, fmt.Errorf("stream info: %w", err)
+	}
+	rec := newRecorder(info.State.LastSeq+1, len(msgs))
+	l.rec.Store(rec)
+	defer l.rec.Store(nil)
+
+	// Event i is due at start + i/perSec. A publisher that fell behind
+	// (descheduled on a busy machine) catches up at once rather than
+	// offering less than perSec.
+	interval := time.Duration(float64(time.Second) / perSec)
+	sent := make([]int64, len(msgs))
+	futs := make([]jetstream.PubAckFuture, len(msgs))
+	start := time.Now()
+	for i, m := range msgs {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return st, ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+		sent[i] = time.Now().UnixNano()
+		if futs[i], err = l.js.PublishMsgAsync(m); err != nil {
+			return st, fmt.Errorf("publish to %s: %w", m.Subject, err)
+		}
+		if (i+1)%progressEvery == 0 {
+			progress.report(uint64(i+1), uint64(len(msgs)))
+		}
+	}
+	st.Live.PublishedPerSec = float64(len(msgs)) / since(start)
+	for i, fut := range futs {
+		select {
+		case ack := <-fut.Ok():
+			rec.published(ack.Sequence, sent[i])
+		case err := <-fut.Err():
+			return st, fmt.Errorf("publish to %s: %w", fut.Msg().Subject, err)
+		case <-ctx.Done():
+			return st, ctx.Err()
+		}
+	}
+	deadline := time.Now().Add(settle)
+	for rec.count.Load() < int64(len(msgs)) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(caughtUpPoll):
+		}
+	}
+	progress.report(uint64(len(msgs)), uint64(len(msgs)))
+	rec.summarize(&st, start)
+	return st, nil
+}
+
+// recorder holds the publish and write times of the events with stream
+// sequences base to base+len-1, in Unix nanoseconds (0: not yet).
+type recorder struct {
+	base    uint64
+	sent    []int64
+	written []atomic.Int64
+	count   atomic.Int64
+}
+
+func newRecorder(base uint64, n int) *recorder {
+	return &recorder{base: base, sent: make([]int64, n), written: make([]atomic.Int64, n)}
+}
+
+// applied records the first write of the event at seq; called by the
+// projector.
+func (r *recorder) applied(seq uint64, at int64) {
+	if seq < r.base || seq-r.base >= uint64(len(r.written)) {
+		return
+	}
+	if r.written[seq-r.base].CompareAndSwap(0, at) {
+		r.count.Add(1)
+	}
+}
+
+// published records when the event that got seq was published.
+func (r *recorder) published(seq uint64, at int64) {
+	if seq >= r.base && seq-r.base < uint64(len(r.sent)) {
+		r.sent[seq-r.base] = at
+	}
+}
+
+// summarize sets the stage's duration (from the first publish to the last
+// write), its applied rate and the latency percentiles.
+func (r *recorder) summarize(st *Stage, start time.Time) {
+	lat := make([]int64, 0, len(r.sent))
+	var last int64
+	for i := range r.sent {
+		w := r.written[i].Load()
+		if w == 0 || r.sent[i] == 0 {
+			st.Live.Unapplied++
+			continue
+		}
+		lat = append(lat, w-r.sent[i])
+		last = max(last, w)
+	}
+	st.Live.Samples = len(lat)
+	if len(lat) == 0 {
+		return
+	}
+	st.Seconds = float64(last-start.UnixNano()) / 1e9
+	if st.Seconds > 0 {
+		st.EventsPerSec = float64(len(lat)) / st.Seconds
+	}
+	slices.Sort(lat)
+	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
+	st.Live.P50Ms = ms(percentile(lat, 0.50))
+	st.Live.P99Ms = ms(percentile(lat, 0.99))
+	st.Live.MaxMs = ms(lat[len(lat)-1])
+}
+
+// percentile is the nearest-rank percentile q of sorted samples.
+func percentile(sorted []int64, q float64) int64 {
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}

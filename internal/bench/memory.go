@@ -1,0 +1,64 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// ChildReplay is one `projector replay` child process.
+type ChildReplay struct {
+	// Events is the last stream sequence it applied.
+	Events  uint64
+	Seconds float64
+	// EventsPerSec is the rate it reported itself (0 if it did not).
+	EventsPerSec float64
+	// MaxRSSKiB is its peak resident memory.
+	MaxRSSKiB int64
+}
+
+// rebuiltLine is replay's summary line on stdout.
+var rebuiltLine = regexp.MustCompile(`rebuilt \S+ up to stream sequence (\d+) in \S+ \(([0-9.]+) events/s\)`)
+
+// RunChildReplay runs `exe replay` with args (the NATS URL, the bucket,
+// --to-seq …) as a child process, with its stderr (progress) going to
+// stderr, and reads its peak RSS from the kernel once it has exited.
+func RunChildReplay(ctx context.Context, exe string, args []string, stderr io.Writer) (ChildReplay, error) {
+	var r ChildReplay
+	var stdout bytes.Buffer
+	cmd := exec.CommandContext(ctx, exe, append([]string{"replay"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return r, fmt.Errorf("%s replay %v: %w\n%s", exe, args, err, stdout.Bytes())
+	}
+	r.Seconds = since(start)
+	rss, err := maxRSSKiB(cmd.ProcessState)
+	if err != nil {
+		return r, err
+	}
+	r.MaxRSSKiB = rss
+	m := rebuiltLine.FindSubmatch(stdout.Bytes())
+	if m == nil {
+		return r, fmt.Errorf("replay printed no summary line: %q", stdout.Bytes())
+	}
+	r.Events, _ = strconv.ParseUint(string(m[1]), 10, 64)
+	r.EventsPerSec, _ = strconv.ParseFloat(string(m[2]), 64)
+	return r, nil
+}
+
+// MemoryStage summarises the child replays of the whole history and of its
+// first quarter.
+func MemoryStage(full, quarter ChildReplay) Stage {
+	st := Stage{Name: "memory", Events: full.Events, Seconds: full.Seconds, EventsPerSec: full.EventsPerSec,
+		Memory: &Memory{RSSKiB: full.MaxRSSKiB, QuarterEvents: quarter.Events, QuarterRSSKiB: quarter.MaxRSSKiB}}
+	if quarter.MaxRSSKiB > 0 {
+		st.Memory.GrowthRatio = float64(full.MaxRSSKiB) / float64(quarter.MaxRSSKiB)
+	}
+	return st
+}

@@ -1,0 +1,257 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Targets latticestate aims for; Compare checks a report against them.
+const (
+	// TargetReplayOfRaw: replay reaches this share of the raw read rate.
+	TargetReplayOfRaw = 0.30
+	// TargetReplayOverNaive: replay is this many times the naive rate.
+	TargetReplayOverNaive = 20.0
+	// TargetLiveRate is the offered rate (events/s) at which the live p99
+	// is held to TargetLiveP99Ms: 10,000 hosts heartbeating every 3 s.
+	TargetLiveRate  = 3333
+	TargetLiveP99Ms = 50.0
+	// TargetMemoryGrowth: peak RSS replaying the whole history is at most
+	// this many times that of replaying its first quarter.
+	TargetMemoryGrowth = 1.25
+)
+
+// ReportVersion is the version of the JSON report's layout.
+const ReportVersion = 1
+
+// Report is the result of one benchmark run, as printed and as JSON.
+type Report struct {
+	Version int       `json:"report_version"`
+	Started time.Time `json:"started"`
+	Machine Machine   `json:"machine"`
+	// Server is "embedded" or the NATS URL (without credentials).
+	Server  string   `json:"server"`
+	Params  Params   `json:"params"`
+	Stream  Filled   `json:"stream"`
+	Stages  []Stage  `json:"stages"`
+	Targets []Target `json:"targets"`
+}
+
+// Machine is where the run happened.
+type Machine struct {
+	GoVersion  string `json:"go_version"`
+	GOOS       string `json:"goos"`
+	GOARCH     string `json:"goarch"`
+	NumCPU     int    `json:"num_cpu"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+}
+
+// ThisMachine describes the running process's machine.
+func ThisMachine() Machine {
+	return Machine{GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH,
+		NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
+}
+
+// Params are the parameters of a run.
+type Params struct {
+	Events        int       `json:"events"`
+	Hosts         int       `json:"hosts"`
+	Schema        string    `json:"schema"`
+	Churn         float64   `json:"churn"`
+	Seed          uint64    `json:"seed"`
+	NaiveEvents   int       `json:"naive_events"`
+	LiveRates     []float64 `json:"live_rates"`
+	LiveSeconds   float64   `json:"live_seconds"`
+	MemoryEvents  int       `json:"memory_events"`
+	BatchSize     int       `json:"batch_size"`
+	FlushWindow   int       `json:"flush_window"`
+	Smoke         bool      `json:"smoke"`
+	ProfiledStage string    `json:"profiled_stage,omitempty"`
+}
+
+// Target is one goal and whether this run met it.
+type Target struct {
+	Name string `json:"name"`
+	// Goal is the condition, e.g. ">= 0.30".
+	Goal string `json:"goal"`
+	// Measured is nil when the run did not measure it.
+	Measured *float64 `json:"measured"`
+	Pass     bool     `json:"pass"`
+}
+
+// stage returns the first stage named name (and, for live, offered at
+// rate), or nil.
+func (r *Report) stage(name string, rate float64) *Stage {
+	for i := range r.Stages {
+		s := &r.Stages[i]
+		if s.Name == name && (s.Live == nil || s.Live.OfferedPerSec == rate) {
+			return s
+		}
+	}
+	return nil
+}
+
+// Compare sets every stage's ratios to the raw and naive rates and checks
+// the targets.
+func (r *Report) Compare() {
+	raw, naive := r.stage("raw", 0), r.stage("naive", 0)
+	for i := range r.Stages {
+		s := &r.Stages[i]
+		if s.Name != "raw" && s.Name != "naive" && s.Name != "replay" {
+			continue
+		}
+		if raw != nil && raw.EventsPerSec > 0 {
+			s.RatioToRaw = s.EventsPerSec / raw.EventsPerSec
+		}
+		if naive != nil && naive.EventsPerSec > 0 {
+			s.RatioToNaive = s.EventsPerSec / naive.EventsPerSec
+		}
+	}
+	r.Targets = nil
+	replay := r.stage("replay", 0)
+	var ofRaw, overNaive *float64
+	if replay != nil && replay.RatioToRaw > 0 {
+		ofRaw = &replay.RatioToRaw
+	}
+	if replay != nil && replay.RatioToNaive > 0 {
+		overNaive = &replay.RatioToNaive
+	}
+	r.add("replay events/s ÷ raw events/s", fmt.Sprintf(">= %.2f", TargetReplayOfRaw), ofRaw,
+		func(v float64) bool { return v >= TargetReplayOfRaw })
+	r.add("replay events/s ÷ naive events/s", fmt.Sprintf(">= %.0f", TargetReplayOverNaive), overNaive,
+		func(v float64) bool { return v >= TargetReplayOverNaive })
+	var p99 *float64
+	live := r.stage("live", TargetLiveRate)
+	if live != nil && live.Live.Samples > 0 {
+		p99 = &live.Live.P99Ms
+	}
+	r.add(fmt.Sprintf("live p99 ms, publish to KV write, at %d events/s, every event applied", TargetLiveRate),
+		fmt.Sprintf("< %.0f", TargetLiveP99Ms), p99,
+		func(v float64) bool { return v < TargetLiveP99Ms && live.Live.Unapplied == 0 })
+	var growth *float64
+	if mem := r.stage("memory", 0); mem != nil && mem.Memory.GrowthRatio > 0 {
+		growth = &mem.Memory.GrowthRatio
+	}
+	r.add("replay peak RSS, whole history ÷ its first quarter", fmt.Sprintf("<= %.2f", TargetMemoryGrowth), growth,
+		func(v float64) bool { return v <= TargetMemoryGrowth })
+}
+
+func (r *Report) add(name, goal string, v *float64, pass func(float64) bool) {
+	t := Target{Name: name, Goal: goal, Measured: v}
+	if v != nil {
+		t.Pass = pass(*v)
+	}
+	r.Targets = append(r.Targets, t)
+}
+
+// Missing lists the numbers a run should have produced but that are zero:
+// a stage that did not run or measured nothing.
+func (r *Report) Missing() []string {
+	var out []string
+	need := func(ok bool, what string) {
+		if !ok {
+			out = append(out, what)
+		}
+	}
+	need(r.Stream.Events > 0 && r.Stream.Bytes > 0, "stream: no events published")
+	for _, name := range []string{"raw", "naive", "replay", "memory"} {
+		s := r.stage(name, 0)
+		need(s != nil, name+": stage missing")
+		if s == nil {
+			continue
+		}
+		need(s.Events > 0 && s.Seconds > 0 && s.EventsPerSec > 0, name+": no events/s")
+		switch name {
+		case "replay":
+			need(s.KVWrites > 0 && s.KVWritesPerSec > 0, "replay: no KV writes/s")
+		case "memory":
+			need(s.Memory.RSSKiB > 0 && s.Memory.QuarterRSSKiB > 0 && s.Memory.GrowthRatio > 0, "memory: no peak RSS")
+		}
+	}
+	for _, rate := range r.Params.LiveRates {
+		name := fmt.Sprintf("live at %.0f/s", rate)
+		s := r.stage("live", rate)
+		need(s != nil, name+": stage missing")
+		if s == nil {
+			continue
+		}
+		need(s.EventsPerSec > 0 && s.Live.Samples > 0, name+": no events applied")
+		need(s.Live.P50Ms > 0 && s.Live.P99Ms > 0 && s.Live.MaxMs > 0, name+": no latency")
+	}
+	return out
+}
+
+// WriteTable prints the stages and the targets for people.
+func (r *Report) WriteTable(w io.Writer) error {
+	m, p := r.Machine, r.Params
+	fmt.Fprintf(w, "latticestate bench: %d events (%s, %d hosts, churn %.2f, %d B/event on average), server %s\n",
+		r.Stream.Events, p.Schema, p.Hosts, p.Churn, avg(r.Stream.Bytes, r.Stream.Events), r.Server)
+	fmt.Fprintf(w, "%s %s/%s, %d CPUs, GOMAXPROCS %d\n\n", m.GoVersion, m.GOOS, m.GOARCH, m.NumCPU, m.GOMAXPROCS)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "stage\tevents\tseconds\tevents/s\tvs raw\tvs naive\t\textra")
+	for _, s := range r.Stages {
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%s\t%s\t\t%s\n", stageLabel(s), s.Events, s.Seconds, s.EventsPerSec,
+			ratio(s.RatioToRaw, "%.3f"), ratio(s.RatioToNaive, "%.1f"), extra(s))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if p.Smoke {
+		fmt.Fprintln(w, "\ntargets (a smoke run is too small to judge them):")
+	} else {
+		fmt.Fprintln(w, "\ntargets:")
+	}
+	for _, t := range r.Targets {
+		verdict, got := "MISS", "not measured"
+		if t.Measured != nil {
+			got = fmt.Sprintf("%.3g", *t.Measured)
+		}
+		if t.Pass {
+			verdict = "PASS"
+		}
+		fmt.Fprintf(w, "  %s  %s %s: %s\n", verdict, t.Name, t.Goal, got)
+	}
+	return nil
+}
+
+func stageLabel(s Stage) string {
+	if s.Live != nil {
+		return fmt.Sprintf("live %.0f/s", s.Live.OfferedPerSec)
+	}
+	return s.Name
+}
+
+func ratio(v float64, format string) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf(format, v)
+}
+
+func extra(s Stage) string {
+	var parts []string
+	if s.KVWrites > 0 {
+		parts = append(parts, fmt.Sprintf("%.0f KV writes/s (%.2f per event)", s.KVWritesPerSec, float64(s.KVWrites)/float64(max(s.Events, 1))))
+	}
+	if l := s.Live; l != nil {
+		parts = append(parts, fmt.Sprintf("published %.0f/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms", l.PublishedPerSec, l.P50Ms, l.P99Ms, l.MaxMs))
+		if l.Unapplied > 0 {
+			parts = append(parts, fmt.Sprintf("%d NOT APPLIED", l.Unapplied))
+		}
+	}
+	if m := s.Memory; m != nil {
+		parts = append(parts, fmt.Sprintf("peak RSS %.1f MiB; %.1f MiB at %d events (×%.2f)",
+			float64(m.RSSKiB)/1024, float64(m.QuarterRSSKiB)/1024, m.QuarterEvents, m.GrowthRatio))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func avg(total, n uint64) uint64 {
+	if n == 0 {
+		return 0
+	}
+	return total / n
+}

@@ -1,0 +1,30 @@
+package streams
+
+import "github.com/nats-io/nats.go/jetstream"
+
+// Names the benchmark (projector bench) uses beside the projector's own.
+const (
+	// BenchNaiveBucket holds the documents of the benchmark's naive
+	// projector.
+	BenchNaiveBucket = "BENCH_NAIVE"
+	// BenchNaiveConsumer feeds the naive projector, one event at a time.
+	BenchNaiveConsumer = "bench-naive"
+	// BenchReplayBucket is the empty bucket the benchmark's replay and live
+	// stages write into.
+	BenchReplayBucket = "BENCH_REPLAY"
+)
+
+// BenchMemoryBucket is the bucket a child `projector replay` of the
+// benchmark's memory stage builds; run tells the runs apart.
+func BenchMemoryBucket(run string) string { return "BENCH_MEMORY_" + run }
+
+// BenchNaiveConsumerConfig acks every event on its own, as a projector
+// without batching does.
+func BenchNaiveConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       BenchNaiveConsumer,
+		Description:   "latticestate bench: naive get-merge-put-ack projector",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+	}
+}
