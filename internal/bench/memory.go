@@ -27,22 +27,30 @@ var rebuiltLine = regexp.MustCompile(`rebuilt \S+ up to stream sequence (\d+) in
 
 // RunChildReplay runs `exe replay` with args (the NATS URL, the bucket,
 // --to-seq …) as a child process, with its stderr (progress) going to
-// stderr, and reads its peak RSS from the kernel once it has exited.
+// stderr, and follows its peak RSS while it runs (on Linux; elsewhere the
+// kernel's ru_maxrss once it has exited, which may count the parent's).
 func RunChildReplay(ctx context.Context, exe string, args []string, stderr io.Writer) (ChildReplay, error) {
 	var r ChildReplay
 	var stdout bytes.Buffer
 	cmd := exec.CommandContext(ctx, exe, append([]string{"replay"}, args...)...)
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		return r, fmt.Errorf("%s replay %v: %w", exe, args, err)
+	}
+	stop := watchPeakRSS(cmd.Process.Pid)
+	err := cmd.Wait()
+	peak, watched := stop()
+	if err != nil {
 		return r, fmt.Errorf("%s replay %v: %w\n%s", exe, args, err, stdout.Bytes())
 	}
 	r.Seconds = since(start)
-	rss, err := maxRSSKiB(cmd.ProcessState)
-	if err != nil {
-		return r, err
+	if !watched {
+		if peak, err = maxRSSKiB(cmd.ProcessState); err != nil {
+			return r, err
+		}
 	}
-	r.MaxRSSKiB = rss
+	r.MaxRSSKiB = peak
 	m := rebuiltLine.FindSubmatch(stdout.Bytes())
 	if m == nil {
 		return r, fmt.Errorf("replay printed no summary line: %q", stdout.Bytes())
