@@ -206,6 +206,9 @@ func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) e
 	}
 }
 
+// maxGather bounds the time a batch gathers deliveries.
+const maxGather = 5 * time.Millisecond
+
 // fetched is what fetch hands to consume: a prepared batch, nil items when
 // nothing arrived for a while, or the error that ended the iterator.
 type fetched struct {
@@ -240,8 +243,12 @@ func (p *Projector) fetch(it jetstream.MessagesContext, out chan<- fetched, stop
 			p.log.Debug("next", "err", err)
 			continue
 		}
+		// A batch takes what is delivered within maxGather of its first
+		// event: at the head of a steady stream it would otherwise keep
+		// gathering, and keep the first event waiting.
 		batch = append(batch[:0], first)
-		for len(batch) < p.opts.batchSize {
+		deadline := time.Now().Add(maxGather)
+		for len(batch) < p.opts.batchSize && time.Now().Before(deadline) {
 			m, err := it.Next(jetstream.NextMaxWait(time.Millisecond))
 			if err != nil {
 				break
