@@ -48,14 +48,22 @@ type Stage struct {
 	// KVWrites counts documents written (replay).
 	KVWrites       uint64  `json:"kv_writes,omitempty"`
 	KVWritesPerSec float64 `json:"kv_writes_per_s,omitempty"`
-	Live           *Live   `json:"live,omitempty"`
-	Memory         *Memory `json:"memory,omitempty"`
+	// CPUPercent is the CPU time of the whole process (projector,
+	// publisher and an embedded server) per second of the stage: 200 is
+	// two cores busy. Below the core count the stage waited.
+	CPUPercent float64 `json:"cpu_percent,omitempty"`
+	Live       *Live   `json:"live,omitempty"`
+	Memory     *Memory `json:"memory,omitempty"`
 }
 
-// rate sets EventsPerSec from Events and Seconds.
-func (s *Stage) rate() {
+// rate sets EventsPerSec from Events and Seconds, and CPUPercent from the
+// process's CPU time at the start of the stage.
+func (s *Stage) rate(cpuAtStart time.Duration) {
 	if s.Seconds > 0 {
 		s.EventsPerSec = float64(s.Events) / s.Seconds
+		if cpu := processCPU(); cpu > 0 && cpuAtStart > 0 {
+			s.CPUPercent = 100 * (cpu - cpuAtStart).Seconds() / s.Seconds
+		}
 	}
 }
 

@@ -233,6 +233,9 @@ func ratio(v float64, format string) string {
 
 func extra(s Stage) string {
 	var parts []string
+	if s.CPUPercent > 0 {
+		parts = append(parts, fmt.Sprintf("CPU %.0f%%", s.CPUPercent))
+	}
 	if s.KVWrites > 0 {
 		parts = append(parts, fmt.Sprintf("%.0f KV writes/s (%.2f per event)", s.KVWritesPerSec, float64(s.KVWrites)/float64(max(s.Events, 1))))
 	}

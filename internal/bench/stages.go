@@ -26,7 +26,7 @@ func Raw(ctx context.Context, events jetstream.Stream, n int, progress Progress)
 	if err != nil {
 		return st, fmt.Errorf("ordered consumer: %w", err)
 	}
-	start := time.Now()
+	cpu, start := processCPU(), time.Now()
 	it, err := cons.Messages(jetstream.PullMaxMessages(2000))
 	if err != nil {
 		return st, fmt.Errorf("ordered consumer: %w", err)
@@ -42,7 +42,7 @@ func Raw(ctx context.Context, events jetstream.Stream, n int, progress Progress)
 		}
 	}
 	st.Seconds = since(start)
-	st.rate()
+	st.rate(cpu)
 	return st, nil
 }
 
@@ -63,7 +63,7 @@ func Naive(ctx context.Context, js jetstream.JetStream, events jetstream.Stream,
 		return st, fmt.Errorf("naive consumer: %w", err)
 	}
 	defer func() { _ = deleteConsumer(context.WithoutCancel(ctx), events, streams.BenchNaiveConsumer) }()
-	start := time.Now()
+	cpu, start := processCPU(), time.Now()
 	it, err := cons.Messages()
 	if err != nil {
 		return st, fmt.Errorf("naive consumer: %w", err)
@@ -83,7 +83,7 @@ func Naive(ctx context.Context, js jetstream.JetStream, events jetstream.Stream,
 		}
 	}
 	st.Seconds = since(start)
-	st.rate()
+	st.rate(cpu)
 	return st, nil
 }
 
@@ -172,7 +172,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, res *streams.Resources,
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	start := time.Now()
+	cpu, start := processCPU(), time.Now()
 	go func() { done <- p.Run(runCtx) }()
 	err = waitCaughtUp(ctx, p, uint64(n), progress)
 	elapsed := since(start)
@@ -184,7 +184,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, res *streams.Resources,
 		return st, err
 	}
 	st.Events, st.Seconds = uint64(n), elapsed
-	st.rate()
+	st.rate(cpu)
 	st.KVWrites = uint64(counterValue(metrics.Writes))
 	st.KVWritesPerSec = float64(st.KVWrites) / elapsed
 	return st, nil
