@@ -22,8 +22,23 @@ type Resources struct {
 
 // Ensure creates the event and dead-letter streams and the state bucket, or
 // updates them to the configuration in o. It is idempotent and safe to run
-// from many processes at once.
+// from many processes at once. While JetStream is unavailable (a cluster
+// whose nodes are still starting and electing a meta leader, or with fewer
+// peers than o.Replicas) it retries with backoff until ctx ends.
 func Ensure(ctx context.Context, js jetstream.JetStream, o Options) (*Resources, error) {
+	var r *Resources
+	err := retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) error {
+		var err error
+		r, err = ensureOnce(ctx, js, o)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func ensureOnce(ctx context.Context, js jetstream.JetStream, o Options) (*Resources, error) {
 	var r Resources
 	var err error
 	if r.Events, err = js.CreateOrUpdateStream(ctx, EventsStreamConfig(o)); err != nil {
@@ -39,14 +54,26 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) (*Resources,
 	if err != nil {
 		return nil, err
 	}
-	if r.State, r.StateStream, err = EnsureState(ctx, js, name, o); err != nil {
+	if r.State, r.StateStream, err = ensureState(ctx, js, name, o); err != nil {
 		return nil, err
 	}
 	return &r, nil
 }
 
-// EnsureState creates or updates the state bucket name and opens its stream.
+// EnsureState creates or updates the state bucket name and opens its
+// stream, retrying like Ensure while JetStream is unavailable.
 func EnsureState(ctx context.Context, js jetstream.JetStream, name string, o Options) (jetstream.KeyValue, jetstream.Stream, error) {
+	var kv jetstream.KeyValue
+	var s jetstream.Stream
+	err := retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) error {
+		var err error
+		kv, s, err = ensureState(ctx, js, name, o)
+		return err
+	})
+	return kv, s, err
+}
+
+func ensureState(ctx context.Context, js jetstream.JetStream, name string, o Options) (jetstream.KeyValue, jetstream.Stream, error) {
 	cfg := StateBucketConfig(o)
 	cfg.Bucket = name
 	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
@@ -90,10 +117,16 @@ func SwitchState(ctx context.Context, meta jetstream.KeyValue, name string, rev 
 }
 
 // EnsureConsumer creates or updates the projector's durable consumer for
-// lattice (every lattice when "").
+// lattice (every lattice when ""), retrying like Ensure while JetStream is
+// unavailable.
 func EnsureConsumer(ctx context.Context, s jetstream.Stream, lattice string, o Options) (jetstream.Consumer, error) {
 	cfg := ProjectorConsumerConfig(lattice, o)
-	c, err := s.CreateOrUpdateConsumer(ctx, cfg)
+	var c jetstream.Consumer
+	err := retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) error {
+		var err error
+		c, err = s.CreateOrUpdateConsumer(ctx, cfg)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("ensure consumer %s: %w", cfg.Durable, err)
 	}
