@@ -130,6 +130,9 @@ func (p *Projector) Run(ctx context.Context) error {
 				continue
 			}
 		}
+		if errors.Is(err, errPullLost) {
+			continue
+		}
 		if err != nil && ctx.Err() == nil {
 			p.log.Warn("consume", "err", err)
 			if !backoff.wait(ctx) {
@@ -145,6 +148,7 @@ func (p *Projector) Run(ctx context.Context) error {
 // fails.
 func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) error {
 	batch := make([]jetstream.Msg, 0, p.opts.batchSize)
+	idleSince := time.Now()
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -158,6 +162,12 @@ func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) e
 				return nil
 			}
 			if errors.Is(err, nats.ErrTimeout) {
+				if time.Since(idleSince) >= pullCheckAfter {
+					idleSince = time.Now()
+					if p.pullLost(ctx) {
+						return errPullLost
+					}
+				}
 				continue
 			}
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
@@ -182,11 +192,34 @@ func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) e
 		if err != nil {
 			return err
 		}
+		idleSince = time.Now()
 	}
 }
 
 // errSwitch ends consume when readers were switched to another bucket.
 var errSwitch = errors.New("state bucket switched")
+
+// errPullLost ends consume when the consumer has events for the projector
+// but no pull request of it: the request went to a consumer leader that is
+// gone. The iterator would wait for it forever, since its missed-heartbeat
+// check spans one Next call and consume's calls are short.
+var errPullLost = errors.New("pull request lost")
+
+// pullCheckAfter is how long consume waits without an event before it
+// checks that its pull request is still at the consumer leader.
+const pullCheckAfter = 3 * time.Second
+
+// pullLost reports whether the consumer has events to deliver or redeliver
+// and no pull request waiting for them.
+func (p *Projector) pullLost(ctx context.Context) bool {
+	info, err := p.consumer.Info(ctx)
+	if err != nil || info.NumWaiting > 0 || (info.NumPending == 0 && info.NumAckPending == 0) {
+		return false
+	}
+	p.log.Info("no pull request at the consumer leader, pulling again",
+		"pending", info.NumPending, "ack_pending", info.NumAckPending)
+	return true
+}
 
 // watchSwitches follows the active state bucket; a switch is picked up
 // between batches.
