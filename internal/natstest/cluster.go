@@ -48,7 +48,7 @@ func MustRunCluster(tb testing.TB, n int) *Cluster {
 // leader. Start the nodes with MustStart.
 func NewCluster(tb testing.TB, n int) *Cluster {
 	tb.Helper()
-	ports := mustFreePorts(tb, 2*n)
+	ports := MustFreePorts(tb, 2*n)
 	routes := make([]string, n)
 	for i := range n {
 		routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(ports[n+i])
@@ -75,9 +75,9 @@ func NewCluster(tb testing.TB, n int) *Cluster {
 	return c
 }
 
-// mustFreePorts returns n ports that were free a moment ago; a cluster's
-// nodes must know each other's route ports before any of them starts.
-func mustFreePorts(tb testing.TB, n int) []int {
+// MustFreePorts returns n ports on 127.0.0.1 that were free a moment ago,
+// for servers that must know each other's ports before any of them starts.
+func MustFreePorts(tb testing.TB, n int) []int {
 	tb.Helper()
 	ports := make([]int, n)
 	listeners := make([]net.Listener, n)
