@@ -132,7 +132,7 @@ func (p *ackedPublisher) run(tb testing.TB, js jetstream.JetStream) error {
 		}
 	}
 	last := map[string]*inFlight{} // by host
-	var queue []*inFlight         // in publish order
+	var queue []*inFlight          // in publish order
 	for i := range p.lines {
 		if pf := last[p.hosts[i]]; pf != nil {
 			if err := resolve(pf); err != nil {
