@@ -24,37 +24,39 @@ type Resources struct {
 // updates them to the configuration in o. It is idempotent and safe to run
 // from many processes at once. While JetStream is unavailable (a cluster
 // whose nodes are still starting and electing a meta leader, or with fewer
-// peers than o.Replicas) it retries with backoff until ctx ends.
+// peers than o.Replicas) it retries each step with backoff until ctx ends.
 func Ensure(ctx context.Context, js jetstream.JetStream, o Options) (*Resources, error) {
-	var r *Resources
-	err := retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) error {
-		var err error
-		r, err = ensureOnce(ctx, js, o)
+	var r Resources
+	err := retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) (err error) {
+		if r.Events, err = js.CreateOrUpdateStream(ctx, EventsStreamConfig(o)); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", EventsStream, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) (err error) {
+		if r.DLQ, err = js.CreateOrUpdateStream(ctx, DLQStreamConfig(o)); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", DLQStream, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var name string
+	err = retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) (err error) {
+		if r.Meta, err = js.CreateOrUpdateKeyValue(ctx, MetaBucketConfig(o)); err != nil {
+			return fmt.Errorf("ensure bucket %s: %w", MetaBucket, err)
+		}
+		name, _, err = ActiveState(ctx, r.Meta)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return r, nil
-}
-
-func ensureOnce(ctx context.Context, js jetstream.JetStream, o Options) (*Resources, error) {
-	var r Resources
-	var err error
-	if r.Events, err = js.CreateOrUpdateStream(ctx, EventsStreamConfig(o)); err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", EventsStream, err)
-	}
-	if r.DLQ, err = js.CreateOrUpdateStream(ctx, DLQStreamConfig(o)); err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", DLQStream, err)
-	}
-	if r.Meta, err = js.CreateOrUpdateKeyValue(ctx, MetaBucketConfig(o)); err != nil {
-		return nil, fmt.Errorf("ensure bucket %s: %w", MetaBucket, err)
-	}
-	name, _, err := ActiveState(ctx, r.Meta)
-	if err != nil {
-		return nil, err
-	}
-	if r.State, r.StateStream, err = ensureState(ctx, js, name, o); err != nil {
+	if r.State, r.StateStream, err = EnsureState(ctx, js, name, o); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -63,26 +65,21 @@ func ensureOnce(ctx context.Context, js jetstream.JetStream, o Options) (*Resour
 // EnsureState creates or updates the state bucket name and opens its
 // stream, retrying like Ensure while JetStream is unavailable.
 func EnsureState(ctx context.Context, js jetstream.JetStream, name string, o Options) (jetstream.KeyValue, jetstream.Stream, error) {
-	var kv jetstream.KeyValue
-	var s jetstream.Stream
-	err := retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) error {
-		var err error
-		kv, s, err = ensureState(ctx, js, name, o)
-		return err
-	})
-	return kv, s, err
-}
-
-func ensureState(ctx context.Context, js jetstream.JetStream, name string, o Options) (jetstream.KeyValue, jetstream.Stream, error) {
 	cfg := StateBucketConfig(o)
 	cfg.Bucket = name
-	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+	var kv jetstream.KeyValue
+	var s jetstream.Stream
+	err := retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) (err error) {
+		if kv, err = js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+			return fmt.Errorf("ensure bucket %s: %w", name, err)
+		}
+		if s, err = js.Stream(ctx, BucketStream(name)); err != nil {
+			return fmt.Errorf("open stream of bucket %s: %w", name, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("ensure bucket %s: %w", name, err)
-	}
-	s, err := js.Stream(ctx, BucketStream(name))
-	if err != nil {
-		return nil, nil, fmt.Errorf("open stream of bucket %s: %w", name, err)
+		return nil, nil, err
 	}
 	return kv, s, nil
 }
