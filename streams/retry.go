@@ -20,9 +20,10 @@ const (
 
 // An attempt is bounded, so that a request lost while no meta leader is
 // elected (the server does not answer it) is sent again rather than waited
-// on until ctx ends: 1 s at first, doubling to 5 s for a slow cluster.
+// on until ctx ends: 2 s at first (an R3 stream takes about 1 s to create
+// on a busy machine), doubling to 5 s for a slow cluster.
 const (
-	firstAttemptTimeout = time.Second
+	firstAttemptTimeout = 2 * time.Second
 	maxAttemptTimeout   = 5 * time.Second
 )
 
