@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -236,9 +235,11 @@ func forEachStreamMsg(tb testing.TB, ctx context.Context, js jetstream.JetStream
 	require.NoError(tb, err)
 	defer it.Stop()
 	for {
-		m, err := it.Next(jetstream.NextMaxWait(5 * time.Second))
-		if errors.Is(err, nats.ErrTimeout) {
-			tb.Fatalf("stream read stopped before sequence %d", info.State.LastSeq)
+		// One Next for the whole wait, so that the iterator's check for
+		// missed heartbeats can run and resume a stalled read.
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if ctx.Err() != nil {
+			tb.Fatalf("stream read stopped before sequence %d: %v", info.State.LastSeq, err)
 		}
 		require.NoError(tb, err)
 		meta, err := m.Metadata()
