@@ -19,9 +19,10 @@ import (
 
 // projectorProc is a projector serve child process.
 type projectorProc struct {
-	cmd  *exec.Cmd
-	addr string // http://host:port
-	done chan error
+	cmd     *exec.Cmd
+	addr    string // http://host:port
+	done    chan error
+	serving chan string // the HTTP address, once it serves
 
 	mu  sync.Mutex
 	log strings.Builder
@@ -37,13 +38,22 @@ var httpAddrLine = regexp.MustCompile(`msg="serving HTTP" addr=(\S+)`)
 // ends if it is still running.
 func mustStartProjector(tb testing.TB, natsURL string, args ...string) *projectorProc {
 	tb.Helper()
+	p := startProjector(tb, natsURL, args...)
+	p.mustServe(tb, 30*time.Second)
+	return p
+}
+
+// startProjector starts `projector serve` like mustStartProjector without
+// waiting for it: several projectors whose setup waits for each other (the
+// nodes of one cluster) start together, then mustServe waits for each.
+func startProjector(tb testing.TB, natsURL string, args ...string) *projectorProc {
+	tb.Helper()
 	args = append([]string{"serve", "--nats-url", natsURL, "--http", "127.0.0.1:0", "--heartbeat-interval", "1h"}, args...)
 	cmd := exec.Command(projectorBin, args...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(tb, err)
 	require.NoError(tb, cmd.Start())
-	p := &projectorProc{cmd: cmd, done: make(chan error, 1)}
-	addr := make(chan string, 1)
+	p := &projectorProc{cmd: cmd, done: make(chan error, 1), serving: make(chan string, 1)}
 	scanned := make(chan struct{})
 	go func() {
 		defer close(scanned)
@@ -54,7 +64,7 @@ func mustStartProjector(tb testing.TB, natsURL string, args ...string) *projecto
 			p.log.WriteString(line + "\n")
 			p.mu.Unlock()
 			if m := httpAddrLine.FindStringSubmatch(line); m != nil {
-				addr <- m[1]
+				p.serving <- m[1]
 			}
 		}
 	}()
@@ -71,15 +81,20 @@ func mustStartProjector(tb testing.TB, natsURL string, args ...string) *projecto
 			tb.Logf("projector log:\n%s", p.logs())
 		}
 	})
+	return p
+}
+
+// mustServe waits until the projector serves HTTP.
+func (p *projectorProc) mustServe(tb testing.TB, total time.Duration) {
+	tb.Helper()
 	select {
-	case a := <-addr:
+	case a := <-p.serving:
 		p.addr = a
 	case err := <-p.done:
 		tb.Fatalf("projector exited before serving: %v\n%s", err, p.logs())
-	case <-time.After(30 * time.Second):
-		tb.Fatalf("projector not serving after 30s:\n%s", p.logs())
+	case <-time.After(total):
+		tb.Fatalf("projector not serving after %v:\n%s", total, p.logs())
 	}
-	return p
 }
 
 func (p *projectorProc) logs() string {

@@ -26,31 +26,13 @@ func mustFoldStream(tb testing.TB, js jetstream.JetStream, lattice string) *proj
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := js.Stream(ctx, streams.EventsStream)
-	require.NoError(tb, err)
-	info, err := s.Info(ctx)
-	require.NoError(tb, err)
 	folder := projections.NewFolder(lattice)
-	if info.State.Msgs == 0 {
-		return folder
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	require.NoError(tb, err)
-	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
-	require.NoError(tb, err)
-	defer it.Stop()
-	for {
-		m, err := it.Next(jetstream.NextMaxWait(5 * time.Second))
-		require.NoError(tb, err)
-		meta, err := m.Metadata()
-		require.NoError(tb, err)
-		if l, err := streams.LatticeOf(m.Subject()); err == nil && l == lattice {
-			_ = folder.Add(meta.Sequence.Stream, m.Data())
+	forEachStreamMsg(tb, ctx, js, func(seq uint64, subject string, data []byte) {
+		if l, err := streams.LatticeOf(subject); err == nil && l == lattice {
+			_ = folder.Add(seq, data)
 		}
-		if meta.Sequence.Stream >= info.State.LastSeq {
-			return folder
-		}
-	}
+	})
+	return folder
 }
 
 // mustKVHosts reads every host document of lattice from the bucket, as
@@ -152,7 +134,13 @@ func workload(seed uint64, hosts, n, heartbeatPct int) [][]byte {
 		i := r.IntN(hosts)
 		id := eventtest.HostID(i)
 		h := &state[i]
-		when := eventtest.Set("time", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(len(out))*time.Millisecond).Format(time.RFC3339Nano))
+		// Each event has its own id, as a real host's would: a publisher
+		// that retries with Nats-Msg-Id = id must not lose a look-alike.
+		n := len(out)
+		when := eventtest.Option(func(env map[string]any) {
+			env["time"] = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Millisecond).Format(time.RFC3339Nano)
+			env["id"] = fmt.Sprintf("workload-%d-%d", seed, n)
+		})
 		k := r.IntN(100)
 		if k >= heartbeatPct {
 			k = 70 + (k-heartbeatPct)*30/(100-heartbeatPct)

@@ -140,6 +140,9 @@ func (p *Projector) Run(ctx context.Context) error {
 				continue
 			}
 		}
+		if errors.Is(err, errPullLost) {
+			continue
+		}
 		if err != nil && ctx.Err() == nil {
 			p.log.Warn("consume", "err", err)
 			if !backoff.wait(ctx) {
@@ -170,6 +173,7 @@ func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) e
 		it.Stop()
 		wg.Wait()
 	}()
+	idleSince := time.Now()
 	for {
 		if len(p.switches) > 0 {
 			return errSwitch
@@ -184,14 +188,22 @@ func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) e
 		case f.err != nil:
 			return f.err
 		case f.items == nil:
-			// Idle: write what the window holds.
+			// Idle: write what the window holds, and now and then check
+			// that the pull request is still where the events are.
 			if p.due(0) {
 				if err := p.settle(ctx); err != nil && ctx.Err() == nil {
 					return err
 				}
 			}
+			if time.Since(idleSince) >= pullCheckAfter {
+				idleSince = time.Now()
+				if p.pullLost(ctx) {
+					return errPullLost
+				}
+			}
 			continue
 		}
+		idleSince = time.Now()
 		// The batch in flight is finished even when ctx is cancelled now,
 		// within shutdownGrace.
 		bctx, cancel := graceContext(ctx, shutdownGrace)
@@ -282,6 +294,28 @@ func (p *Projector) prepare(msgs []jetstream.Msg) []item {
 
 // errSwitch ends consume when readers were switched to another bucket.
 var errSwitch = errors.New("state bucket switched")
+
+// errPullLost ends consume when the consumer has events for the projector
+// but no pull request of it: the request went to a consumer leader that is
+// gone. The iterator would wait for it forever, since its missed-heartbeat
+// check spans one Next call and consume's calls are short.
+var errPullLost = errors.New("pull request lost")
+
+// pullCheckAfter is how long consume waits without an event before it
+// checks that its pull request is still at the consumer leader.
+const pullCheckAfter = 3 * time.Second
+
+// pullLost reports whether the consumer has events to deliver or redeliver
+// and no pull request waiting for them.
+func (p *Projector) pullLost(ctx context.Context) bool {
+	info, err := p.consumer.Info(ctx)
+	if err != nil || info.NumWaiting > 0 || (info.NumPending == 0 && info.NumAckPending == 0) {
+		return false
+	}
+	p.log.Info("no pull request at the consumer leader, pulling again",
+		"pending", info.NumPending, "ack_pending", info.NumAckPending)
+	return true
+}
 
 // watchSwitches follows the active state bucket; a switch is picked up
 // between batches.

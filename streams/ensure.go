@@ -22,20 +22,37 @@ type Resources struct {
 
 // Ensure creates the event and dead-letter streams and the state bucket, or
 // updates them to the configuration in o. It is idempotent and safe to run
-// from many processes at once.
+// from many processes at once. While JetStream is unavailable (a cluster
+// whose nodes are still starting and electing a meta leader, or with fewer
+// peers than o.Replicas) it retries each step with backoff until ctx ends.
 func Ensure(ctx context.Context, js jetstream.JetStream, o Options) (*Resources, error) {
 	var r Resources
-	var err error
-	if r.Events, err = js.CreateOrUpdateStream(ctx, EventsStreamConfig(o)); err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", EventsStream, err)
+	err := retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) (err error) {
+		if r.Events, err = js.CreateOrUpdateStream(ctx, EventsStreamConfig(o)); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", EventsStream, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if r.DLQ, err = js.CreateOrUpdateStream(ctx, DLQStreamConfig(o)); err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", DLQStream, err)
+	err = retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) (err error) {
+		if r.DLQ, err = js.CreateOrUpdateStream(ctx, DLQStreamConfig(o)); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", DLQStream, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if r.Meta, err = js.CreateOrUpdateKeyValue(ctx, MetaBucketConfig(o)); err != nil {
-		return nil, fmt.Errorf("ensure bucket %s: %w", MetaBucket, err)
-	}
-	name, _, err := ActiveState(ctx, r.Meta)
+	var name string
+	err = retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) (err error) {
+		if r.Meta, err = js.CreateOrUpdateKeyValue(ctx, MetaBucketConfig(o)); err != nil {
+			return fmt.Errorf("ensure bucket %s: %w", MetaBucket, err)
+		}
+		name, _, err = ActiveState(ctx, r.Meta)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -45,17 +62,24 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) (*Resources,
 	return &r, nil
 }
 
-// EnsureState creates or updates the state bucket name and opens its stream.
+// EnsureState creates or updates the state bucket name and opens its
+// stream, retrying like Ensure while JetStream is unavailable.
 func EnsureState(ctx context.Context, js jetstream.JetStream, name string, o Options) (jetstream.KeyValue, jetstream.Stream, error) {
 	cfg := StateBucketConfig(o)
 	cfg.Bucket = name
-	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+	var kv jetstream.KeyValue
+	var s jetstream.Stream
+	err := retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) (err error) {
+		if kv, err = js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+			return fmt.Errorf("ensure bucket %s: %w", name, err)
+		}
+		if s, err = js.Stream(ctx, BucketStream(name)); err != nil {
+			return fmt.Errorf("open stream of bucket %s: %w", name, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("ensure bucket %s: %w", name, err)
-	}
-	s, err := js.Stream(ctx, BucketStream(name))
-	if err != nil {
-		return nil, nil, fmt.Errorf("open stream of bucket %s: %w", name, err)
+		return nil, nil, err
 	}
 	return kv, s, nil
 }
@@ -90,10 +114,16 @@ func SwitchState(ctx context.Context, meta jetstream.KeyValue, name string, rev 
 }
 
 // EnsureConsumer creates or updates the projector's durable consumer for
-// lattice (every lattice when "").
+// lattice (every lattice when ""), retrying like Ensure while JetStream is
+// unavailable.
 func EnsureConsumer(ctx context.Context, s jetstream.Stream, lattice string, o Options) (jetstream.Consumer, error) {
 	cfg := ProjectorConsumerConfig(lattice, o)
-	c, err := s.CreateOrUpdateConsumer(ctx, cfg)
+	var c jetstream.Consumer
+	err := retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) error {
+		var err error
+		c, err = s.CreateOrUpdateConsumer(ctx, cfg)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("ensure consumer %s: %w", cfg.Durable, err)
 	}

@@ -22,6 +22,10 @@ type Options struct {
 	MaxBytes int64
 	// Storage is file storage unless set to memory (for tests and benches).
 	Storage jetstream.StorageType
+	// OnRetry, when set, is told of each error Ensure, EnsureState or
+	// EnsureConsumer retries while JetStream is unavailable, and of the
+	// wait before the next attempt.
+	OnRetry func(err error, wait time.Duration)
 }
 
 // DefaultOptions: one replica, file storage, events kept 7 days.

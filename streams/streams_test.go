@@ -2,10 +2,13 @@ package streams_test
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -95,3 +98,77 @@ func TestEscapeKey(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Ensure started against one node of a three-node cluster cannot place R3
+// resources, nor can the node elect a meta leader alone; Ensure waits, and
+// succeeds once the other nodes join.
+func TestEnsure_WaitsForClusterQuorum(t *testing.T) {
+	c := natstest.NewCluster(t, 3)
+	c.MustStart(0)
+	_, js := natstest.MustConnect(t, c.Server(0))
+	o := streams.DefaultOptions()
+	o.Replicas = 3
+	var retries atomic.Int64
+	start := time.Now()
+	o.OnRetry = func(err error, _ time.Duration) {
+		retries.Add(1)
+		t.Logf("%v: %v", time.Since(start), err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	type result struct {
+		res *streams.Resources
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := streams.Ensure(ctx, js, o)
+		done <- result{res, err}
+	}()
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if retries.Load() == 0 {
+			return errors.New("Ensure has not retried")
+		}
+		return nil
+	})
+	require.Equal(t, -1, c.MetaLeader(), "one node of three elected itself")
+	select {
+	case r := <-done:
+		t.Fatalf("Ensure returned without a quorum: %v", r.err)
+	default:
+	}
+	c.MustStart(1)
+	c.MustStart(2)
+	r := <-done
+	require.NoError(t, r.err)
+	t.Logf("Ensure retried %d times", retries.Load())
+	for _, s := range []jetstream.Stream{r.res.Events, r.res.DLQ, r.res.StateStream} {
+		info, err := s.Info(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 3, info.Config.Replicas, info.Config.Name)
+		require.NotNil(t, info.Cluster, info.Config.Name)
+		require.Equal(t, natstest.ClusterName, info.Cluster.Name)
+	}
+	meta, err := js.Stream(ctx, streams.BucketStream(streams.MetaBucket))
+	require.NoError(t, err)
+	require.Equal(t, 3, meta.CachedInfo().Config.Replicas)
+	cons, err := streams.EnsureConsumer(ctx, r.res.Events, "", o)
+	require.NoError(t, err)
+	require.Equal(t, 3, cons.CachedInfo().Config.Replicas)
+}
+
+// A request JetStream refuses for good is not retried.
+func TestEnsure_FailsFastOnInvalidConfig(t *testing.T) {
+	s := natstest.MustRunServer(t)
+	_, js := natstest.MustConnect(t, s)
+	o := streams.DefaultOptions()
+	o.Replicas = 3 // a single server cannot hold three replicas
+	var retries atomic.Int64
+	o.OnRetry = func(error, time.Duration) { retries.Add(1) }
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := streams.Ensure(ctx, js, o)
+	require.Error(t, err)
+	require.NoError(t, ctx.Err(), "Ensure ran until the deadline")
+	require.Zero(t, retries.Load(), "retried %v", err)
+}

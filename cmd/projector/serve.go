@@ -34,6 +34,8 @@ type serveConfig struct {
 	natsURL     string
 	natsListen  string
 	dataDir     string
+	serverName  string
+	cluster     embedded.Cluster
 	httpAddr    string
 	lattices    []string
 	batchSize   int
@@ -60,6 +62,11 @@ With no --nats-url it starts an embedded NATS server with JetStream, listening o
 --nats-listen (hosts connect there) and storing under --data-dir, so one command
 is a working system. State survives restarts: the stream, the consumer and the
 bucket live in JetStream.
+
+With --cluster the embedded server is a node of a JetStream cluster: it listens
+for routes from the other nodes there and connects to them at --routes. Start
+three such projectors with --replicas 3 and the stream and the bucket survive
+the loss of any one node. Until the nodes have elected a leader, setup waits.
 
 HTTP (--http):
   GET /api/v1/lattices/{lattice}/hosts        every host, sorted by id
@@ -97,6 +104,14 @@ that user may (the embedded server has no authentication).`,
 					return err
 				}
 			}
+			if cfg.natsURL != "" {
+				for name, set := range map[string]bool{"server-name": cfg.serverName != "",
+					"cluster": cfg.cluster.Listen != "", "routes": len(cfg.cluster.Routes) > 0} {
+					if set {
+						return fmt.Errorf("--%s configures the embedded NATS server, which --nats-url replaces", name)
+					}
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runServe(ctx, cfg, newLogger(cmd.ErrOrStderr(), cfg.logLevel))
@@ -107,6 +122,10 @@ that user may (the embedded server has no authentication).`,
 	f.StringVar(&cfg.natsURL, "nats-url", "", "NATS server to use; empty starts an embedded JetStream server")
 	f.StringVar(&cfg.natsListen, "nats-listen", cfg.natsListen, "client address of the embedded NATS server")
 	f.StringVar(&cfg.dataDir, "data-dir", cfg.dataDir, "JetStream storage directory of the embedded NATS server")
+	f.StringVar(&cfg.serverName, "server-name", "", "name of the embedded NATS server, unique in its cluster; empty: derived from the host name and --data-dir, and kept there")
+	f.StringVar(&cfg.cluster.Listen, "cluster", "", "route address of the embedded NATS server in a cluster, e.g. 127.0.0.1:6222; empty: standalone")
+	f.StringVar(&cfg.cluster.Name, "cluster-name", embedded.DefaultClusterName, "name of the cluster, the same on every node")
+	f.StringSliceVar(&cfg.cluster.Routes, "routes", nil, "route URLs of the other cluster nodes (comma-separated or repeatable), e.g. nats-route://127.0.0.1:6223")
 	f.StringVar(&cfg.httpAddr, "http", cfg.httpAddr, "HTTP listen address for the API, probes and metrics")
 	f.StringSliceVar(&cfg.lattices, "lattice", nil, "lattice to project (repeatable); default: every lattice seen")
 	f.IntVar(&cfg.batchSize, "batch-size", cfg.batchSize, "events decoded and folded per batch")
@@ -119,6 +138,10 @@ that user may (the embedded server has no authentication).`,
 	f.DurationVar(&cfg.heartbeat, "heartbeat-interval", cfg.heartbeat, "hosts' heartbeat interval; a host silent for 3 intervals is recorded as stale")
 	return cmd
 }
+
+// setupTimeout bounds how long serve waits for JetStream to place the
+// streams and the bucket.
+const setupTimeout = 2 * time.Minute
 
 func newLogger(w interface{ Write([]byte) (int, error) }, level string) *slog.Logger {
 	var l slog.Level
@@ -135,7 +158,12 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		srv, err := embedded.Start(embedded.Config{Listen: cfg.natsListen, StoreDir: dir, ServerName: "latticestate", Logs: cfg.serverLogs})
+		opts, err := embedded.Options(embedded.Config{Listen: cfg.natsListen, StoreDir: dir,
+			ServerName: cfg.serverName, Cluster: cfg.cluster, Logs: cfg.serverLogs})
+		if err != nil {
+			return fmt.Errorf("embedded NATS server: %w", err)
+		}
+		srv, err := embedded.StartWithOptions(opts)
 		if err != nil {
 			return fmt.Errorf("start embedded NATS server (is %s in use? set --nats-listen or --nats-url): %w", cfg.natsListen, err)
 		}
@@ -144,7 +172,11 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 			srv.WaitForShutdown()
 		}()
 		url = srv.ClientURL()
-		log.Info("embedded NATS server started", "url", url, "data_dir", dir)
+		attrs := []any{"url", url, "data_dir", dir, "server_name", opts.ServerName}
+		if addr := srv.ClusterAddr(); addr != nil {
+			attrs = append(attrs, "cluster", opts.Cluster.Name, "routes_listen", addr.String(), "routes", len(opts.Routes))
+		}
+		log.Info("embedded NATS server started", attrs...)
 	}
 	sec, err := cfg.conn.Options()
 	if err != nil {
@@ -164,7 +196,11 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	so := streams.DefaultOptions()
 	so.Replicas = cfg.replicas
-	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	so.OnRetry = func(err error, wait time.Duration) {
+		log.Warn("JetStream not available yet, retrying", "err", err, "wait", wait)
+	}
+	// A cluster's nodes may be started minutes apart; Ensure waits for them.
+	setupCtx, cancel := context.WithTimeout(ctx, setupTimeout)
 	res, err := streams.Ensure(setupCtx, js, so)
 	cancel()
 	if err != nil {

@@ -1,12 +1,20 @@
 // Package embedded starts an in-process NATS server with JetStream, so one
 // projector binary (or one test) is a working system without an external
-// server.
+// server. Servers started with a Cluster join a JetStream cluster.
 package embedded
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -18,24 +26,54 @@ type Config struct {
 	Listen string
 	// StoreDir is where JetStream keeps its files.
 	StoreDir string
-	// ServerName names the server (and the node in a cluster).
+	// ServerName names the server (and the node in a cluster); empty:
+	// StableServerName(StoreDir).
 	ServerName string
+	// Cluster, when its Listen is set, makes the server a node of a
+	// JetStream cluster.
+	Cluster Cluster
 	// Logs routes the server's own log lines to the process's stderr.
 	Logs bool
 }
 
+// Cluster is how a server joins a cluster.
+type Cluster struct {
+	// Listen is host:port for route connections from the other nodes; empty
+	// runs the server standalone. Port -1 picks a free one.
+	Listen string
+	// Name is the cluster's name, the same on every node; empty:
+	// DefaultClusterName.
+	Name string
+	// Routes are the nodes' route URLs (nats-route://host:port), at least
+	// one; a node may list itself, which the server ignores, so every node
+	// can be given the same list.
+	Routes []string
+}
+
+// DefaultClusterName is the cluster name unless one is given.
+const DefaultClusterName = "latticestate"
+
+// serverNameFile keeps a derived server name in the store directory, so the
+// node keeps its JetStream identity when the host is renamed.
+const serverNameFile = "server-name"
+
 // Start starts a JetStream server and waits until it accepts connections.
 func Start(cfg Config) (*server.Server, error) {
-	host, portStr, err := net.SplitHostPort(cfg.Listen)
+	opts, err := Options(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("listen address %q: %w", cfg.Listen, err)
+		return nil, err
 	}
-	port, err := strconv.Atoi(portStr)
+	return StartWithOptions(opts)
+}
+
+// Options turns cfg into the server's options, deriving the server name
+// when none is given.
+func Options(cfg Config) (*server.Options, error) {
+	host, port, err := splitHostPort(cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("listen port %q: %w", portStr, err)
+		return nil, fmt.Errorf("listen address: %w", err)
 	}
 	opts := &server.Options{
-		ServerName: cfg.ServerName,
 		Host:       host,
 		Port:       port,
 		JetStream:  true,
@@ -44,7 +82,133 @@ func Start(cfg Config) (*server.Server, error) {
 		NoLog:      !cfg.Logs,
 		MaxPayload: 8 << 20,
 	}
-	return StartWithOptions(opts)
+	if err := cfg.Cluster.apply(opts); err != nil {
+		return nil, err
+	}
+	opts.ServerName = cfg.ServerName
+	if opts.ServerName == "" {
+		if opts.ServerName, err = StableServerName(cfg.StoreDir); err != nil {
+			return nil, err
+		}
+	}
+	if err := validateName("server name", opts.ServerName); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
+// apply sets the cluster options of opts: the route listener, the cluster
+// name (JetStream clustering needs it, and the server name) and the routes.
+func (c Cluster) apply(opts *server.Options) error {
+	if c.Listen == "" {
+		if len(c.Routes) > 0 {
+			return errors.New("routes need a cluster listen address")
+		}
+		return nil
+	}
+	host, port, err := splitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("cluster listen address: %w", err)
+	}
+	name := c.Name
+	if name == "" {
+		name = DefaultClusterName
+	}
+	if err := validateName("cluster name", name); err != nil {
+		return err
+	}
+	// A JetStream node that knows no other node would never learn of one.
+	if len(c.Routes) == 0 {
+		return errors.New("a cluster node needs routes to the other nodes (nats-route://host:port)")
+	}
+	for _, r := range c.Routes {
+		if err := validateRoute(r); err != nil {
+			return err
+		}
+	}
+	opts.Cluster.Host = host
+	opts.Cluster.Port = port
+	opts.Cluster.Name = name
+	opts.Routes = server.RoutesFromStr(strings.Join(c.Routes, ","))
+	return nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < -1 || port > 65535 {
+		return "", 0, fmt.Errorf("%q: port %q is not a number from -1 to 65535", addr, portStr)
+	}
+	return host, port, nil
+}
+
+// validateRoute accepts nats-route://host:port (or nats://), as a route
+// URL that RoutesFromStr would otherwise pass on unparsed.
+func validateRoute(r string) error {
+	u, err := url.Parse(strings.TrimSpace(r))
+	if err != nil {
+		return fmt.Errorf("route %q: %w", r, err)
+	}
+	if u.Scheme != "nats-route" && u.Scheme != "nats" {
+		return fmt.Errorf("route %q: want nats-route://host:port", r)
+	}
+	if _, _, err := splitHostPort(u.Host); err != nil || u.Hostname() == "" || u.Port() == "" {
+		return fmt.Errorf("route %q: want nats-route://host:port", r)
+	}
+	return nil
+}
+
+var (
+	namePattern    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+	notInNameChars = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+)
+
+func validateName(what, name string) error {
+	if !namePattern.MatchString(name) {
+		return fmt.Errorf("invalid %s %q: use 1-128 letters, digits, '.', '-' or '_'", what, name)
+	}
+	return nil
+}
+
+// StableServerName returns the server name kept in storeDir, or derives
+// one from the host name and the store directory's absolute path and keeps
+// it there: a node restarted on the same store is the same JetStream peer,
+// and nodes on one machine (which cannot share a store) differ.
+func StableServerName(storeDir string) (string, error) {
+	dir, err := filepath.Abs(storeDir)
+	if err != nil {
+		return "", fmt.Errorf("store directory %q: %w", storeDir, err)
+	}
+	file := filepath.Join(dir, serverNameFile)
+	if b, err := os.ReadFile(file); err == nil {
+		name := strings.TrimSpace(string(b))
+		if err := validateName("server name in "+file, name); err != nil {
+			return "", err
+		}
+		return name, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read server name: %w", err)
+	}
+	host, _ := os.Hostname()
+	host = strings.Trim(notInNameChars.ReplaceAllString(host, "-"), "-")
+	if len(host) > 64 {
+		host = host[:64]
+	}
+	if host == "" {
+		host = "latticestate"
+	}
+	sum := sha256.Sum256([]byte(dir))
+	name := host + "-" + hex.EncodeToString(sum[:4])
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create store directory: %w", err)
+	}
+	if err := os.WriteFile(file, []byte(name+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("keep server name: %w", err)
+	}
+	return name, nil
 }
 
 // StartWithOptions starts a server from full options (clusters, accounts).

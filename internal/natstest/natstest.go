@@ -70,8 +70,15 @@ func MustRunServerFromConfig(tb testing.TB, path string) *server.Server {
 // MustConnect connects to s, closed when the test ends.
 func MustConnect(tb testing.TB, s *server.Server, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	tb.Helper()
+	return MustConnectURL(tb, s.ClientURL(), opts...)
+}
+
+// MustConnectURL connects to the servers at urls (comma-separated),
+// reconnecting forever, closed when the test ends.
+func MustConnectURL(tb testing.TB, urls string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
 	opts = append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, opts...)
-	nc, err := nats.Connect(s.ClientURL(), opts...)
+	nc, err := nats.Connect(urls, opts...)
 	if err != nil {
 		tb.Fatalf("connect to nats-server: %v", err)
 	}
