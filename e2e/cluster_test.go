@@ -103,9 +103,9 @@ func TestCluster_LeaderLoss(t *testing.T) {
 // TestCluster_ServeFormsCluster starts three projectors, each with an
 // embedded server given --cluster and --routes: the servers form one
 // cluster, the streams and the bucket get three replicas on it, and the
-// events of each projector's lattice, published to another node, are
-// projected and served. Each projector has a lattice of its own, so each
-// durable consumer has one projector.
+// events of three lattices, each published to another node, are projected
+// and served by all three. As in the README, the projectors share one
+// durable consumer: one of them applies every event, the others stand by.
 func TestCluster_ServeFormsCluster(t *testing.T) {
 	start := time.Now()
 	ports := natstest.MustFreePorts(t, 6)
@@ -119,7 +119,7 @@ func TestCluster_ServeFormsCluster(t *testing.T) {
 	for i := range procs {
 		procs[i] = startProjector(t, "", "--nats-listen", fmt.Sprintf("127.0.0.1:%d", ports[i]),
 			"--cluster", fmt.Sprintf("127.0.0.1:%d", ports[3+i]), "--routes", strings.Join(routes, ","),
-			"--data-dir", t.TempDir(), "--replicas", "3", "--lattice", lattices[i])
+			"--data-dir", t.TempDir(), "--replicas", "3")
 	}
 	for _, p := range procs {
 		p.mustServe(t, 60*time.Second)
@@ -132,21 +132,34 @@ func TestCluster_ServeFormsCluster(t *testing.T) {
 		info := requireReplicas(t, js, name, 3)
 		require.Equal(t, "latticestate", info.Cluster.Name)
 	}
+	cons, err := js.Consumer(context.Background(), streams.EventsStream, streams.ProjectorConsumer)
+	require.NoError(t, err)
+	require.Equal(t, 3, cons.CachedInfo().Config.Replicas, "consumer replicas")
 	for i, lattice := range lattices {
-		cons, err := js.Consumer(context.Background(), streams.EventsStream, streams.ConsumerName(lattice))
-		require.NoError(t, err)
-		require.Equal(t, 3, cons.CachedInfo().Config.Replicas, "consumer replicas")
 		lines := workload(uint64(31+i), 50, 1000, 30)
 		pub := startAckedPublisher(t, urls[(i+1)%3], streams.HostEventSubject(lattice), lines, 500, 0)
 		pub.wait(t)
 		pub.requireStreamHoldsExactly(t, js)
 	}
-	for i, p := range procs {
+	// A standby is caught up once the active one is, but only the active
+	// one knows of its label requests in flight: wait for all.
+	for _, p := range procs {
 		waitCaughtUp(t, p, time.Minute)
-		f := requireKVEqualsFold(t, js, lattices[i])
-		require.NotEmpty(t, f.Lattice.Hosts)
-		requireAPIHostsOf(t, p, lattices[i], len(f.Lattice.Hosts))
 	}
+	active := 0
+	for _, p := range procs {
+		for _, lattice := range lattices {
+			f := requireKVEqualsFold(t, js, lattice)
+			require.NotEmpty(t, f.Lattice.Hosts)
+			requireAPIHostsOf(t, p, lattice, len(f.Lattice.Hosts))
+		}
+		n, err := p.applied()
+		require.NoError(t, err)
+		if n > 0 {
+			active++
+		}
+	}
+	require.Equal(t, 1, active, "one projector applies the events, the others stand by")
 	t.Logf("projected in %v", time.Since(start).Round(time.Millisecond))
 	// One at a time: the last nodes keep a quorum for the batches the
 	// first ones finish.
