@@ -46,27 +46,20 @@ func ListHosts(ctx context.Context, kv jetstream.KeyValue, lattice string) ([]Ho
 
 // ListLinks reads every link document of lattice, sorted by link key.
 func ListLinks(ctx context.Context, kv jetstream.KeyValue, lattice string) ([]LinkDoc, error) {
-	var docs []LinkDoc
-	err := readKeys(ctx, kv, "links of "+lattice, []string{streams.LinkKeys(lattice)}, false, func(e jetstream.KeyValueEntry) error {
-		var d LinkDoc
-		if err := json.Unmarshal(e.Value(), &d); err != nil {
-			return fmt.Errorf("document %s: %w", e.Key(), err)
-		}
-		docs = append(docs, d)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(docs, func(a, b LinkDoc) int { return strings.Compare(a.Key, b.Key) })
-	return docs, nil
+	return listDocs(ctx, kv, "links of "+lattice, streams.LinkKeys(lattice), func(d LinkDoc) string { return d.Key })
 }
 
 // ListRefmaps reads every ref map entry of lattice, sorted by OCI reference.
 func ListRefmaps(ctx context.Context, kv jetstream.KeyValue, lattice string) ([]RefmapDoc, error) {
-	var docs []RefmapDoc
-	err := readKeys(ctx, kv, "ref maps of "+lattice, []string{streams.RefmapKeys(lattice)}, false, func(e jetstream.KeyValueEntry) error {
-		var d RefmapDoc
+	return listDocs(ctx, kv, "ref maps of "+lattice, streams.RefmapKeys(lattice), func(d RefmapDoc) string { return d.OCIURL })
+}
+
+// listDocs reads and decodes every document whose key matches pattern,
+// sorted by sortKey.
+func listDocs[T any](ctx context.Context, kv jetstream.KeyValue, what, pattern string, sortKey func(T) string) ([]T, error) {
+	var docs []T
+	err := readKeys(ctx, kv, what, []string{pattern}, false, func(e jetstream.KeyValueEntry) error {
+		var d T
 		if err := json.Unmarshal(e.Value(), &d); err != nil {
 			return fmt.Errorf("document %s: %w", e.Key(), err)
 		}
@@ -76,7 +69,7 @@ func ListRefmaps(ctx context.Context, kv jetstream.KeyValue, lattice string) ([]
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(docs, func(a, b RefmapDoc) int { return strings.Compare(a.OCIURL, b.OCIURL) })
+	slices.SortFunc(docs, func(a, b T) int { return strings.Compare(sortKey(a), sortKey(b)) })
 	return docs, nil
 }
 
