@@ -653,7 +653,8 @@ type Status struct {
 	// Checkpoint is the last stream sequence applied completely.
 	Checkpoint uint64
 	// Active tells whether the consumer delivers to this projector; false
-	// while it is on standby behind another, or before any delivery.
+	// while it is on standby behind another, or before any delivery to a
+	// pinned consumer.
 	Active bool
 }
 
@@ -670,6 +671,9 @@ func (p *Projector) Status(ctx context.Context) (Status, error) {
 		return Status{}, fmt.Errorf("consumer info: %w", err)
 	}
 	st := Status{Pending: info.NumPending, AckPending: info.NumAckPending, Checkpoint: info.AckFloor.Stream}
+	// A consumer that is not pinned (made by an older server or version)
+	// delivers to every projector: each counts as active.
+	st.Active = info.Config.PriorityPolicy != jetstream.PriorityPolicyPinned
 	pin := p.pinID()
 	for _, g := range info.PriorityGroups {
 		if g.Group == streams.ProjectorGroup && pin != "" && g.PinnedClientID == pin {
