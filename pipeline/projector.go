@@ -195,6 +195,7 @@ func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) e
 					return err
 				}
 			}
+			p.releaseIfCaughtUp(ctx)
 			if time.Since(idleSince) >= pullCheckAfter {
 				idleSince = time.Now()
 				if p.pullLost(ctx) {
@@ -556,6 +557,19 @@ func (p *Projector) holdIntents(items []item, raised []projections.Intent) {
 		}
 	}
 	p.metrics.HeldIntents.Set(float64(len(p.intents)))
+}
+
+// releaseIfCaughtUp releases the held intents when the consumer has
+// nothing left to deliver or to be acked: the last batch need not have
+// been the one that said so (its delivery raced a leader change, or it
+// was redelivered).
+func (p *Projector) releaseIfCaughtUp(ctx context.Context) {
+	if len(p.intents) == 0 || p.win.events > 0 {
+		return
+	}
+	if st, err := p.Status(ctx); err == nil && st.CaughtUp() {
+		p.releaseIntents()
+	}
 }
 
 // releaseIntents hands the held intents to the handler.
