@@ -590,21 +590,30 @@ func (p *Projector) releaseIntents() {
 }
 
 func (p *Projector) loadCheckpoint(ctx context.Context) error {
-	e, err := p.res.State.Get(ctx, streams.CheckpointKey(p.name))
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		p.high, p.flushed = 0, 0
-		return nil
-	case err != nil:
-		return fmt.Errorf("read checkpoint: %w", err)
-	}
-	n, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	n, err := p.readCheckpoint(ctx)
 	if err != nil {
-		return fmt.Errorf("checkpoint %q: %w", e.Value(), err)
+		return err
 	}
 	p.high, p.flushed = n, n
 	p.metrics.Checkpoint.Set(float64(n))
 	return nil
+}
+
+// readCheckpoint reads the bucket's checkpoint of this projector's
+// consumer, 0 when there is none.
+func (p *Projector) readCheckpoint(ctx context.Context) (uint64, error) {
+	e, err := p.res.State.Get(ctx, streams.CheckpointKey(p.name))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("read checkpoint: %w", err)
+	}
+	n, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint %q: %w", e.Value(), err)
+	}
+	return n, nil
 }
 
 func (p *Projector) saveCheckpoint(ctx context.Context, seq uint64) error {
@@ -636,19 +645,9 @@ func (p *Projector) adopt(ctx context.Context, pin string) error {
 		return err
 	}
 	p.pin.Store(&pin)
-	e, err := p.res.State.Get(ctx, streams.CheckpointKey(p.name))
-	var cp uint64
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-	case err != nil:
-		return fmt.Errorf("read checkpoint: %w", err)
-	default:
-		if cp, err = strconv.ParseUint(string(e.Value()), 10, 64); err != nil {
-			return fmt.Errorf("checkpoint %q: %w", e.Value(), err)
-		}
-	}
-	if cp == p.flushed {
-		return nil
+	cp, err := p.readCheckpoint(ctx)
+	if err != nil || cp == p.flushed {
+		return err
 	}
 	p.log.Info("taking over from another projector", "checkpoint", cp, "was", p.flushed)
 	p.store.reset()
