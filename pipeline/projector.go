@@ -448,7 +448,8 @@ func (p *Projector) processBatch(ctx context.Context, batch []item) error {
 		}
 	}
 	var lastSeq, pending uint64
-	items := make([]item, 0, len(batch))
+	// The events to apply are filtered in place: batch is not read again.
+	items := batch[:0]
 	for _, it := range batch {
 		p.metrics.Lag.Set(float64(it.pending))
 		p.win.track(it.msg, it.seq)
