@@ -1,31 +1,23 @@
 package projections
 
-import (
-	"bytes"
-	"errors"
-	"io"
-	"sync"
-
-	"github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
-)
+import "github.com/go-json-experiment/json/jsontext"
 
 const typeHeartbeat = WasmcloudTypePrefix + string(KindHostHeartbeat)
 
-// decodeFast decodes the common shape of an event in one pass over raw:
-// a JSON object whose attributes are strings and whose data is an object.
-// Data that comes before the type is decoded as a heartbeat, by far the
-// most frequent event, and decoded again from its bytes when the type turns
-// out to be another. ok is false for anything else, valid or not: Decode
+// decodeFast decodes the common shape of an event: a JSON object whose
+// attributes are strings without escapes and whose data is an object. The
+// input is validated once by jsontext (syntax, UTF-8, unique names); the
+// envelope and a heartbeat's data are then read in one pass by a scanner
+// that allocates only what the event keeps. Other kinds' data goes through
+// their wire structs. ok is false for anything else, valid or not: Decode
 // then takes the strict path, which gives the same event or the precise
-// reason for rejecting it. A valid heartbeat is read once instead of twice.
+// reason for rejecting it.
 func decodeFast(raw []byte) (ev Event, ok bool) {
-	d := decoders.Get().(*fastDecoder)
-	defer d.release()
-	d.buf.Reset()
-	d.buf.Write(raw)
-	d.dec.Reset(&d.buf)
-	env, hb, data, ok := d.read()
+	if !jsontext.Value(raw).IsValid() {
+		return Event{}, false
+	}
+	s := scanner{b: raw}
+	env, data, hb, ok := s.envelope()
 	if !ok || env.validate() != nil {
 		return Event{}, false
 	}
@@ -39,115 +31,332 @@ func decodeFast(raw []byte) (ev Event, ok bool) {
 	}
 	ev.Kind = kind
 	ev.HostID = ev.Source
-	var err error
-	if kind == KindHostHeartbeat && hb != nil {
-		err = hb.setData(&ev)
-	} else {
-		// The offsets span the name separator too: the object starts at
-		// the first brace.
-		obj := raw[data[0]:data[1]]
-		err = decodeData(&ev, obj[bytes.IndexByte(obj, '{'):])
+	if kind == KindHostHeartbeat {
+		if hb == nil {
+			d := scanner{b: data}
+			if hb, ok = d.heartbeat(); !ok {
+				return Event{}, false
+			}
+		}
+		ev.Data = hb
+	} else if decodeData(&ev, data) != nil {
+		return Event{}, false
 	}
-	if err != nil || !ValidHostID(ev.HostID) {
+	if !ValidHostID(ev.HostID) {
 		return Event{}, false
 	}
 	return ev, true
 }
 
-type fastDecoder struct {
-	buf bytes.Buffer
-	dec jsontext.Decoder
-	hb  heartbeatWire
-}
-
-var decoders = sync.Pool{New: func() any { return new(fastDecoder) }}
-
-func (d *fastDecoder) release() {
-	d.hb = heartbeatWire{}
-	d.buf.Reset()
-	decoders.Put(d)
-}
-
-// read reads the envelope. hb is the data decoded as a heartbeat when it
-// came before the type or the type is a heartbeat; data are the offsets of
-// the data object in the input.
-func (d *fastDecoder) read() (env envelope, hb *heartbeatWire, data [2]int64, ok bool) {
-	dec := &d.dec
-	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
-		return env, nil, data, false
+// envelope reads the event's attributes and returns the data object's
+// bytes. Data that comes before the type, or after a heartbeat's type, is
+// read as a heartbeat's on the way (hb, nil when it is not one): it
+// usually is one, and is then read once.
+func (s *scanner) envelope() (env envelope, data []byte, hb *Heartbeat, ok bool) {
+	if !s.next('{') {
+		return env, nil, nil, false
 	}
-	seenData := false
-	for dec.PeekKind() == '"' {
-		name, err := dec.ReadValue()
-		if err != nil || bytes.IndexByte(name, '\\') >= 0 {
-			return env, nil, data, false
+	var specVersion, time, contentType, schema, subject string
+	for s.more('}') {
+		name, ok := s.name()
+		if !ok {
+			return env, nil, nil, false
 		}
-		if string(name) == `"data"` {
-			if dec.PeekKind() != '{' {
-				return env, nil, data, false
+		var dst *string
+		switch string(name) {
+		case "data":
+			if s.peek() != '{' {
+				return env, nil, nil, false
 			}
-			data[0] = dec.InputOffset()
+			start := s.i
+			hb = nil
 			if env.Type == "" || env.Type == typeHeartbeat {
-				if json.UnmarshalDecode(dec, &d.hb) != nil {
-					return env, nil, data, false
-				}
-				hb = &d.hb
-			} else if dec.SkipValue() != nil {
-				return env, nil, data, false
+				hb, _ = s.heartbeat()
 			}
-			data[1] = dec.InputOffset()
-			seenData = true
+			if hb == nil {
+				s.i = start
+				s.skip()
+			}
+			data = s.b[start:s.i]
+			continue
+		case "data_base64":
+			return env, nil, nil, false
+		case "specversion":
+			dst, env.SpecVersion = &specVersion, &specVersion
+		case "id":
+			dst = &env.ID
+		case "source":
+			dst = &env.Source
+		case "type":
+			dst = &env.Type
+		case "time":
+			dst, env.Time = &time, &time
+		case "datacontenttype":
+			dst, env.DataContentType = &contentType, &contentType
+		case "dataschema":
+			dst, env.DataSchema = &schema, &schema
+		case "subject":
+			dst, env.Subject = &subject, &subject
+		default:
+			s.skip()
 			continue
 		}
-		var dst **string
-		switch string(name) {
-		case `"specversion"`:
-			dst = &env.SpecVersion
-		case `"time"`:
-			dst = &env.Time
-		case `"datacontenttype"`:
-			dst = &env.DataContentType
-		case `"dataschema"`:
-			dst = &env.DataSchema
-		case `"subject"`:
-			dst = &env.Subject
-		case `"id"`, `"source"`, `"type"`:
-		default:
-			if string(name) == `"data_base64"` || dec.SkipValue() != nil {
-				return env, nil, data, false
-			}
-			continue
+		v, ok := s.str()
+		if !ok {
+			return env, nil, nil, false
 		}
-		if dec.PeekKind() != '"' {
-			return env, nil, data, false
+		if dst == &env.Type {
+			*dst = typeName(v)
+		} else {
+			*dst = string(v)
 		}
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return env, nil, data, false
-		}
-		v := tok.String()
-		switch string(name) {
-		case `"id"`:
-			env.ID = v
-		case `"source"`:
-			env.Source = v
-		case `"type"`:
-			env.Type = v
-		default:
-			*dst = &v
-		}
-	}
-	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '}' {
-		return env, nil, data, false
-	}
-	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
-		return env, nil, data, false
-	}
-	if !seenData {
-		return env, nil, data, false
 	}
 	if env.Type != typeHeartbeat {
 		hb = nil
 	}
-	return env, hb, data, true
+	return env, data, hb, data != nil
+}
+
+// typeName returns the type v as a string, without a copy for the types
+// that change state.
+func typeName(v []byte) string {
+	if t, ok := typeNames[string(v)]; ok {
+		return t
+	}
+	return string(v)
+}
+
+// heartbeat reads a host_heartbeat's data as decodeHeartbeat would.
+func (s *scanner) heartbeat() (*Heartbeat, bool) {
+	if !s.next('{') {
+		return nil, false
+	}
+	hb := &Heartbeat{}
+	var actors, components inventoryScan
+	var providers []ProviderRef
+	for s.more('}') {
+		name, ok := s.name()
+		if !ok {
+			return nil, false
+		}
+		switch string(name) {
+		case "friendly_name":
+			hb.FriendlyName, ok = s.string()
+		case "version":
+			hb.Version, ok = s.string()
+		case "uptime_human":
+			hb.UptimeHuman, ok = s.string()
+		case "uptime_seconds":
+			hb.UptimeSeconds, ok = s.uint()
+		case "labels":
+			hb.Labels, ok = s.labels()
+		case "actors":
+			ok = s.inventory(&actors)
+		case "components":
+			ok = s.inventory(&components)
+		case "providers":
+			providers, ok = s.providers()
+		default:
+			s.skip()
+		}
+		if !ok {
+			return nil, false
+		}
+	}
+	inv := &actors
+	if components.present && (components.set || !actors.present) {
+		inv = &components
+	}
+	if inv.invalid {
+		return nil, false
+	}
+	hb.Actors = inv.counts
+	if hb.Actors == nil {
+		hb.Actors = map[string]uint64{}
+	}
+	if len(providers) > 0 {
+		hb.Providers = providers
+	}
+	return hb, true
+}
+
+// string reads a string value.
+func (s *scanner) string() (string, bool) {
+	v, ok := s.str()
+	return string(v), ok
+}
+
+// null consumes a JSON null.
+func (s *scanner) null() bool {
+	if s.peek() != 'n' {
+		return false
+	}
+	s.i += len("null")
+	return true
+}
+
+// labels reads an object of strings.
+func (s *scanner) labels() (map[string]string, bool) {
+	if !s.next('{') {
+		return nil, false
+	}
+	out := map[string]string{}
+	for s.more('}') {
+		k, ok := s.name()
+		if !ok {
+			return nil, false
+		}
+		v, ok := s.str()
+		if !ok {
+			return nil, false
+		}
+		out[string(k)] = string(v)
+	}
+	return out, true
+}
+
+// inventoryScan is an actor inventory as counted: instance counts per id,
+// ids with a count of 0 left out.
+type inventoryScan struct {
+	// present: the member was there; set: it was a list or a map, not
+	// null; invalid: counting it failed (an empty id, an overflow), which
+	// matters only if it is the inventory used.
+	present, set, invalid bool
+	counts                map[string]uint64
+}
+
+// inventory reads one of the three inventory shapes (see actorInventory).
+func (s *scanner) inventory(inv *inventoryScan) bool {
+	inv.present = true
+	switch s.peek() {
+	case 'n':
+		return s.null()
+	case '{':
+		return s.countMap(inv)
+	case '[':
+		return s.countList(inv)
+	}
+	return false
+}
+
+// countMap reads the older OTP map {public_key: count}.
+func (s *scanner) countMap(inv *inventoryScan) bool {
+	s.i++
+	inv.set = true
+	inv.counts = map[string]uint64{}
+	for s.more('}') {
+		id, ok := s.name()
+		if !ok {
+			return false
+		}
+		n, ok := s.uint()
+		if !ok {
+			return false
+		}
+		if len(id) == 0 {
+			inv.invalid = true
+		} else if n > 0 {
+			inv.counts[string(id)] = n
+		}
+	}
+	return true
+}
+
+// countList reads a list of instances ({public_key}) or components ({id,
+// max_instances}).
+func (s *scanner) countList(inv *inventoryScan) bool {
+	s.i++
+	inv.set = true
+	inv.counts = map[string]uint64{}
+	for s.more(']') {
+		if !s.next('{') {
+			return false
+		}
+		var publicKey, id []byte
+		n := uint64(1)
+		for s.more('}') {
+			name, ok := s.name()
+			if !ok {
+				return false
+			}
+			switch string(name) {
+			case "public_key":
+				publicKey, ok = s.str()
+			case "id":
+				id, ok = s.str()
+			case "max_instances":
+				if !s.null() {
+					n, ok = s.uint()
+				}
+			default:
+				s.skip()
+			}
+			if !ok {
+				return false
+			}
+		}
+		if len(publicKey) > 0 {
+			id = publicKey
+		}
+		switch {
+		case len(id) == 0:
+			inv.invalid = true
+		case n > 0:
+			cur := inv.counts[string(id)]
+			if cur+n < cur {
+				inv.invalid = true
+			}
+			inv.counts[string(id)] = cur + n
+		}
+	}
+	return true
+}
+
+// providers reads a heartbeat's list of providers.
+func (s *scanner) providers() ([]ProviderRef, bool) {
+	if !s.next('[') {
+		return nil, false
+	}
+	var out []ProviderRef
+	for s.more(']') {
+		if !s.next('{') {
+			return nil, false
+		}
+		var publicKey, id, contract []byte
+		link := []byte("default")
+		for s.more('}') {
+			name, ok := s.name()
+			if !ok {
+				return nil, false
+			}
+			switch string(name) {
+			case "public_key":
+				publicKey, ok = s.str()
+			case "id":
+				id, ok = s.str()
+			case "contract_id":
+				contract, ok = s.str()
+			case "link_name":
+				if !s.null() {
+					var v []byte
+					if v, ok = s.str(); ok && len(v) > 0 {
+						link = v
+					}
+				}
+			default:
+				s.skip()
+			}
+			if !ok {
+				return nil, false
+			}
+		}
+		if len(publicKey) > 0 {
+			id = publicKey
+		}
+		if len(id) == 0 {
+			return nil, false
+		}
+		out = append(out, ProviderRef{PublicKey: string(id), LinkName: string(link), ContractID: string(contract)})
+	}
+	return out, true
 }

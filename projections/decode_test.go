@@ -559,3 +559,79 @@ func TestDecode_AlphanumericSourceIsURIRef(t *testing.T) {
 		require.Equal(t, url.URL{Path: src}, *u)
 	}
 }
+
+// The one-pass path takes the shapes hosts send and declines what it does
+// not read itself (escapes, nulls, non-integer counts); whatever it takes,
+// it decodes as the strict path does, and what it declines the strict path
+// decides.
+func TestDecodeFast_AgreesWithStrict(t *testing.T) {
+	host := eventtest.HostID(7)
+	hb := func(data string) []byte {
+		return []byte(`{"specversion":"1.0","id":"1","source":"` + host + `","type":"` + heartbeatType() + `","data":` + data + `}`)
+	}
+	dataFirst := func(typ, data string) []byte {
+		return []byte(`{"data":` + data + `,"specversion":"1.0","id":"1","source":"` + host + `","type":"` + eventtest.WasmcloudType + typ + `"}`)
+	}
+	for _, tc := range []struct {
+		name string
+		line []byte
+		fast bool
+	}{
+		{"full heartbeat", eventtest.HostHeartbeat(host, fullHeartbeat()), true},
+		{"actor map", eventtest.HostHeartbeat(host, eventtest.Heartbeat{Shape: eventtest.ActorMap, Actors: map[string]uint64{"a": 2, "b": 0}}), true},
+		{"components", eventtest.HostHeartbeat(host, eventtest.Heartbeat{Shape: eventtest.Components, Actors: map[string]uint64{"c": 3, "d": 0},
+			Providers: []eventtest.Provider{{ID: "p", V1: true}}}), true},
+		{"empty data", hb(`{}`), true},
+		{"spaces everywhere", hb(" {\n\"actors\" :\t[ { \"public_key\" : \"a\" , \"max_instances\" : 2 } ] ,\r\"labels\" : { } } "), true},
+		{"actors and components", hb(`{"actors":[{"public_key":"a"}],"components":[{"id":"c","max_instances":2}]}`), true},
+		{"actors and empty components", hb(`{"actors":[{"public_key":"a"}],"components":[]}`), true},
+		{"actors and null components", hb(`{"actors":[{"public_key":"a"}],"components":null}`), true},
+		{"null actors, components", hb(`{"actors":null,"components":[{"id":"c"}]}`), true},
+		{"unused inventory without ids", hb(`{"actors":[{"public_key":""}],"components":[{"id":"c"}]}`), true},
+		{"inventory without ids", hb(`{"actors":[{"instance_id":"x"}]}`), false},
+		{"repeated actor", hb(`{"actors":[{"public_key":"a"},{"public_key":"a","max_instances":3}]}`), true},
+		{"null max_instances", hb(`{"components":[{"id":"c","max_instances":null}]}`), true},
+		{"zero max_instances", hb(`{"components":[{"id":"c","max_instances":0}]}`), true},
+		{"count overflow", hb(`{"actors":[{"public_key":"a","max_instances":18446744073709551615},{"public_key":"a"}]}`), false},
+		{"count too large", hb(`{"uptime_seconds":18446744073709551616}`), false},
+		{"largest count", hb(`{"uptime_seconds":18446744073709551615}`), true},
+		{"fractional count", hb(`{"uptime_seconds":1.0}`), false},
+		{"exponent count", hb(`{"uptime_seconds":1e3}`), false},
+		{"negative count", hb(`{"uptime_seconds":-1}`), false},
+		{"escaped label", hb(`{"labels":{"a":"\u0062"}}`), false},
+		{"escaped name", hb(`{"\u0061ctors":[{"public_key":"a"}]}`), false},
+		{"escape in skipped member", hb(`{"x":"\"}{[","actors":[{"public_key":"a","y":["\\",{"z":"\""}]}]}`), true},
+		{"null label", hb(`{"labels":{"a":null}}`), false},
+		{"null labels", hb(`{"labels":null}`), false},
+		{"empty label name", hb(`{"labels":{"":"v"}}`), true},
+		{"provider link names", hb(`{"providers":[{"public_key":"p","link_name":null},{"id":"q","link_name":""},{"id":"r","link_name":"l","contract_id":"c"}]}`), true},
+		{"provider without id", hb(`{"providers":[{"contract_id":"c"}]}`), false},
+		{"empty providers", hb(`{"providers":[]}`), true},
+		{"wrong case member", hb(`{"Actors":[{"public_key":"a"}]}`), true},
+		{"data first, heartbeat", dataFirst("host_heartbeat", `{"actors":[{"public_key":"a"}]}`), true},
+		{"data first, actor started", dataFirst("actor_started", `{"public_key":"a"}`), true},
+		{"data first, host stopped", dataFirst("host_stopped", `{"labels":{"a":"b"}}`), true},
+		{"data first, unknown type", dataFirst("config_set", `{"x":1}`), true},
+		{"duplicate member", hb(`{"version":"1","version":"2"}`), false},
+		{"invalid UTF-8", hb("{\"version\":\"\xff\"}"), false},
+		{"trailing bytes", append(hb(`{}`), '1'), false},
+		{"escaped source", []byte(`{"specversion":"1.0","id":"1","source":"\u004e` + host[1:] + `","type":"` + heartbeatType() + `","data":{}}`), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fast, ok := projections.DecodeFast(tc.line)
+			require.Equal(t, tc.fast, ok, "one-pass path takes %s", tc.line)
+			strict, err := projections.DecodeStrict(tc.line)
+			if ok {
+				require.NoError(t, err)
+				require.Equal(t, strict, fast)
+			}
+			decoded, err2 := projections.Decode(tc.line)
+			if err == nil {
+				require.NoError(t, err2)
+				require.Equal(t, strict, decoded)
+			} else {
+				require.Equal(t, err, err2)
+			}
+		})
+	}
+}

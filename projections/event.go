@@ -34,6 +34,10 @@ const (
 // match is exact and case-sensitive.
 var eventKinds = map[string]Kind{}
 
+// typeNames holds the keys of eventKinds, so that decoding a type shares
+// one string.
+var typeNames = map[string]string{}
+
 func init() {
 	for _, k := range []Kind{
 		KindHostHeartbeat, KindHostStarted, KindHostStopped,
@@ -46,6 +50,9 @@ func init() {
 	}
 	for _, k := range []Kind{KindHostLabelsResolved, KindHostStale} {
 		eventKinds[LatticestateTypePrefix+string(k)] = k
+	}
+	for t := range eventKinds {
+		typeNames[t] = t
 	}
 }
 
