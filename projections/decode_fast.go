@@ -1,6 +1,10 @@
 package projections
 
-import "github.com/go-json-experiment/json/jsontext"
+import (
+	"slices"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
 
 const typeHeartbeat = WasmcloudTypePrefix + string(KindHostHeartbeat)
 
@@ -56,7 +60,8 @@ func (s *scanner) envelope() (env envelope, data []byte, hb *Heartbeat, ok bool)
 	if !s.next('{') {
 		return env, nil, nil, false
 	}
-	var specVersion, time, contentType, schema, subject string
+	// One allocation holds the optional attributes that env points to.
+	opt := new(struct{ specVersion, time, contentType, schema, subject string })
 	for s.more('}') {
 		name, ok := s.name()
 		if !ok {
@@ -82,7 +87,7 @@ func (s *scanner) envelope() (env envelope, data []byte, hb *Heartbeat, ok bool)
 		case "data_base64":
 			return env, nil, nil, false
 		case "specversion":
-			dst, env.SpecVersion = &specVersion, &specVersion
+			dst, env.SpecVersion = &opt.specVersion, &opt.specVersion
 		case "id":
 			dst = &env.ID
 		case "source":
@@ -90,13 +95,13 @@ func (s *scanner) envelope() (env envelope, data []byte, hb *Heartbeat, ok bool)
 		case "type":
 			dst = &env.Type
 		case "time":
-			dst, env.Time = &time, &time
+			dst, env.Time = &opt.time, &opt.time
 		case "datacontenttype":
-			dst, env.DataContentType = &contentType, &contentType
+			dst, env.DataContentType = &opt.contentType, &opt.contentType
 		case "dataschema":
-			dst, env.DataSchema = &schema, &schema
+			dst, env.DataSchema = &opt.schema, &opt.schema
 		case "subject":
-			dst, env.Subject = &subject, &subject
+			dst, env.Subject = &opt.subject, &opt.subject
 		default:
 			s.skip()
 			continue
@@ -105,9 +110,12 @@ func (s *scanner) envelope() (env envelope, data []byte, hb *Heartbeat, ok bool)
 		if !ok {
 			return env, nil, nil, false
 		}
-		if dst == &env.Type {
+		switch dst {
+		case &env.Type:
 			*dst = typeName(v)
-		} else {
+		case &env.Source:
+			*dst = sharedStrings.get(v)
+		default:
 			*dst = string(v)
 		}
 	}
@@ -141,11 +149,13 @@ func (s *scanner) heartbeat() (*Heartbeat, bool) {
 		}
 		switch string(name) {
 		case "friendly_name":
-			hb.FriendlyName, ok = s.string()
+			hb.FriendlyName, ok = s.shared()
 		case "version":
-			hb.Version, ok = s.string()
+			hb.Version, ok = s.shared()
 		case "uptime_human":
-			hb.UptimeHuman, ok = s.string()
+			var v []byte
+			v, ok = s.str()
+			hb.UptimeHuman = string(v)
 		case "uptime_seconds":
 			hb.UptimeSeconds, ok = s.uint()
 		case "labels":
@@ -180,10 +190,10 @@ func (s *scanner) heartbeat() (*Heartbeat, bool) {
 	return hb, true
 }
 
-// string reads a string value.
-func (s *scanner) string() (string, bool) {
+// shared reads a string value that recurs from event to event.
+func (s *scanner) shared() (string, bool) {
 	v, ok := s.str()
-	return string(v), ok
+	return sharedStrings.get(v), ok
 }
 
 // null consumes a JSON null.
@@ -195,11 +205,19 @@ func (s *scanner) null() bool {
 	return true
 }
 
-// labels reads an object of strings.
+// labels reads an object of strings, shared with earlier events that sent
+// the same object.
 func (s *scanner) labels() (map[string]string, bool) {
-	if !s.next('{') {
+	if s.peek() != '{' {
 		return nil, false
 	}
+	start := s.i
+	s.skip()
+	raw := s.b[start:s.i]
+	if m := sharedLabels.get(raw); m != nil {
+		return m, true
+	}
+	s.i = start + 1
 	out := map[string]string{}
 	for s.more('}') {
 		k, ok := s.name()
@@ -210,8 +228,9 @@ func (s *scanner) labels() (map[string]string, bool) {
 		if !ok {
 			return nil, false
 		}
-		out[string(k)] = string(v)
+		out[sharedStrings.get(k)] = sharedStrings.get(v)
 	}
+	sharedLabels.put(raw, out)
 	return out, true
 }
 
@@ -256,7 +275,7 @@ func (s *scanner) countMap(inv *inventoryScan) bool {
 		if len(id) == 0 {
 			inv.invalid = true
 		} else if n > 0 {
-			inv.counts[string(id)] = n
+			inv.counts[sharedStrings.get(id)] = n
 		}
 	}
 	return true
@@ -306,7 +325,7 @@ func (s *scanner) countList(inv *inventoryScan) bool {
 			if cur+n < cur {
 				inv.invalid = true
 			}
-			inv.counts[string(id)] = cur + n
+			inv.counts[sharedStrings.get(id)] = cur + n
 		}
 	}
 	return true
@@ -317,7 +336,8 @@ func (s *scanner) providers() ([]ProviderRef, bool) {
 	if !s.next('[') {
 		return nil, false
 	}
-	var out []ProviderRef
+	var buf [8]ProviderRef
+	out := buf[:0]
 	for s.more(']') {
 		if !s.next('{') {
 			return nil, false
@@ -356,7 +376,7 @@ func (s *scanner) providers() ([]ProviderRef, bool) {
 		if len(id) == 0 {
 			return nil, false
 		}
-		out = append(out, ProviderRef{PublicKey: string(id), LinkName: string(link), ContractID: string(contract)})
+		out = append(out, ProviderRef{PublicKey: sharedStrings.get(id), LinkName: sharedStrings.get(link), ContractID: sharedStrings.get(contract)})
 	}
-	return out, true
+	return slices.Clone(out), true
 }

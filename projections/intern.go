@@ -1,0 +1,78 @@
+package projections
+
+import (
+	"hash/maphash"
+	"sync/atomic"
+)
+
+// The values of a lattice's events recur: the same host ids, names,
+// versions, actor and provider ids and label sets arrive in every
+// heartbeat. Decoding shares one copy of each through small direct-mapped
+// caches instead of allocating it again for every event. A slot holds the
+// last value hashed to it; a collision only costs an allocation. Values
+// handed out are shared and never modified.
+
+var internSeed = maphash.MakeSeed()
+
+// stringCache shares strings.
+type stringCache struct {
+	slots [1 << 16]atomic.Pointer[string]
+}
+
+// get returns b as a string, shared with earlier calls for equal bytes.
+func (c *stringCache) get(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > maxInterned {
+		return string(b)
+	}
+	slot := &c.slots[maphash.Bytes(internSeed, b)&(uint64(len(c.slots))-1)]
+	if p := slot.Load(); p != nil && *p == string(b) {
+		return *p
+	}
+	s := string(b)
+	slot.Store(&s)
+	return s
+}
+
+// maxInterned bounds the strings worth sharing: ids, names and versions
+// are short; long values are rarely repeated.
+const maxInterned = 128
+
+// labelsCache shares label sets, keyed by the bytes of their JSON object.
+type labelsCache struct {
+	slots [1 << 10]atomic.Pointer[labelsEntry]
+}
+
+type labelsEntry struct {
+	raw    string
+	labels map[string]string
+}
+
+// get returns the labels cached for raw, or nil.
+func (c *labelsCache) get(raw []byte) map[string]string {
+	if e := c.slot(raw).Load(); e != nil && e.raw == string(raw) {
+		return e.labels
+	}
+	return nil
+}
+
+// put caches labels for raw, unless raw is too long to be worth it.
+func (c *labelsCache) put(raw []byte, labels map[string]string) {
+	if len(raw) <= maxLabelsInterned {
+		c.slot(raw).Store(&labelsEntry{raw: string(raw), labels: labels})
+	}
+}
+
+func (c *labelsCache) slot(raw []byte) *atomic.Pointer[labelsEntry] {
+	return &c.slots[maphash.Bytes(internSeed, raw)&(uint64(len(c.slots))-1)]
+}
+
+// maxLabelsInterned bounds the label objects that are cached.
+const maxLabelsInterned = 1024
+
+var (
+	sharedStrings stringCache
+	sharedLabels  labelsCache
+)
