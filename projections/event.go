@@ -123,7 +123,13 @@ type ProviderRef struct {
 }
 
 // Key is the provider's key in a host document: public_key/link_name.
-func (p ProviderRef) Key() string { return p.PublicKey + "/" + p.LinkName }
+func (p ProviderRef) Key() string { return string(appendProviderKey(nil, p)) }
+
+func appendProviderKey(b []byte, p ProviderRef) []byte {
+	b = append(b, p.PublicKey...)
+	b = append(b, '/')
+	return append(b, p.LinkName...)
+}
 
 // HealthCheck is a health check outcome for a provider (or actor).
 type HealthCheck struct {

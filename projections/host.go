@@ -114,24 +114,61 @@ func applyHeartbeat(h *Host, ev *Event, hb *Heartbeat) {
 	} else {
 		h.LastSeen = nil
 	}
-	actors := make(map[string]Actor, len(hb.Actors))
-	for id, n := range hb.Actors {
+	h.Actors = heartbeatActors(h.Actors, hb.Actors)
+	h.Providers = heartbeatProviders(h.Providers, hb.Providers)
+}
+
+// heartbeatActors returns the actors of a host that was running cur and
+// sends the inventory counts: cur itself when nothing changed, as from one
+// heartbeat to the next.
+func heartbeatActors(cur map[string]Actor, counts map[string]uint64) map[string]Actor {
+	same := len(cur) == len(counts)
+	for id, n := range counts {
+		if a, ok := cur[id]; !ok || a.Count != n {
+			same = false
+			break
+		}
+	}
+	if same {
+		return cur
+	}
+	actors := make(map[string]Actor, len(counts))
+	for id, n := range counts {
 		status := StatusAwaiting
-		if a, ok := h.Actors[id]; ok {
+		if a, ok := cur[id]; ok {
 			status = a.Status
 		}
 		actors[id] = Actor{Count: n, Status: status}
 	}
-	providers := make(map[string]Provider, len(hb.Providers))
-	for _, p := range hb.Providers {
+	return actors
+}
+
+// heartbeatProviders returns the providers of a host that was running cur
+// and sends the list refs: cur itself when it holds exactly those
+// providers.
+func heartbeatProviders(cur map[string]Provider, refs []ProviderRef) map[string]Provider {
+	var buf [128]byte
+	same := len(cur) == len(refs)
+	for i := 0; same && i < len(refs); i++ {
+		_, same = cur[string(appendProviderKey(buf[:0], refs[i]))]
+		// A provider listed twice would leave another one of cur out.
+		for j := 0; same && j < i; j++ {
+			same = refs[j].PublicKey != refs[i].PublicKey || refs[j].LinkName != refs[i].LinkName
+		}
+	}
+	if same {
+		return cur
+	}
+	providers := make(map[string]Provider, len(refs))
+	for _, p := range refs {
 		key := p.Key()
-		if cur, ok := h.Providers[key]; ok {
-			providers[key] = cur
+		if c, ok := cur[key]; ok {
+			providers[key] = c
 		} else if _, dup := providers[key]; !dup {
 			providers[key] = newProvider(p)
 		}
 	}
-	h.Actors, h.Providers = actors, providers
+	return providers
 }
 
 func applyHostInfo(h *Host, d *HostInfo) {
