@@ -449,9 +449,10 @@ func (p *Projector) processBatch(ctx context.Context, batch []item) error {
 	}
 	var lastSeq, pending uint64
 	// The events to apply are filtered in place: batch is not read again.
+	// Items are large, so they are moved only when one is dropped.
 	items := batch[:0]
-	for _, it := range batch {
-		p.metrics.Lag.Set(float64(it.pending))
+	for i := range batch {
+		it := &batch[i]
 		p.win.track(it.msg, it.seq)
 		if it.seq >= lastSeq {
 			lastSeq, pending = it.seq, it.pending
@@ -460,19 +461,25 @@ func (p *Projector) processBatch(ctx context.Context, batch []item) error {
 			p.metrics.Skipped.Inc()
 			continue
 		}
-		items = append(items, it)
-		p.startEventSpan(&items[len(items)-1], it.msg.Headers())
-	}
-	slices.SortStableFunc(items, func(a, b item) int { return compareSeq(a.seq, b.seq) })
-	items = slices.CompactFunc(items, func(a, b item) bool {
-		if a.seq == b.seq {
-			if b.span != nil {
-				b.span.End()
-			}
-			return true
+		if len(items) != i {
+			batch[len(items)] = *it
 		}
-		return false
-	})
+		items = batch[:len(items)+1]
+		p.startEventSpan(&items[len(items)-1], items[len(items)-1].msg.Headers())
+	}
+	p.metrics.Lag.Set(float64(batch[len(batch)-1].pending))
+	if !ascending(items) {
+		slices.SortStableFunc(items, func(a, b item) int { return compareSeq(a.seq, b.seq) })
+		items = slices.CompactFunc(items, func(a, b item) bool {
+			if a.seq == b.seq {
+				if b.span != nil {
+					b.span.End()
+				}
+				return true
+			}
+			return false
+		})
+	}
 	backoff := newBackoff()
 	err := p.applyDelivered(ctx, items)
 	for err != nil {
@@ -502,33 +509,39 @@ func (p *Projector) processBatch(ctx context.Context, batch []item) error {
 // is checked against the stream unless the consumer's delivery sequence
 // shows nothing was lost (a filtered consumer skips other lattices).
 func (p *Projector) applyDelivered(ctx context.Context, items []item) error {
-	run := make([]item, 0, len(items))
+	// The events to apply are compacted in place into items[:n]; those in
+	// items[start:n] are not applied yet.
+	start, n := 0, 0
 	flush := func() error {
-		for len(run) > 0 {
-			n := min(len(run), p.opts.batchSize)
-			if err := p.applyItems(ctx, run[:n]); err != nil {
+		for start < n {
+			end := min(n, start+p.opts.batchSize)
+			if err := p.applyItems(ctx, items[start:end]); err != nil {
 				return err
 			}
-			run = run[n:]
+			start = end
 		}
 		return nil
 	}
 	prevSeq, prevDelivery := p.high, p.lastDelivery
-	for _, it := range items {
-		jump := it.seq != prevSeq+1
-		lostDelivery := len(p.filters) == 0 || prevDelivery == 0 || it.delivery != prevDelivery+1
+	for i := range items {
+		seq, delivery := items[i].seq, items[i].delivery
+		jump := seq != prevSeq+1
+		lostDelivery := len(p.filters) == 0 || prevDelivery == 0 || delivery != prevDelivery+1
 		if jump && lostDelivery {
 			if err := flush(); err != nil {
 				return err
 			}
-			if err := p.fillGap(ctx, it.seq); err != nil {
+			if err := p.fillGap(ctx, seq); err != nil {
 				return err
 			}
 		}
-		prevSeq, prevDelivery = it.seq, it.delivery
+		prevSeq, prevDelivery = seq, delivery
 		// The gap fill may have applied it already.
-		if it.seq > p.high && (len(run) == 0 || it.seq > run[len(run)-1].seq) {
-			run = append(run, it)
+		if seq > p.high && (n == start || seq > items[n-1].seq) {
+			if n != i {
+				items[n] = items[i]
+			}
+			n++
 		}
 	}
 	if err := flush(); err != nil {
@@ -536,6 +549,17 @@ func (p *Projector) applyDelivered(ctx context.Context, items []item) error {
 	}
 	p.lastDelivery = prevDelivery
 	return nil
+}
+
+// ascending reports whether items are in strictly ascending stream order,
+// as a consumer delivers them unless it redelivers.
+func ascending(items []item) bool {
+	for i := 1; i < len(items); i++ {
+		if items[i].seq <= items[i-1].seq {
+			return false
+		}
+	}
+	return true
 }
 
 // holdIntents keeps the intents a batch raised until the projector reaches
