@@ -148,11 +148,15 @@ func (d *document) apply(ev *projections.Event) ([]projections.Intent, bool) {
 	return intents, true
 }
 
+// hostDocSize is room for a host document with a few actors and providers,
+// so that encoding one allocates once.
+const hostDocSize = 2048
+
 // encode returns the bytes to store; nil means the document is deleted.
 func (d *document) encode() ([]byte, error) {
 	switch {
 	case d.host != nil:
-		return projections.Marshal(d.host)
+		return projections.AppendHost(make([]byte, 0, hostDocSize), d.host)
 	case d.link != nil:
 		l := *d.link
 		l.Seq = d.seq

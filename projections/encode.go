@@ -1,0 +1,110 @@
+package projections
+
+import (
+	"slices"
+	"strconv"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// AppendHost appends the host document h to b, byte for byte as Marshal
+// encodes it, without reflection: the pipeline writes one for every
+// changed host.
+func AppendHost(b []byte, h *Host) ([]byte, error) {
+	e := appender{b: b}
+	e.str(`{"host_id":`, h.HostID)
+	e.str(`,"lattice":`, h.Lattice)
+	e.str(`,"friendly_name":`, h.FriendlyName)
+	e.str(`,"version":`, h.Version)
+	e.raw(`,"labels":{`)
+	var buf [16]string
+	for i, k := range sortedKeys(buf[:0], h.Labels) {
+		e.comma(i)
+		e.str("", k)
+		e.str(":", h.Labels[k])
+	}
+	e.uint(`},"uptime_seconds":`, h.UptimeSeconds)
+	e.str(`,"uptime_human":`, h.UptimeHuman)
+	e.str(`,"status":`, h.Status)
+	if h.LastSeen == nil {
+		e.raw(`,"last_seen":null`)
+	} else {
+		e.str(`,"last_seen":`, *h.LastSeen)
+	}
+	e.raw(`,"actors":{`)
+	for i, id := range sortedKeys(buf[:0], h.Actors) {
+		a := h.Actors[id]
+		e.comma(i)
+		e.str("", id)
+		e.uint(`:{"count":`, a.Count)
+		e.str(`,"status":`, a.Status)
+		e.raw("}")
+	}
+	e.raw(`},"providers":{`)
+	for i, key := range sortedKeys(buf[:0], h.Providers) {
+		p := h.Providers[key]
+		e.comma(i)
+		e.str("", key)
+		e.str(`:{"public_key":`, p.PublicKey)
+		e.str(`,"link_name":`, p.LinkName)
+		e.str(`,"contract_id":`, p.ContractID)
+		e.str(`,"status":`, p.Status)
+		e.raw("}")
+	}
+	e.uint(`},"seq":`, h.Seq)
+	e.raw("}")
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e.b, nil
+}
+
+// appender appends JSON to b, keeping the first error.
+type appender struct {
+	b   []byte
+	err error
+}
+
+func (e *appender) raw(s string) { e.b = append(e.b, s...) }
+
+// str appends the literal text before and then s as a JSON string.
+func (e *appender) str(before, s string) {
+	e.b = append(e.b, before...)
+	if plainASCII(s) {
+		e.b = append(append(append(e.b, '"'), s...), '"')
+	} else if e.err == nil {
+		e.b, e.err = jsontext.AppendQuote(e.b, s)
+	}
+}
+
+// plainASCII reports whether s is printable ASCII that JSON quotes as it
+// is, the common case that needs no rune-by-rune look.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// uint appends the literal text before and then n.
+func (e *appender) uint(before string, n uint64) {
+	e.b = strconv.AppendUint(append(e.b, before...), n, 10)
+}
+
+func (e *appender) comma(i int) {
+	if i > 0 {
+		e.b = append(e.b, ',')
+	}
+}
+
+// sortedKeys appends the keys of m to keys in byte order, the order in
+// which Marshal writes them.
+func sortedKeys[V any](keys []string, m map[string]V) []string {
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
