@@ -20,7 +20,7 @@ func decodeFast(raw []byte) (ev Event, ok bool) {
 	if !jsontext.Value(raw).IsValid() {
 		return Event{}, false
 	}
-	s := scanner{b: raw}
+	s := newScanner(raw)
 	env, data, hb, ok := s.envelope()
 	if !ok || env.validate() != nil {
 		return Event{}, false
@@ -37,7 +37,7 @@ func decodeFast(raw []byte) (ev Event, ok bool) {
 	ev.HostID = ev.Source
 	if kind == KindHostHeartbeat {
 		if hb == nil {
-			d := scanner{b: data}
+			d := newScanner(data)
 			if hb, ok = d.heartbeat(); !ok {
 				return Event{}, false
 			}
@@ -46,8 +46,11 @@ func decodeFast(raw []byte) (ev Event, ok bool) {
 	} else if decodeData(&ev, data) != nil {
 		return Event{}, false
 	}
-	if !ValidHostID(ev.HostID) {
-		return Event{}, false
+	if !validHostIDs.has(ev.HostID) {
+		if !ValidHostID(ev.HostID) {
+			return Event{}, false
+		}
+		validHostIDs.add(ev.HostID)
 	}
 	return ev, true
 }

@@ -72,7 +72,25 @@ func (c *labelsCache) slot(raw []byte) *atomic.Pointer[labelsEntry] {
 // maxLabelsInterned bounds the label objects that are cached.
 const maxLabelsInterned = 1024
 
+// stringSet remembers strings known to have a property that is costly to
+// check, such as host ids that are valid nkeys.
+type stringSet struct {
+	slots [1 << 12]atomic.Pointer[string]
+}
+
+func (c *stringSet) slot(s string) *atomic.Pointer[string] {
+	return &c.slots[maphash.String(internSeed, s)&(uint64(len(c.slots))-1)]
+}
+
+func (c *stringSet) has(s string) bool {
+	p := c.slot(s).Load()
+	return p != nil && *p == s
+}
+
+func (c *stringSet) add(s string) { c.slot(s).Store(&s) }
+
 var (
 	sharedStrings stringCache
 	sharedLabels  labelsCache
+	validHostIDs  stringSet
 )

@@ -10,6 +10,13 @@ import "bytes"
 type scanner struct {
 	b []byte
 	i int
+	// escapes is false when b has no backslash: no string needs the
+	// check.
+	escapes bool
+}
+
+func newScanner(b []byte) scanner {
+	return scanner{b: b, escapes: bytes.IndexByte(b, '\\') >= 0}
 }
 
 func (s *scanner) skipSpace() {
@@ -63,7 +70,7 @@ func (s *scanner) str() ([]byte, bool) {
 	}
 	rest := s.b[s.i+1:]
 	n := bytes.IndexByte(rest, '"')
-	if n < 0 || bytes.IndexByte(rest[:n], '\\') >= 0 {
+	if n < 0 || s.escapes && bytes.IndexByte(rest[:n], '\\') >= 0 {
 		return nil, false
 	}
 	s.i += n + 2
