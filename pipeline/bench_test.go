@@ -19,7 +19,7 @@ var (
 	replayHosts  = flag.Int("replay.hosts", 10_000, "simulated OTP hosts in BenchmarkReplay's stream")
 	replayChurn  = flag.Float64("replay.churn", 0.1, "share of lifecycle events in BenchmarkReplay's stream; the rest are ~1 KB heartbeats")
 	naiveEvents  = flag.Int("replay.naive", 20_000, "events the naive projector of BenchmarkReplay processes")
-	replayWindow = flag.Int("replay.window", 50_000, "flush window of BenchmarkReplay's projector")
+	replayWindow = flag.Int("replay.window", pipeline.DefaultFlushWindow, "flush window of BenchmarkReplay's projector")
 )
 
 // BenchmarkReplay measures, in one run against one stream of a simulated
@@ -60,7 +60,7 @@ func BenchmarkReplay(b *testing.B) {
 	})
 	b.Run("latticestate-replay", func(b *testing.B) {
 		for b.Loop() {
-			st, err := bench.Replay(ctx, js, res, n, nil, pipeline.WithBatchSize(5000), pipeline.WithFlushWindow(*replayWindow))
+			st, err := bench.Replay(ctx, js, res, n, nil, pipeline.WithBatchSize(pipeline.DefaultBatchSize), pipeline.WithFlushWindow(*replayWindow))
 			require.NoError(b, err)
 			b.ReportMetric(st.EventsPerSec, "events/s")
 			b.ReportMetric(st.KVWritesPerSec, "kv-writes/s")

@@ -29,10 +29,16 @@ type options struct {
 	streamOptions streams.Options
 }
 
+// Defaults of WithBatchSize and WithFlushWindow.
+const (
+	DefaultBatchSize   = 5000
+	DefaultFlushWindow = 150_000
+)
+
 func defaultOptions() options {
 	return options{
-		batchSize:     5000,
-		flushEvents:   50_000,
+		batchSize:     DefaultBatchSize,
+		flushEvents:   DefaultFlushWindow,
 		workers:       runtime.GOMAXPROCS(0),
 		logger:        slog.Default(),
 		streamOptions: streams.DefaultOptions(),
@@ -54,7 +60,7 @@ func WithLattice(lattice string) Option {
 }
 
 // WithBatchSize sets how many events are folded and written per batch
-// (default 5000). A batch takes what is already delivered, up to n, so live
+// (DefaultBatchSize). A batch takes what is already delivered, up to n, so live
 // batches stay small; catching up, larger ones coalesce more writes per key.
 func WithBatchSize(n int) Option {
 	return func(o *options) error {
@@ -67,8 +73,8 @@ func WithBatchSize(n int) Option {
 }
 
 // WithFlushWindow bounds how many events are folded, while catching up,
-// before the documents they changed are written, each once (default
-// 50,000; a window is also written 5 s after its first event). Near the
+// before the documents they changed are written, each once
+// (DefaultFlushWindow; a window is also written 5 s after its first event). Near the
 // head of the stream every batch is written at once. 1 writes every batch.
 func WithFlushWindow(events int) Option {
 	return func(o *options) error {

@@ -19,8 +19,10 @@ func LatticeConsumer(lattice string) string { return "projector-" + lattice }
 // for it.
 const ConsumerAckWait = 30 * time.Second
 
-// ConsumerMaxAckPending bounds the events delivered and not yet acked.
-const ConsumerMaxAckPending = 100_000
+// ConsumerMaxAckPending bounds the events delivered and not yet acked. A
+// projector catching up acks once per flush window, so this bounds the
+// window, and a larger window writes each changed document less often.
+const ConsumerMaxAckPending = 400_000
 
 // ProjectorGroup is the priority group projectors pull in. The consumer is
 // pinned: the server delivers to one projector at a time and the others

@@ -61,7 +61,7 @@ func newBenchCmd() *cobra.Command {
 	cfg := benchConfig{
 		events: 200_000, hosts: 10_000, schema: string(sim.SchemaOTP), churn: 0.1, seed: 1, naiveEvents: 20_000,
 		liveRates: []float64{bench.TargetLiveRate, 10_000}, liveDuration: 10 * time.Second, memoryEvents: 1_000_000,
-		batchSize: 5000, flushWindow: 50_000, format: "table", profileStage: "replay",
+		batchSize: pipeline.DefaultBatchSize, flushWindow: pipeline.DefaultFlushWindow, format: "table", profileStage: "replay",
 	}
 	cmd := &cobra.Command{
 		Use:   "bench",

@@ -33,7 +33,7 @@ type replayConfig struct {
 }
 
 func newReplayCmd() *cobra.Command {
-	cfg := replayConfig{natsURL: nats.DefaultURL, batchSize: 5000, flushWindow: 50_000, replicas: 1}
+	cfg := replayConfig{natsURL: nats.DefaultURL, batchSize: pipeline.DefaultBatchSize, flushWindow: pipeline.DefaultFlushWindow, replicas: 1}
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "Rebuild the projection from the event stream into a fresh bucket and switch readers to it",

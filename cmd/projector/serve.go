@@ -50,7 +50,7 @@ type serveConfig struct {
 }
 
 func newServeCmd() *cobra.Command {
-	cfg := serveConfig{natsListen: "127.0.0.1:4222", dataDir: "./data", httpAddr: "127.0.0.1:8080", batchSize: 5000, flushWindow: 50_000, replicas: 1, logLevel: "info", heartbeat: 30 * time.Second}
+	cfg := serveConfig{natsListen: "127.0.0.1:4222", dataDir: "./data", httpAddr: "127.0.0.1:8080", batchSize: pipeline.DefaultBatchSize, flushWindow: pipeline.DefaultFlushWindow, replicas: 1, logLevel: "info", heartbeat: 30 * time.Second}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Project live lattice events from NATS JetStream into the KV bucket and serve them",
