@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/go-json-experiment/json"
 
@@ -148,15 +150,23 @@ func (d *document) apply(ev *projections.Event) ([]projections.Intent, bool) {
 	return intents, true
 }
 
-// hostDocSize is room for a host document with a few actors and providers,
-// so that encoding one allocates once.
-const hostDocSize = 2048
+// encodeBuffers are scratch space for encoding host documents: a window's
+// documents are all in flight at once, so each keeps a copy of its exact
+// size rather than a buffer with room to spare.
+var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // encode returns the bytes to store; nil means the document is deleted.
 func (d *document) encode() ([]byte, error) {
 	switch {
 	case d.host != nil:
-		return projections.AppendHost(make([]byte, 0, hostDocSize), d.host)
+		buf := encodeBuffers.Get().(*[]byte)
+		defer encodeBuffers.Put(buf)
+		b, err := projections.AppendHost((*buf)[:0], d.host)
+		if err != nil {
+			return nil, err
+		}
+		*buf = b
+		return bytes.Clone(b), nil
 	case d.link != nil:
 		l := *d.link
 		l.Seq = d.seq

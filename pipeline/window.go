@@ -150,17 +150,38 @@ func (p *Projector) settle(ctx context.Context) error {
 }
 
 // writeDirty writes the window's documents in parallel and waits for every
-// acknowledgement, caching the new versions.
+// acknowledgement, caching the new versions. At most writeChunk documents
+// are in flight at once, which bounds the memory a flush adds to the
+// window's, whatever the number of documents.
 func (p *Projector) writeDirty(ctx context.Context) error {
+	docs := make([]*dirtyDoc, 0, len(p.win.dirty))
+	for _, d := range p.win.dirty {
+		docs = append(docs, d)
+	}
+	for len(docs) > 0 {
+		n := min(len(docs), writeChunk)
+		if err := p.writeDocs(ctx, docs[:n]); err != nil {
+			return err
+		}
+		docs = docs[n:]
+	}
+	return nil
+}
+
+// writeChunk bounds the documents a flush has in flight.
+const writeChunk = 2048
+
+// writeDocs writes docs in parallel and waits for their acknowledgements.
+func (p *Projector) writeDocs(ctx context.Context, docs []*dirtyDoc) error {
 	type write struct {
 		d      *dirtyDoc
 		future jetstream.PubAckFuture
 		span   trace.Span
 		err    error
 	}
-	writes := make([]write, 0, len(p.win.dirty))
-	for _, d := range p.win.dirty {
-		writes = append(writes, write{d: d})
+	writes := make([]write, len(docs))
+	for i, d := range docs {
+		writes[i].d = d
 	}
 	var wg sync.WaitGroup
 	chunk := max((len(writes)+p.opts.workers-1)/p.opts.workers, 1)
