@@ -75,7 +75,7 @@ const maxLabelsInterned = 1024
 // stringSet remembers strings known to have a property that is costly to
 // check, such as host ids that are valid nkeys.
 type stringSet struct {
-	slots [1 << 12]atomic.Pointer[string]
+	slots [1 << 15]atomic.Pointer[string]
 }
 
 func (c *stringSet) slot(s string) *atomic.Pointer[string] {
