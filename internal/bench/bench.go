@@ -11,9 +11,11 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -52,8 +54,35 @@ type Stage struct {
 	// publisher and an embedded server) per second of the stage: 200 is
 	// two cores busy. Below the core count the stage waited.
 	CPUPercent float64 `json:"cpu_percent,omitempty"`
-	Live       *Live   `json:"live,omitempty"`
-	Memory     *Memory `json:"memory,omitempty"`
+	// PassesPerSec are the rates of every pass of a stage run more than
+	// once; the stage is the pass with the median rate.
+	PassesPerSec []float64 `json:"passes_events_per_s,omitempty"`
+	Live         *Live     `json:"live,omitempty"`
+	Memory       *Memory   `json:"memory,omitempty"`
+}
+
+// Median runs a stage passes times and returns the pass with the median
+// rate, with the rate of every pass. One pass of a second or two is at the
+// mercy of whatever else the machine does in that second.
+func Median(passes int, run func() (Stage, error)) (Stage, error) {
+	var runs []Stage
+	for range max(passes, 1) {
+		st, err := run()
+		if err != nil {
+			return st, err
+		}
+		runs = append(runs, st)
+	}
+	rates := make([]float64, len(runs))
+	for i, st := range runs {
+		rates[i] = st.EventsPerSec
+	}
+	slices.SortStableFunc(runs, func(a, b Stage) int { return cmp.Compare(a.EventsPerSec, b.EventsPerSec) })
+	median := runs[len(runs)/2]
+	if len(runs) > 1 {
+		median.PassesPerSec = rates
+	}
+	return median, nil
 }
 
 // rate sets EventsPerSec from Events and Seconds, and CPUPercent from the

@@ -68,6 +68,7 @@ type Params struct {
 	MemoryEvents  int       `json:"memory_events"`
 	BatchSize     int       `json:"batch_size"`
 	FlushWindow   int       `json:"flush_window"`
+	Passes        int       `json:"passes"`
 	Smoke         bool      `json:"smoke"`
 	ProfiledStage string    `json:"profiled_stage,omitempty"`
 }
@@ -235,6 +236,13 @@ func extra(s Stage) string {
 	var parts []string
 	if s.CPUPercent > 0 {
 		parts = append(parts, fmt.Sprintf("CPU %.0f%%", s.CPUPercent))
+	}
+	if len(s.PassesPerSec) > 1 {
+		rates := make([]string, len(s.PassesPerSec))
+		for i, r := range s.PassesPerSec {
+			rates[i] = fmt.Sprintf("%.0f", r)
+		}
+		parts = append(parts, fmt.Sprintf("median of %d passes (%s events/s)", len(rates), strings.Join(rates, ", ")))
 	}
 	if s.KVWrites > 0 {
 		parts = append(parts, fmt.Sprintf("%.0f KV writes/s (%.2f per event)", s.KVWritesPerSec, float64(s.KVWrites)/float64(max(s.Events, 1))))

@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -70,4 +71,36 @@ func TestReport_Missing(t *testing.T) {
 	r.Stages[3].Live.P99Ms = 0
 	r.Stages = r.Stages[:4]
 	require.ElementsMatch(t, []string{"replay: no KV writes/s", "live at 3333/s: no latency", "memory: stage missing"}, r.Missing())
+}
+
+func TestMedian(t *testing.T) {
+	t.Run("the median pass, with every pass's rate in order", func(t *testing.T) {
+		rates := []float64{300, 100, 200}
+		i := 0
+		st, err := bench.Median(3, func() (bench.Stage, error) {
+			i++
+			return bench.Stage{Name: "raw", Events: uint64(i), EventsPerSec: rates[i-1]}, nil
+		})
+		require.NoError(t, err)
+		require.Equal(t, 3, i)
+		require.Equal(t, uint64(3), st.Events, "the pass at 200 events/s")
+		require.Equal(t, rates, st.PassesPerSec)
+		var buf bytes.Buffer
+		require.NoError(t, (&bench.Report{Stages: []bench.Stage{st}}).WriteTable(&buf))
+		require.Contains(t, buf.String(), "median of 3 passes (300, 100, 200 events/s)")
+	})
+	t.Run("one pass is the stage itself", func(t *testing.T) {
+		st, err := bench.Median(1, func() (bench.Stage, error) { return bench.Stage{EventsPerSec: 5}, nil })
+		require.NoError(t, err)
+		require.Equal(t, bench.Stage{EventsPerSec: 5}, st)
+	})
+	t.Run("a failed pass fails the stage", func(t *testing.T) {
+		calls := 0
+		_, err := bench.Median(3, func() (bench.Stage, error) {
+			calls++
+			return bench.Stage{}, errors.New("boom")
+		})
+		require.EqualError(t, err, "boom")
+		require.Equal(t, 1, calls)
+	})
 }
