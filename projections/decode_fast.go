@@ -254,18 +254,28 @@ func (s *scanner) inventory(inv *inventoryScan) bool {
 	case 'n':
 		return s.null()
 	case '{':
+		inv.set, inv.counts = true, map[string]uint64{}
 		return s.countMap(inv)
 	case '[':
+		inv.set, inv.counts = true, map[string]uint64{}
 		return s.countList(inv)
 	}
 	return false
 }
 
+// add counts n instances of id, as actorInventory.counted does.
+func (inv *inventoryScan) add(id []byte, n uint64) {
+	switch cur := inv.counts[string(id)]; {
+	case len(id) == 0, cur+n < cur:
+		inv.invalid = true
+	case n > 0:
+		inv.counts[sharedStrings.get(id)] = cur + n
+	}
+}
+
 // countMap reads the older OTP map {public_key: count}.
 func (s *scanner) countMap(inv *inventoryScan) bool {
 	s.i++
-	inv.set = true
-	inv.counts = map[string]uint64{}
 	for s.more('}') {
 		id, ok := s.name()
 		if !ok {
@@ -275,11 +285,7 @@ func (s *scanner) countMap(inv *inventoryScan) bool {
 		if !ok {
 			return false
 		}
-		if len(id) == 0 {
-			inv.invalid = true
-		} else if n > 0 {
-			inv.counts[sharedStrings.get(id)] = n
-		}
+		inv.add(id, n)
 	}
 	return true
 }
@@ -288,8 +294,6 @@ func (s *scanner) countMap(inv *inventoryScan) bool {
 // max_instances}).
 func (s *scanner) countList(inv *inventoryScan) bool {
 	s.i++
-	inv.set = true
-	inv.counts = map[string]uint64{}
 	for s.more(']') {
 		if !s.next('{') {
 			return false
@@ -320,16 +324,7 @@ func (s *scanner) countList(inv *inventoryScan) bool {
 		if len(publicKey) > 0 {
 			id = publicKey
 		}
-		switch {
-		case len(id) == 0:
-			inv.invalid = true
-		case n > 0:
-			cur := inv.counts[string(id)]
-			if cur+n < cur {
-				inv.invalid = true
-			}
-			inv.counts[sharedStrings.get(id)] = cur + n
-		}
+		inv.add(id, n)
 	}
 	return true
 }
