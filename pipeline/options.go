@@ -60,8 +60,9 @@ func WithLattice(lattice string) Option {
 }
 
 // WithBatchSize sets how many events are folded and written per batch
-// (DefaultBatchSize). A batch takes what is already delivered, up to n, so live
-// batches stay small; catching up, larger ones coalesce more writes per key.
+// (DefaultBatchSize). A batch takes what is already delivered, up to n, so
+// live batches stay small; catching up, larger ones coalesce more writes
+// per key.
 func WithBatchSize(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > streams.ConsumerMaxAckPending/2 {
@@ -74,8 +75,9 @@ func WithBatchSize(n int) Option {
 
 // WithFlushWindow bounds how many events are folded, while catching up,
 // before the documents they changed are written, each once
-// (DefaultFlushWindow; a window is also written 5 s after its first event). Near the
-// head of the stream every batch is written at once. 1 writes every batch.
+// (DefaultFlushWindow; a window is also written 5 s after its first
+// event). Near the head of the stream every batch is written at once. 1
+// writes every batch.
 func WithFlushWindow(events int) Option {
 	return func(o *options) error {
 		if events < 1 || events > streams.ConsumerMaxAckPending/2 {

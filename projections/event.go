@@ -80,7 +80,9 @@ type Event struct {
 	HostID string
 	// Data holds the kind's payload: *Heartbeat, *HostInfo, *ActorChange,
 	// *ProviderRef, *HealthCheck, *LinkChange, *Refmap, *LabelsResolved, or
-	// nil for host_stopped and host_stale.
+	// nil for host_stopped and host_stale. Decoding shares maps and
+	// strings between events (a label set that many heartbeats send is one
+	// map), so Data and what it holds must not be modified.
 	Data any
 
 	Seq     uint64
