@@ -129,7 +129,7 @@ func heartbeatActors(cur map[string]Actor, counts map[string]uint64) map[string]
 			break
 		}
 	}
-	if same {
+	if same && cur != nil {
 		return cur
 	}
 	actors := make(map[string]Actor, len(counts))
@@ -156,7 +156,7 @@ func heartbeatProviders(cur map[string]Provider, refs []ProviderRef) map[string]
 			same = refs[j].PublicKey != refs[i].PublicKey || refs[j].LinkName != refs[i].LinkName
 		}
 	}
-	if same {
+	if same && cur != nil {
 		return cur
 	}
 	providers := make(map[string]Provider, len(refs))
