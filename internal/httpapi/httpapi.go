@@ -213,13 +213,7 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("no host %q in lattice %q as of %s", id, lattice, asOf))
 			return
 		}
-		b, err := projections.Marshal(h)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(append(b, '\n'))
+		s.writeDocument(w, r, h)
 		return
 	}
 	kv, err := s.State.Bucket(r.Context())
