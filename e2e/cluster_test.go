@@ -220,23 +220,11 @@ func replicasCurrent(info *jetstream.StreamInfo) error {
 // mustStreamLeader returns the server that leads stream name.
 func mustStreamLeader(tb testing.TB, js jetstream.JetStream, name string) string {
 	tb.Helper()
-	var leader string
-	natstest.CheckFor(tb, 30*time.Second, 10*time.Millisecond, func() error {
-		info, err := streamInfo(js, name)
-		if err != nil {
-			return err
-		}
-		if info.Cluster == nil || info.Cluster.Leader == "" {
-			return fmt.Errorf("stream %s has no leader", name)
-		}
-		leader = info.Cluster.Leader
-		return nil
-	})
-	return leader
+	return waitNewStreamLeader(tb, js, name, "")
 }
 
 // waitNewStreamLeader waits until stream name is led by a server other
-// than old, and returns it.
+// than old ("" for any), and returns it.
 func waitNewStreamLeader(tb testing.TB, js jetstream.JetStream, name, old string) string {
 	tb.Helper()
 	var leader string
@@ -246,7 +234,7 @@ func waitNewStreamLeader(tb testing.TB, js jetstream.JetStream, name, old string
 			return err
 		}
 		if info.Cluster == nil || info.Cluster.Leader == "" || info.Cluster.Leader == old {
-			return fmt.Errorf("stream %s not led by a new leader", name)
+			return fmt.Errorf("stream %s has no leader other than %q", name, old)
 		}
 		leader = info.Cluster.Leader
 		return nil
