@@ -49,6 +49,7 @@ func BenchmarkReplay(b *testing.B) {
 			st, err := bench.Raw(ctx, res.Events, n, nil)
 			require.NoError(b, err)
 			b.ReportMetric(st.EventsPerSec, "events/s")
+			b.ReportMetric(cpuPerEvent(st), "cpu-µs/event")
 		}
 	})
 	b.Run("naive-get-merge-put-ack", func(b *testing.B) {
@@ -64,6 +65,13 @@ func BenchmarkReplay(b *testing.B) {
 			require.NoError(b, err)
 			b.ReportMetric(st.EventsPerSec, "events/s")
 			b.ReportMetric(st.KVWritesPerSec, "kv-writes/s")
+			b.ReportMetric(cpuPerEvent(st), "cpu-µs/event")
 		}
 	})
+}
+
+// cpuPerEvent is the process's CPU time per event of a stage, server
+// included: steadier than the rate on a machine shared with other work.
+func cpuPerEvent(st bench.Stage) float64 {
+	return st.CPUPercent / 100 * st.Seconds / float64(st.Events) * 1e6
 }
