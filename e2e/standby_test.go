@@ -66,8 +66,8 @@ func TestServe_HotStandby(t *testing.T) {
 		return err
 	})
 	takeover := time.Since(killed)
-	t.Logf("standby applied its first events %v after the active projector was killed (pinned TTL %v)", takeover.Round(time.Millisecond), streams.ConsumerPinnedTTL)
-	require.Less(t, takeover, 3*streams.ConsumerPinnedTTL, "takeover within a few seconds")
+	t.Logf("standby applied its first events %v after the active projector was killed (lease TTL %v)", takeover.Round(time.Millisecond), streams.LeaseTTL)
+	require.Less(t, takeover, 3*streams.LeaseTTL, "takeover within a few seconds")
 
 	require.Equal(t, len(lines), wait())
 	requireStreamHas(t, js, uint64(len(lines)))

@@ -47,13 +47,18 @@ type Projector struct {
 	// switches receives the name of the state bucket a replay switched
 	// readers to.
 	switches chan string
-	// pin is the id the server pinned this projector's pulls with, ""
-	// before any delivery; read by Status.
-	pin atomic.Pointer[string]
+	// lease makes this projector the one that pulls from the consumer;
+	// nil without a meta bucket, when it always pulls.
+	lease *lease
+	// active is set while the lease is held; read by Status.
+	active atomic.Bool
 }
 
 // New returns a Projector that feeds the events of res.Events into
 // res.State through its durable consumer, which it creates or updates.
+// Projectors of one consumer take turns through a lease in res.Meta; one
+// made without res.Meta follows no switch of the state bucket and takes no
+// lease: it always pulls.
 // Options: WithLattice, WithBatchSize, WithWorkers, WithLogger, WithMetrics,
 // WithIntentHandler, WithStreamOptions; an invalid option fails New.
 func New(ctx context.Context, js jetstream.JetStream, res *streams.Resources, opts ...Option) (*Projector, error) {
@@ -87,6 +92,9 @@ func New(ctx context.Context, js jetstream.JetStream, res *streams.Resources, op
 		switches: make(chan string, 1),
 		win:      newWindow(),
 	}
+	if res.Meta != nil && cons != nil {
+		p.lease = newLease(res.Meta, p.name, p.log)
+	}
 	if o.lattice != "" {
 		p.filters = streams.LatticeFilters(o.lattice)
 	}
@@ -98,8 +106,9 @@ func New(ctx context.Context, js jetstream.JetStream, res *streams.Resources, op
 const shutdownGrace = 30 * time.Second
 
 // Run consumes until ctx is cancelled, then finishes the batch in flight
-// (written and acked) and returns nil. It returns an error only when it
-// cannot start.
+// (written and acked) and returns nil. It pulls only while it holds the
+// consumer's lease, and stands by while another projector does. It
+// returns an error only when it cannot start.
 func (p *Projector) Run(ctx context.Context) error {
 	if p.consumer == nil {
 		return errors.New("projector made WithoutConsumer cannot Run")
@@ -120,15 +129,86 @@ func (p *Projector) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopWatch()
+	for ctx.Err() == nil {
+		p.lead(ctx)
+	}
+	p.log.Info("projector stopped", "checkpoint", p.flushed)
+	return nil
+}
+
+// lead waits on standby until this projector holds the consumer's lease,
+// then pulls until ctx ends or the lease is lost. When ctx ends, the
+// window in flight is written and acked within shutdownGrace, still under
+// the lease, and the lease is released for a standby to take over at once.
+// When the lease is lost, the window is dropped: the new holder applies its
+// events from the checkpoint.
+func (p *Projector) lead(ctx context.Context) {
+	if p.lease != nil {
+		if err := p.lease.acquire(ctx); err != nil {
+			return
+		}
+	}
+	// held ends when the lease is lost or given up; renewals go on until
+	// then, through the final flush.
+	held, giveUp := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	if p.lease != nil {
+		wg.Go(func() { p.lease.keep(held, giveUp) })
+	}
+	pulling, stopPulling := context.WithCancel(ctx)
+	stopOnLoss := context.AfterFunc(held, stopPulling)
+	p.active.Store(true)
+	backoff := newBackoff()
+	err := p.adopt(pulling)
+	for err != nil && backoff.wait(pulling) {
+		p.log.Warn("take over the consumer", "err", err)
+		err = p.adopt(pulling)
+	}
+	if err == nil {
+		p.pull(pulling)
+	}
+	p.active.Store(false)
+	stopOnLoss()
+	stopPulling()
+	if held.Err() != nil {
+		p.rollback(errLeaseLost)
+		giveUp()
+		wg.Wait()
+		return
+	}
+	// The window in flight is written and acked within shutdownGrace.
+	fctx, cancel := context.WithTimeout(held, shutdownGrace)
+	if err := p.settle(fctx); err != nil {
+		p.log.Warn("window not written at shutdown, it will be applied again", "err", err)
+	}
+	cancel()
+	giveUp()
+	wg.Wait()
+	if p.lease != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		p.lease.release(rctx)
+		cancel()
+	}
+}
+
+// errLeaseLost drops the window of a projector whose lease another took
+// over.
+var errLeaseLost = errors.New("lease taken over by another projector")
+
+// pullExpiry is how long a pull request waits at the consumer: a request
+// lost with a consumer leader is soon replaced.
+const pullExpiry = 2500 * time.Millisecond
+
+// pull consumes from the durable consumer until ctx ends, reopening the
+// iterator after failures.
+func (p *Projector) pull(ctx context.Context) {
 	backoff := newBackoff()
 	for ctx.Err() == nil {
-		// Pulls expire often enough to keep the pin while idle.
-		it, err := p.consumer.Messages(jetstream.PullMaxMessages(2*p.opts.batchSize),
-			jetstream.PullPriorityGroup(streams.ProjectorGroup), jetstream.PullExpiry(streams.ConsumerPinnedTTL/2))
+		it, err := p.consumer.Messages(jetstream.PullMaxMessages(2*p.opts.batchSize), jetstream.PullExpiry(pullExpiry))
 		if err != nil {
 			p.log.Warn("open consumer", "err", err)
 			if !backoff.wait(ctx) {
-				break
+				return
 			}
 			continue
 		}
@@ -146,18 +226,10 @@ func (p *Projector) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			p.log.Warn("consume", "err", err)
 			if !backoff.wait(ctx) {
-				break
+				return
 			}
 		}
 	}
-	// The window in flight is written and acked within shutdownGrace.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-	if err := p.settle(fctx); err != nil {
-		p.log.Warn("window not written at shutdown, it will be applied again", "err", err)
-	}
-	cancel()
-	p.log.Info("projector stopped", "checkpoint", p.flushed)
-	return nil
 }
 
 // consume processes batches from it until ctx is cancelled or the iterator
@@ -442,11 +514,6 @@ func (p *Projector) SaveCheckpointFor(ctx context.Context, consumer string, seq 
 // retried from the checkpoint until they succeed or ctx ends; what is not
 // acked is redelivered.
 func (p *Projector) processBatch(ctx context.Context, batch []item) error {
-	if pin := batch[0].msg.Headers().Get(headerPinID); pin != p.pinID() {
-		if err := p.adopt(ctx, pin); err != nil {
-			return err
-		}
-	}
 	var lastSeq, pending uint64
 	// The events to apply are filtered in place: batch is not read again.
 	// Items are large, so they are moved only when one is dropped.
@@ -650,26 +717,12 @@ func (p *Projector) saveCheckpoint(ctx context.Context, seq uint64) error {
 	return nil
 }
 
-// headerPinID carries, on every delivery, the id of the pull requests the
-// consumer is pinned to.
-const headerPinID = "Nats-Pin-Id"
-
-func (p *Projector) pinID() string {
-	if pin := p.pin.Load(); pin != nil {
-		return *pin
-	}
-	return ""
-}
-
-// adopt starts delivering under a new pin: the projector was on standby, or
-// has just started. Another projector may have applied events meanwhile,
-// so when the bucket's checkpoint moved it continues from there with a
-// fresh cache; its compare-and-set writes make any overlap harmless.
-func (p *Projector) adopt(ctx context.Context, pin string) error {
-	if err := p.settle(ctx); err != nil {
-		return err
-	}
-	p.pin.Store(&pin)
+// adopt prepares a projector that has just taken the lease: it was on
+// standby, or has just started. Another projector may have applied events
+// meanwhile, so when the bucket's checkpoint moved it continues from there
+// with a fresh cache; its compare-and-set writes make any overlap
+// harmless.
+func (p *Projector) adopt(ctx context.Context) error {
 	cp, err := p.readCheckpoint(ctx)
 	if err != nil || cp == p.flushed {
 		return err
@@ -690,9 +743,8 @@ type Status struct {
 	AckPending int
 	// Checkpoint is the last stream sequence applied completely.
 	Checkpoint uint64
-	// Active tells whether the consumer delivers to this projector; false
-	// while it is on standby behind another, or before any delivery to a
-	// pinned consumer.
+	// Active tells whether this projector holds the consumer's lease and
+	// pulls from it; false while it is on standby behind another.
 	Active bool
 }
 
@@ -708,17 +760,8 @@ func (p *Projector) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("consumer info: %w", err)
 	}
-	st := Status{Pending: info.NumPending, AckPending: info.NumAckPending, Checkpoint: info.AckFloor.Stream}
-	// A consumer that is not pinned (made by an older server or version)
-	// delivers to every projector: each counts as active.
-	st.Active = info.Config.PriorityPolicy != jetstream.PriorityPolicyPinned
-	pin := p.pinID()
-	for _, g := range info.PriorityGroups {
-		if g.Group == streams.ProjectorGroup && pin != "" && g.PinnedClientID == pin {
-			st.Active = true
-		}
-	}
-	return st, nil
+	return Status{Pending: info.NumPending, AckPending: info.NumAckPending, Checkpoint: info.AckFloor.Stream,
+		Active: p.active.Load()}, nil
 }
 
 // graceContext returns a context that is not cancelled with parent but

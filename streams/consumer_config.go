@@ -24,14 +24,15 @@ const ConsumerAckWait = 30 * time.Second
 // window, and a larger window writes each changed document less often.
 const ConsumerMaxAckPending = 400_000
 
-// ProjectorGroup is the priority group projectors pull in. The consumer is
-// pinned: the server delivers to one projector at a time and the others
-// wait on standby until it stops pulling for ConsumerPinnedTTL.
-const ProjectorGroup = "projectors"
+// LeaseTTL is how long the projector holding a consumer's lease may go
+// without renewing it before a standby takes it over: the standby takeover
+// time. One projector pulls from a consumer at a time, the one holding the
+// key LeaseKey of the meta bucket; the others wait on standby.
+const LeaseTTL = 5 * time.Second
 
-// ConsumerPinnedTTL is how long the pinned projector may go without a pull
-// request before the server pins another: the standby takeover time.
-const ConsumerPinnedTTL = 5 * time.Second
+// LeaseKey is the key of the meta bucket that the projectors of consumer
+// compete for.
+func LeaseKey(consumer string) string { return "lease." + consumer }
 
 // ConsumerName is the durable consumer that projects lattice, or every
 // lattice when lattice is "".
@@ -56,10 +57,6 @@ func ProjectorConsumerConfig(lattice string, o Options) jetstream.ConsumerConfig
 		MaxAckPending: ConsumerMaxAckPending,
 		MaxDeliver:    -1,
 		Replicas:      max(o.Replicas, 1),
-		// One active projector per consumer, the others on hot standby.
-		PriorityPolicy: jetstream.PriorityPolicyPinned,
-		PriorityGroups: []string{ProjectorGroup},
-		PinnedTTL:      ConsumerPinnedTTL,
 	}
 	if lattice != "" {
 		cfg.FilterSubjects = LatticeFilters(lattice)

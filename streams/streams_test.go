@@ -58,6 +58,37 @@ func TestEnsure_ConcurrentAndIdempotent(t *testing.T) {
 	}
 }
 
+// A projector consumer made pinned to a priority group (as earlier
+// versions made it) is updated in place to the plain pull consumer that
+// projectors now take turns on through a lease, keeping its progress.
+func TestEnsureConsumer_UpdatesPinnedConsumer(t *testing.T) {
+	s := natstest.MustRunServer(t)
+	nc, js := natstest.MustConnect(t, s)
+	ctx := context.Background()
+	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
+	require.NoError(t, err)
+	cfg := streams.ProjectorConsumerConfig("", streams.DefaultOptions())
+	cfg.PriorityPolicy, cfg.PriorityGroups, cfg.PinnedTTL = jetstream.PriorityPolicyPinned, []string{"projectors"}, 5*time.Second
+	old, err := res.Events.CreateConsumer(ctx, cfg)
+	require.NoError(t, err)
+	require.NoError(t, nc.Publish(streams.HostEventSubject("default"), []byte("{}")))
+	require.NoError(t, nc.Flush())
+	batch, err := old.Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup("projectors"))
+	require.NoError(t, err)
+	for m := range batch.Messages() {
+		require.NoError(t, m.DoubleAck(ctx))
+	}
+	require.NoError(t, batch.Error())
+
+	c, err := streams.EnsureConsumer(ctx, res.Events, "", streams.DefaultOptions())
+	require.NoError(t, err)
+	info, err := c.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, jetstream.PriorityPolicyNone, info.Config.PriorityPolicy)
+	require.Empty(t, info.Config.PriorityGroups)
+	require.EqualValues(t, 1, info.AckFloor.Stream, "progress kept")
+}
+
 func TestLatticeOf(t *testing.T) {
 	for subject, want := range map[string]string{
 		"wasmbus.evt.default":                           "default",

@@ -36,7 +36,6 @@ type LiveRun struct {
 // the stream, its document cache filled. Stop ends it.
 func StartLive(ctx context.Context, js jetstream.JetStream, res *streams.Resources, warmup *nats.Msg, opts ...pipeline.Option) (*LiveRun, error) {
 	target := *res
-	target.Meta = nil
 	var err error
 	if target.State, target.StateStream, err = streams.EnsureState(ctx, js, streams.BenchReplayBucket, streams.DefaultOptions()); err != nil {
 		return nil, err

@@ -192,14 +192,13 @@ func Replay(ctx context.Context, js jetstream.JetStream, res *streams.Resources,
 
 // replayTarget is res with the state bucket replaced by a fresh
 // BenchReplayBucket and the projector's consumer deleted, so that it
-// starts from the beginning of the stream. Without Meta the projector
-// follows no switch of the active bucket.
+// starts from the beginning of the stream. The projector takes the
+// consumer's lease in the meta bucket, as serve's does.
 func replayTarget(ctx context.Context, js jetstream.JetStream, res *streams.Resources) (*streams.Resources, error) {
 	if err := deleteConsumer(ctx, res.Events, streams.ProjectorConsumer); err != nil {
 		return nil, err
 	}
 	target := *res
-	target.Meta = nil
 	var err error
 	if target.State, target.StateStream, err = FreshBucket(ctx, js, streams.BenchReplayBucket); err != nil {
 		return nil, err

@@ -1,0 +1,130 @@
+package pipeline_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"latticestate/internal/natstest"
+	"latticestate/pipeline"
+	"latticestate/streams"
+)
+
+// running is a projector whose Run the test ends when it wants.
+type running struct {
+	p    *pipeline.Projector
+	stop func()
+}
+
+func runProjector(tb testing.TB, js jetstream.JetStream, res *streams.Resources) *running {
+	tb.Helper()
+	p, err := pipeline.New(context.Background(), js, res)
+	require.NoError(tb, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	stopped := false
+	r := &running{p: p, stop: func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			require.NoError(tb, <-done)
+		}
+	}}
+	tb.Cleanup(r.stop)
+	return r
+}
+
+func (r *running) active(tb testing.TB) bool {
+	tb.Helper()
+	st, err := r.p.Status(context.Background())
+	require.NoError(tb, err)
+	return st.Active
+}
+
+// TestProjector_Lease runs two projectors on one consumer: one holds the
+// lease and pulls, the other stands by. A holder whose lease is taken over
+// stops pulling; a lease nobody renews is taken over after LeaseTTL; a
+// lease released on shutdown is taken over at once.
+func TestProjector_Lease(t *testing.T) {
+	s := natstest.MustRunServer(t)
+	nc, js := natstest.MustConnect(t, s)
+	ctx := context.Background()
+	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
+	require.NoError(t, err)
+	key := streams.LeaseKey(streams.ProjectorConsumer)
+	lines := mustLines(t, "testdata/otp_sequence.jsonl")
+	publish := func() {
+		for _, l := range lines {
+			require.NoError(t, nc.Publish(streams.HostEventSubject("default"), l))
+		}
+		require.NoError(t, nc.Flush())
+	}
+	caughtUp := func(r *running) {
+		natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			st, err := r.p.Status(ctx)
+			if err == nil && !st.CaughtUp() {
+				err = errorf("not caught up: %+v", st)
+			}
+			return err
+		})
+	}
+	activeOnly := func(want *running, all ...*running) {
+		natstest.CheckFor(t, 3*streams.LeaseTTL, 20*time.Millisecond, func() error {
+			for _, r := range all {
+				if r.active(t) != (r == want) {
+					return errorf("projector %p active: %v", r, r.active(t))
+				}
+			}
+			return nil
+		})
+	}
+
+	a := runProjector(t, js, res)
+	activeOnly(a, a)
+	b := runProjector(t, js, res)
+	publish()
+	caughtUp(a)
+	time.Sleep(2 * time.Second)
+	activeOnly(a, a, b)
+
+	// Another holder's write: the holder finds out at its next renewal
+	// and stops pulling. Events published meanwhile wait.
+	_, err = res.Meta.Put(ctx, key, []byte("elsewhere/1/gone"))
+	require.NoError(t, err)
+	activeOnly(nil, a, b)
+	publish()
+	st, err := a.p.Status(ctx)
+	require.NoError(t, err)
+	require.NotZero(t, st.Pending, "nobody pulls while another holds the lease")
+
+	// That holder never renews: after LeaseTTL one of the two takes the
+	// lease over and catches up.
+	lost := time.Now()
+	var next, other *running
+	natstest.CheckFor(t, 3*streams.LeaseTTL, 20*time.Millisecond, func() error {
+		switch {
+		case a.active(t):
+			next, other = a, b
+		case b.active(t):
+			next, other = b, a
+		default:
+			return errorf("no projector active")
+		}
+		return nil
+	})
+	require.GreaterOrEqual(t, time.Since(lost), streams.LeaseTTL-time.Second, "taken over only once the lease expired")
+	activeOnly(next, a, b)
+	caughtUp(next)
+
+	// Released on shutdown: the standby takes over well within LeaseTTL.
+	next.stop()
+	released := time.Now()
+	activeOnly(other, other)
+	require.Less(t, time.Since(released), streams.LeaseTTL, "a released lease is taken over at once")
+	publish()
+	caughtUp(other)
+}
