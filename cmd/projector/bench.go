@@ -191,7 +191,7 @@ func runBench(ctx context.Context, cfg benchConfig, stdout, stderr io.Writer) er
 		return fmt.Errorf("cannot connect to NATS at %s: %w", server, err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
+	js, err := streams.NewJetStream(nc)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"latticestate/pipeline"
@@ -112,7 +111,7 @@ func runReplay(ctx context.Context, cfg replayConfig, stdout, stderr io.Writer) 
 		return fmt.Errorf("cannot connect to NATS at %s (%v): point --nats-url at the server that holds %s", cfg.natsURL, err, streams.EventsStream)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
+	js, err := streams.NewJetStream(nc)
 	if err != nil {
 		return err
 	}

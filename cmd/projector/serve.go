@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -190,7 +189,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
+	js, err := streams.NewJetStream(nc)
 	if err != nil {
 		return err
 	}

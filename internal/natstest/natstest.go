@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"latticestate/internal/embedded"
+	"latticestate/streams"
 )
 
 // MustRunServer starts a JetStream server on a free port with file storage
@@ -83,7 +84,7 @@ func MustConnectURL(tb testing.TB, urls string, opts ...nats.Option) (*nats.Conn
 		tb.Fatalf("connect to nats-server: %v", err)
 	}
 	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
+	js, err := streams.NewJetStream(nc)
 	if err != nil {
 		tb.Fatalf("jetstream: %v", err)
 	}
