@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"latticestate/projections"
@@ -199,12 +198,12 @@ var errLeaseLost = errors.New("lease taken over by another projector")
 // lost with a consumer leader is soon replaced.
 const pullExpiry = 2500 * time.Millisecond
 
-// pull consumes from the durable consumer until ctx ends, reopening the
-// iterator after failures.
+// pull consumes from the durable consumer until ctx ends, starting over
+// after failures.
 func (p *Projector) pull(ctx context.Context) {
 	backoff := newBackoff()
 	for ctx.Err() == nil {
-		it, err := p.consumer.Messages(jetstream.PullMaxMessages(2*p.opts.batchSize), jetstream.PullExpiry(pullExpiry))
+		d, err := p.deliver()
 		if err != nil {
 			p.log.Warn("open consumer", "err", err)
 			if !backoff.wait(ctx) {
@@ -213,8 +212,7 @@ func (p *Projector) pull(ctx context.Context) {
 			continue
 		}
 		p.lastDelivery = 0
-		err = p.consume(ctx, it)
-		it.Stop()
+		err = p.consume(ctx, d)
 		if errors.Is(err, errSwitch) {
 			if err = p.retarget(ctx, <-p.switches); err == nil {
 				continue
@@ -232,17 +230,62 @@ func (p *Projector) pull(ctx context.Context) {
 	}
 }
 
-// consume processes batches from it until ctx is cancelled or the iterator
-// fails. A second goroutine gathers and decodes the next batch while one is
-// folded and written.
-func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) error {
+// deliveries are what the consumer delivers to the projector, handed over
+// by the client's callback: at most a batch waits in msgs, and the client
+// pulls no more while it does.
+type deliveries struct {
+	cc   jetstream.ConsumeContext
+	msgs chan jetstream.Msg
+	// done ends the hand-over; closed is closed once the client has
+	// stopped consuming, by stop or for good (the consumer was deleted,
+	// the connection closed).
+	done     chan struct{}
+	closed   <-chan struct{}
+	stopOnce sync.Once
+}
+
+// deliver starts consuming.
+func (p *Projector) deliver() (*deliveries, error) {
+	d := &deliveries{msgs: make(chan jetstream.Msg, p.opts.batchSize), done: make(chan struct{})}
+	cc, err := p.consumer.Consume(func(m jetstream.Msg) {
+		select {
+		case d.msgs <- m:
+		case <-d.done:
+		}
+	}, jetstream.PullMaxMessages(2*p.opts.batchSize), jetstream.PullExpiry(pullExpiry),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { p.log.Debug("consume", "err", err) }))
+	if err != nil {
+		return nil, err
+	}
+	d.cc, d.closed = cc, cc.Closed()
+	return d, nil
+}
+
+// stop ends consuming and waits until the client has; deliveries not taken
+// are dropped unacked.
+func (d *deliveries) stop() {
+	d.stopOnce.Do(func() {
+		close(d.done)
+		d.cc.Stop()
+		<-d.closed
+	})
+}
+
+// errDeliveriesEnded ends consume when the client stopped consuming for
+// good.
+var errDeliveriesEnded = errors.New("consumer deliveries ended")
+
+// consume processes batches from d until ctx is cancelled or the
+// deliveries end, and stops d. A second goroutine gathers and decodes the
+// next batch while one is folded and written.
+func (p *Projector) consume(ctx context.Context, d *deliveries) error {
 	batches := make(chan fetched, 1)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { p.fetch(it, batches, stop) })
+	wg.Go(func() { p.fetch(d, batches, stop) })
 	defer func() {
 		close(stop)
-		it.Stop()
+		d.stop()
 		wg.Wait()
 	}()
 	idleSince := time.Now()
@@ -291,19 +334,26 @@ func (p *Projector) consume(ctx context.Context, it jetstream.MessagesContext) e
 	}
 }
 
-// maxGather bounds the time a batch gathers deliveries.
-const maxGather = 5 * time.Millisecond
+// A batch takes what is delivered within maxGather of its first event,
+// and ends sooner when nothing more arrives for maxLull: at the head of a
+// steady stream it would otherwise keep gathering, and keep the first
+// event waiting. After idleAfter without deliveries, consume is told.
+const (
+	maxGather = 5 * time.Millisecond
+	maxLull   = time.Millisecond
+	idleAfter = 250 * time.Millisecond
+)
 
 // fetched is what fetch hands to consume: a prepared batch, nil items when
-// nothing arrived for a while, or the error that ended the iterator.
+// nothing arrived for a while, or the error that ended the deliveries.
 type fetched struct {
 	items []item
 	err   error
 }
 
-// fetch gathers batches from it (what is delivered, up to the batch size)
-// and prepares them, until stop is closed or the iterator ends.
-func (p *Projector) fetch(it jetstream.MessagesContext, out chan<- fetched, stop <-chan struct{}) {
+// fetch gathers batches from d (what is delivered, up to the batch size)
+// and prepares them, until stop is closed or the deliveries end.
+func (p *Projector) fetch(d *deliveries, out chan<- fetched, stop <-chan struct{}) {
 	send := func(f fetched) bool {
 		select {
 		case out <- f:
@@ -312,33 +362,48 @@ func (p *Projector) fetch(it jetstream.MessagesContext, out chan<- fetched, stop
 			return false
 		}
 	}
+	timer := time.NewTimer(idleAfter)
+	defer timer.Stop()
 	batch := make([]jetstream.Msg, 0, p.opts.batchSize)
 	for {
-		first, err := it.Next(jetstream.NextMaxWait(250 * time.Millisecond))
-		switch {
-		case errors.Is(err, nats.ErrTimeout):
+		timer.Reset(idleAfter)
+		select {
+		case m := <-d.msgs:
+			batch = append(batch[:0], m)
+		case <-timer.C:
 			if !send(fetched{}) {
 				return
 			}
 			continue
-		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
-			send(fetched{err: err})
+		case <-d.closed:
+			send(fetched{err: errDeliveriesEnded})
 			return
-		case err != nil:
-			p.log.Debug("next", "err", err)
-			continue
+		case <-stop:
+			return
 		}
-		// A batch takes what is delivered within maxGather of its first
-		// event: at the head of a steady stream it would otherwise keep
-		// gathering, and keep the first event waiting.
-		batch = append(batch[:0], first)
 		deadline := time.Now().Add(maxGather)
-		for len(batch) < p.opts.batchSize && time.Now().Before(deadline) {
-			m, err := it.Next(jetstream.NextMaxWait(time.Millisecond))
-			if err != nil {
+	gather:
+		for len(batch) < p.opts.batchSize {
+			// Deliveries already waiting are taken without a timer.
+			select {
+			case m := <-d.msgs:
+				batch = append(batch, m)
+				continue
+			default:
+			}
+			wait := min(maxLull, time.Until(deadline))
+			if wait <= 0 {
 				break
 			}
-			batch = append(batch, m)
+			timer.Reset(wait)
+			select {
+			case m := <-d.msgs:
+				batch = append(batch, m)
+			case <-timer.C:
+				break gather
+			case <-stop:
+				return
+			}
 		}
 		if items := p.prepare(batch); len(items) > 0 && !send(fetched{items: items}) {
 			return
@@ -370,8 +435,8 @@ var errSwitch = errors.New("state bucket switched")
 
 // errPullLost ends consume when the consumer has events for the projector
 // but no pull request of it: the request went to a consumer leader that is
-// gone. The iterator would wait for it forever, since its missed-heartbeat
-// check spans one Next call and consume's calls are short.
+// gone. The client notices that only through missed heartbeats; the
+// server's view of the consumer tells it sooner and surely.
 var errPullLost = errors.New("pull request lost")
 
 // pullCheckAfter is how long consume waits without an event before it
