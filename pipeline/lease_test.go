@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"latticestate/internal/natstest"
@@ -15,19 +16,21 @@ import (
 
 // running is a projector whose Run the test ends when it wants.
 type running struct {
-	p    *pipeline.Projector
-	stop func()
+	p       *pipeline.Projector
+	metrics *pipeline.Metrics
+	stop    func()
 }
 
 func runProjector(tb testing.TB, js jetstream.JetStream, res *streams.Resources) *running {
 	tb.Helper()
-	p, err := pipeline.New(context.Background(), js, res)
+	m := pipeline.NewMetrics(nil)
+	p, err := pipeline.New(context.Background(), js, res, pipeline.WithMetrics(m))
 	require.NoError(tb, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	stopped := false
-	r := &running{p: p, stop: func() {
+	r := &running{p: p, metrics: m, stop: func() {
 		if !stopped {
 			stopped = true
 			cancel()
@@ -77,6 +80,9 @@ func TestProjector_Lease(t *testing.T) {
 			for _, r := range all {
 				if r.active(t) != (r == want) {
 					return errorf("projector %p active: %v", r, r.active(t))
+				}
+				if held := testutil.ToFloat64(r.metrics.LeasesHeld); held != map[bool]float64{true: 1}[r == want] {
+					return errorf("projector %p leases held: %v", r, held)
 				}
 			}
 			return nil

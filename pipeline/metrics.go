@@ -20,6 +20,9 @@ type Metrics struct {
 	// HeldIntents counts intents waiting for the projector to reach the
 	// head of the stream.
 	HeldIntents prometheus.Gauge
+	// LeasesHeld counts the projectors of the process that hold their
+	// consumer's lease and pull from it; the others stand by.
+	LeasesHeld prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -52,10 +55,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "latticestate_checkpoint_sequence", Help: "Last stream sequence applied completely."}),
 		HeldIntents: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "latticestate_intents_held", Help: "Label requests waiting for the projector to reach the head of the stream."}),
+		LeasesHeld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "latticestate_leases_held", Help: "Consumers this process pulls from, holding their lease; 0 while every projector of it stands by."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Applied, m.Ignored, m.Skipped, m.Rejected, m.DeadLettered, m.Lag,
-			m.BatchSize, m.WriteSeconds, m.Writes, m.Conflicts, m.Checkpoint, m.HeldIntents)
+			m.BatchSize, m.WriteSeconds, m.Writes, m.Conflicts, m.Checkpoint, m.HeldIntents,
+			m.LeasesHeld)
 	}
 	return m
 }

@@ -157,6 +157,7 @@ func (p *Projector) lead(ctx context.Context) {
 	pulling, stopPulling := context.WithCancel(ctx)
 	stopOnLoss := context.AfterFunc(held, stopPulling)
 	p.active.Store(true)
+	p.metrics.LeasesHeld.Inc()
 	backoff := newBackoff()
 	err := p.adopt(pulling)
 	for err != nil && backoff.wait(pulling) {
@@ -167,6 +168,7 @@ func (p *Projector) lead(ctx context.Context) {
 		p.pull(pulling)
 	}
 	p.active.Store(false)
+	p.metrics.LeasesHeld.Dec()
 	stopOnLoss()
 	stopPulling()
 	if held.Err() != nil {
