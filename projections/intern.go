@@ -73,9 +73,10 @@ func (c *labelsCache) slot(raw []byte) *atomic.Pointer[labelsEntry] {
 const maxLabelsInterned = 1024
 
 // stringSet remembers strings known to have a property that is costly to
-// check, such as host ids that are valid nkeys.
+// check, such as host ids that are valid nkeys. With 10,000 hosts about 7%
+// of them share a slot with another; a collision only costs the check.
 type stringSet struct {
-	slots [1 << 15]atomic.Pointer[string]
+	slots [1 << 17]atomic.Pointer[string]
 }
 
 func (c *stringSet) slot(s string) *atomic.Pointer[string] {
