@@ -3,6 +3,8 @@ package streams_test
 import (
 	"context"
 	"errors"
+	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"pgregory.net/rapid"
 
 	"latticestate/internal/natstest"
 	"latticestate/streams"
@@ -104,6 +107,34 @@ func TestLatticeOf(t *testing.T) {
 		_, err := streams.LatticeOf(bad)
 		require.Error(t, err, bad)
 	}
+}
+
+// ValidateLattice accepts exactly the names the pattern of a subject token
+// that is also a KV key token matches, and LatticeOf finds the third token
+// of the subjects of events as splitting them does.
+func TestValidateLattice_AsPattern(t *testing.T) {
+	pattern := regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+	latticeOf := func(subject string) (string, bool) {
+		parts := strings.SplitN(subject, ".", 4)
+		if len(parts) < 3 || (parts[0] != "wasmbus" && parts[0] != "latticestate") || parts[1] != "evt" {
+			return "", false
+		}
+		return parts[2], pattern.MatchString(parts[2])
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		name := rapid.OneOf(rapid.StringMatching(`[A-Za-z0-9_-]{0,130}`), rapid.String()).Draw(t, "name")
+		if got, want := streams.ValidateLattice(name) == nil, pattern.MatchString(name); got != want {
+			t.Fatalf("ValidateLattice(%q) accepts: %v, pattern: %v", name, got, want)
+		}
+		prefix := rapid.SampledFrom([]string{"wasmbus.evt.", "latticestate.evt.", "wasmbus.ctl.", "wasmbus.evt", "evt.", ""}).Draw(t, "prefix")
+		suffix := rapid.SampledFrom([]string{"", ".", ".host_heartbeat", ".a.b"}).Draw(t, "suffix")
+		subject := prefix + name + suffix
+		lattice, err := streams.LatticeOf(subject)
+		want, ok := latticeOf(subject)
+		if (err == nil) != ok || ok && lattice != want {
+			t.Fatalf("LatticeOf(%q) = %q, %v; want %q, %v", subject, lattice, err, want, ok)
+		}
+	})
 }
 
 func TestLatticeOfKey(t *testing.T) {

@@ -2,7 +2,6 @@ package streams
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -18,30 +17,46 @@ const (
 	DLQSubjects = "latticestate.dlq.>"
 )
 
-// latticeNamePattern is what a lattice name may be to be projected: one
-// subject token that is also a valid KV key token.
-var latticeNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
-
 // ValidateLattice returns an error when name cannot be used as a lattice
-// name (a subject token and a KV key token).
+// name: one subject token that is also a valid KV key token, 1 to 128
+// letters, digits, '-' or '_'.
 func ValidateLattice(name string) error {
-	if !latticeNamePattern.MatchString(name) {
+	if !validLatticeName(name) {
 		return fmt.Errorf("invalid lattice name %q: use 1-128 letters, digits, '-' or '_'", name)
 	}
 	return nil
 }
 
+// validLatticeName is ValidateLattice's check; it runs for every event.
+func validLatticeName(name string) bool {
+	if len(name) == 0 || len(name) > 128 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // LatticeOf returns the lattice of an event subject: its third token
 // (wasmbus.evt.<lattice>[.<kind>], latticestate.evt.<lattice>.<kind>).
 func LatticeOf(subject string) (string, error) {
-	parts := strings.SplitN(subject, ".", 4)
-	if len(parts) < 3 || (parts[0] != "wasmbus" && parts[0] != "latticestate") || parts[1] != "evt" {
+	rest, ok := strings.CutPrefix(subject, "wasmbus.evt.")
+	if !ok {
+		rest, ok = strings.CutPrefix(subject, "latticestate.evt.")
+	}
+	if !ok {
 		return "", fmt.Errorf("subject %q is not an event subject", subject)
 	}
-	if err := ValidateLattice(parts[2]); err != nil {
+	lattice, _, _ := strings.Cut(rest, ".")
+	if err := ValidateLattice(lattice); err != nil {
 		return "", err
 	}
-	return parts[2], nil
+	return lattice, nil
 }
 
 // HostEventSubject is the OTP-style subject hosts of lattice publish on.
