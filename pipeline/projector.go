@@ -51,6 +51,9 @@ type Projector struct {
 	lease *lease
 	// active is set while the lease is held; read by Status.
 	active atomic.Bool
+	// spare holds batches' item slices, handed back once applied, for
+	// fetch to fill again: a batch of items is about 1.6 MB.
+	spare chan []item
 }
 
 // New returns a Projector that feeds the events of res.Events into
@@ -89,6 +92,7 @@ func New(ctx context.Context, js jetstream.JetStream, res *streams.Resources, op
 		log:      o.logger.With("consumer", streams.ConsumerName(o.lattice)),
 		intents:  map[string]projections.Intent{},
 		switches: make(chan string, 1),
+		spare:    make(chan []item, 2),
 		win:      newWindow(),
 	}
 	if res.Meta != nil && cons != nil {
@@ -330,6 +334,7 @@ func (p *Projector) consume(ctx context.Context, d *deliveries) error {
 		if err != nil {
 			return err
 		}
+		p.reuse(f.items)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -416,7 +421,12 @@ func (p *Projector) fetch(d *deliveries, out chan<- fetched, stop <-chan struct{
 // prepare reads the delivery metadata of a batch and, unless tracing,
 // decodes it: the part of a batch that needs no projector state.
 func (p *Projector) prepare(msgs []jetstream.Msg) []item {
-	items := make([]item, 0, len(msgs))
+	var items []item
+	select {
+	case items = <-p.spare:
+	default:
+		items = make([]item, 0, p.opts.batchSize)
+	}
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
@@ -430,6 +440,17 @@ func (p *Projector) prepare(msgs []jetstream.Msg) []item {
 		p.decode(items)
 	}
 	return items
+}
+
+// reuse hands back the item slice of an applied batch. Nothing refers to
+// its items any more; they are cleared so that the messages and events
+// they held can be collected.
+func (p *Projector) reuse(items []item) {
+	clear(items)
+	select {
+	case p.spare <- items[:0]:
+	default:
+	}
 }
 
 // errSwitch ends consume when readers were switched to another bucket.
