@@ -64,8 +64,8 @@ func (p *Projector) applyItems(ctx context.Context, items []item) error {
 		}
 	}
 
-	groups := map[string][]*projections.Event{}
-	var keys []string
+	g := &p.groups
+	defer g.reset()
 	var dead []*item
 	for i := range items {
 		it := &items[i]
@@ -75,16 +75,13 @@ func (p *Projector) applyItems(ctx context.Context, items []item) error {
 		case it.key == "":
 			p.metrics.Ignored.Inc()
 		default:
-			if _, ok := groups[it.key]; !ok {
-				keys = append(keys, it.key)
-			}
-			groups[it.key] = append(groups[it.key], &it.ev)
+			g.add(it.key, &it.ev)
 		}
 	}
 	if err := p.deadLetter(dead); err != nil {
 		return err
 	}
-	intents, err := p.foldGroups(ctx, keys, groups)
+	intents, err := p.foldGroups(ctx, g)
 	if err != nil {
 		return err
 	}
@@ -196,7 +193,8 @@ func categoryName(err error) string {
 // foldGroups folds each key's events into its document, in parallel:
 // the window's version when it has one, else the last written one. It
 // returns the intents raised.
-func (p *Projector) foldGroups(ctx context.Context, keys []string, groups map[string][]*projections.Event) ([]projections.Intent, error) {
+func (p *Projector) foldGroups(ctx context.Context, g *grouping) ([]projections.Intent, error) {
+	keys := g.keys
 	type result struct {
 		base, next *document
 		intents    []projections.Intent
@@ -214,7 +212,7 @@ func (p *Projector) foldGroups(ctx context.Context, keys []string, groups map[st
 		} else {
 			r.base = prev
 		}
-		r.next, r.intents, r.changed = foldDocument(prev, groups[keys[i]])
+		r.next, r.intents, r.changed = foldDocument(prev, g.events[i])
 	}
 	if len(keys) < 64 || p.opts.workers == 1 {
 		for i := range keys {
@@ -247,7 +245,7 @@ func (p *Projector) foldGroups(ctx context.Context, keys []string, groups map[st
 		if !r.changed {
 			continue
 		}
-		events := groups[keys[i]]
+		events := g.events[i]
 		d, ok := p.win.dirty[keys[i]]
 		if !ok {
 			d = &dirtyDoc{base: r.base}
@@ -262,6 +260,54 @@ func (p *Projector) foldGroups(ctx context.Context, keys []string, groups map[st
 		}
 	}
 	return intents, nil
+}
+
+// grouping is a batch's events grouped by document key, in stream order
+// within each key. A projector keeps one and reuses its map and slices
+// from batch to batch.
+type grouping struct {
+	index map[string]int
+	// keys in order of first appearance; events[i] are those of keys[i].
+	// events may be longer than keys: the slices past len(keys) are kept
+	// for later batches.
+	keys   []string
+	events [][]*projections.Event
+}
+
+// keptPerKey bounds the events a reused slice of a grouping holds.
+const keptPerKey = 64
+
+func (g *grouping) add(key string, ev *projections.Event) {
+	i, ok := g.index[key]
+	if !ok {
+		if g.index == nil {
+			g.index = map[string]int{}
+		}
+		i = len(g.keys)
+		g.index[key] = i
+		g.keys = append(g.keys, key)
+		if i == len(g.events) {
+			g.events = append(g.events, nil)
+		}
+	}
+	g.events[i] = append(g.events[i], ev)
+}
+
+// reset empties g, keeping its memory, and lets go of the events. Slices
+// grown past keptPerKey are dropped, so that what g keeps stays within a
+// batch's worth of keys times keptPerKey, whatever batches came before.
+func (g *grouping) reset() {
+	clear(g.index)
+	for i := range g.keys {
+		if cap(g.events[i]) > keptPerKey {
+			g.events[i] = nil
+			continue
+		}
+		clear(g.events[i])
+		g.events[i] = g.events[i][:0]
+	}
+	clear(g.keys)
+	g.keys = g.keys[:0]
 }
 
 // foldDocument applies events to a copy of prev.

@@ -51,6 +51,8 @@ type Projector struct {
 	lease *lease
 	// active is set while the lease is held; read by Status.
 	active atomic.Bool
+	// groups groups a batch's events by document; reused.
+	groups grouping
 	// spare holds batches' item slices, handed back once applied, for
 	// fetch to fill again: a batch of items is about 1.6 MB.
 	spare chan []item
