@@ -5,41 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"latticestate/internal/natstest"
-	"latticestate/pipeline"
 	"latticestate/streams"
 )
-
-// running is a projector whose Run the test ends when it wants.
-type running struct {
-	p       *pipeline.Projector
-	metrics *pipeline.Metrics
-	stop    func()
-}
-
-func runProjector(tb testing.TB, js jetstream.JetStream, res *streams.Resources) *running {
-	tb.Helper()
-	m := pipeline.NewMetrics(nil)
-	p, err := pipeline.New(context.Background(), js, res, pipeline.WithMetrics(m))
-	require.NoError(tb, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	stopped := false
-	r := &running{p: p, metrics: m, stop: func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			require.NoError(tb, <-done)
-		}
-	}}
-	tb.Cleanup(r.stop)
-	return r
-}
 
 func (r *running) active(tb testing.TB) bool {
 	tb.Helper()

@@ -38,16 +38,36 @@ func mustLines(tb testing.TB, name string) [][]byte {
 // startProjector runs a projector until the test ends.
 func startProjector(tb testing.TB, js jetstream.JetStream, res *streams.Resources, opts ...pipeline.Option) *pipeline.Projector {
 	tb.Helper()
-	p, err := pipeline.New(context.Background(), js, res, opts...)
+	return runProjector(tb, js, res, opts...).p
+}
+
+// running is a projector whose Run ends when the test does, or earlier
+// with stop.
+type running struct {
+	p       *pipeline.Projector
+	metrics *pipeline.Metrics
+	stop    func()
+}
+
+// runProjector runs a projector with opts and its own metrics.
+func runProjector(tb testing.TB, js jetstream.JetStream, res *streams.Resources, opts ...pipeline.Option) *running {
+	tb.Helper()
+	m := pipeline.NewMetrics(nil)
+	p, err := pipeline.New(context.Background(), js, res, append(opts, pipeline.WithMetrics(m))...)
 	require.NoError(tb, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		require.NoError(tb, <-done)
-	})
-	return p
+	stopped := false
+	r := &running{p: p, metrics: m, stop: func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			require.NoError(tb, <-done)
+		}
+	}}
+	tb.Cleanup(r.stop)
+	return r
 }
 
 func mustHostDocs(tb testing.TB, kv jetstream.KeyValue, lattice string) map[string]*projections.Host {
