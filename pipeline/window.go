@@ -99,6 +99,10 @@ func (p *Projector) flush(ctx context.Context) error {
 		p.rollback(err)
 		return err
 	}
+	if p.snaps != nil {
+		// A checkpoint never passes a snapshot still being written.
+		p.snaps.wait()
+	}
 	if p.high > p.flushed {
 		if err := p.saveCheckpoint(ctx, p.high); err != nil {
 			p.rollback(err)
@@ -142,6 +146,10 @@ func (p *Projector) settle(ctx context.Context) error {
 		p.log.Warn("window not written, applying it again from the checkpoint", "err", err, "checkpoint", p.flushed)
 		if !backoff.wait(ctx) {
 			return err
+		}
+		if p.stateGone(ctx) {
+			p.rollback(errFollow)
+			return errFollow
 		}
 		if err := p.fillGap(ctx, p.win.ackSeq+1); err != nil {
 			p.rollback(err)

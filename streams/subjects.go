@@ -105,4 +105,9 @@ const (
 	// HeaderSeq carries, on a KV delete marker, the stream sequence of the
 	// event that removed the document, so redelivery cannot bring it back.
 	HeaderSeq = "Latticestate-Seq"
+	// HeaderStreamCreated carries, on a checkpoint, the creation time of
+	// the event stream it counts in (RFC 3339): a stream deleted and made
+	// again, or restored from a backup, has another, and its sequences are
+	// not the ones the state was built from.
+	HeaderStreamCreated = "Latticestate-Stream-Created"
 )

@@ -369,17 +369,9 @@ func (b *benchRun) memory(ctx context.Context) error {
 	}
 	runs := make([]bench.ChildReplay, 2)
 	for i, upTo := range []uint64{total, total / 4} {
-		bucket := streams.BenchMemoryBucket(strconv.FormatUint(upTo, 10))
-		if err := b.js.DeleteKeyValue(ctx, bucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
-			return err
-		}
 		b.logf("memory: %s replay --to-seq %d (a child process)", b.exe, upTo)
-		args := []string{"--nats-url", b.natsURL, "--no-switch", "--bucket", bucket, "--to-seq", strconv.FormatUint(upTo, 10),
-			"--batch-size", strconv.Itoa(b.cfg.batchSize), "--flush-window", strconv.Itoa(b.cfg.flushWindow)}
+		args := []string{"--nats-url", b.natsURL, "--to-seq", strconv.FormatUint(upTo, 10)}
 		if runs[i], err = bench.RunChildReplay(ctx, b.exe, args, b.stderr); err != nil {
-			return err
-		}
-		if err := b.js.DeleteKeyValue(ctx, bucket); err != nil {
 			return err
 		}
 	}

@@ -25,7 +25,6 @@ import (
 	"latticestate/internal/httpapi"
 	"latticestate/internal/sim"
 	"latticestate/pipeline"
-	"latticestate/projections"
 	"latticestate/streams"
 )
 
@@ -46,10 +45,17 @@ type serveConfig struct {
 	demo        int
 	otlp        string
 	conn        cli.ConnFlags
+	// Retention of the event stream; limitsSet when either was given.
+	eventsMaxAge   time.Duration
+	eventsMaxBytes int64
+	limitsSet      bool
+	snapshotEvery  uint64
+	sync           string
 }
 
 func newServeCmd() *cobra.Command {
-	cfg := serveConfig{natsListen: "127.0.0.1:4222", dataDir: "./data", httpAddr: "127.0.0.1:8080", batchSize: pipeline.DefaultBatchSize, flushWindow: pipeline.DefaultFlushWindow, replicas: 1, logLevel: "info", heartbeat: 30 * time.Second}
+	cfg := serveConfig{natsListen: "127.0.0.1:4222", dataDir: "./data", httpAddr: "127.0.0.1:8080", batchSize: pipeline.DefaultBatchSize, flushWindow: pipeline.DefaultFlushWindow, replicas: 1, logLevel: "info", heartbeat: 30 * time.Second,
+		eventsMaxAge: streams.DefaultMaxAge, snapshotEvery: streams.DefaultSnapshotEvery}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Project live lattice events from NATS JetStream into the KV bucket and serve them",
@@ -72,17 +78,31 @@ HTTP (--http):
                           ?label=k=v (repeatable) ?status=up|stale
   GET /api/v1/lattices/{lattice}/hosts/{id}   one host (404 if unknown)
       both take ?as_of=<stream sequence | RFC 3339 time>: the state after
-      exactly the events up to that point, folded from the stream
+      exactly the events up to that point, rebuilt from the nearest snapshot;
+      410 when its history is gone (naming the earliest point), 400 past the end
   GET /api/v1/lattices/{lattice}/watch        Server-Sent Events: every host, then
       one event per change (id = bucket revision; resumes with Last-Event-ID)
   GET /api/v1/lattices/{lattice}/links        link definitions, sorted by key
   GET /api/v1/lattices/{lattice}/refmaps      ref maps, sorted by OCI reference
       both take ?as_of= too
+  GET /api/v1/lattices/{lattice}/history      the earliest and last points of ?as_of=
   GET /api/v1/lattices                        lattices with documents in the bucket
   GET /          the dashboard: hosts live, links and ref maps, the past with as of
   GET /healthz   200 once NATS, the streams and the bucket are in place
   GET /readyz    200 while every captured event is applied, else 503 with the lag
   GET /metrics   Prometheus metrics
+
+History: the stream keeps events for --events-max-age (and at most
+--events-max-bytes); a stream that exists keeps the limits it has unless one of
+these is given. Every --snapshot-every stream sequences at most, the projector
+records a snapshot of each lattice with events in the object store
+` + streams.SnapshotStore + `; ?as_of= and replay start from the nearest one, and
+a point whose events are gone with no snapshot before it answers 410.
+
+Durability (embedded server): --sync always writes every acknowledged event to
+disk before acknowledging it; by default the server syncs every 2 minutes, and
+acknowledged writes not yet synced are lost on a power cut (not on a crash of
+the process).
 
 Every flag can also be set in the environment as LATTICESTATE_<FLAG>, e.g.
 LATTICESTATE_NATS_URL=nats://nats:4222.
@@ -111,6 +131,16 @@ that user may (the embedded server has no authentication).`,
 					}
 				}
 			}
+			cfg.limitsSet = cmd.Flags().Changed("events-max-age") || cmd.Flags().Changed("events-max-bytes")
+			if cfg.eventsMaxAge < 0 || cfg.eventsMaxBytes < 0 {
+				return cli.Exit(2, errors.New("--events-max-age and --events-max-bytes must not be negative (0: unlimited)"))
+			}
+			if cfg.sync != "" && cfg.natsURL != "" {
+				return cli.Exit(2, errors.New("--sync configures the embedded NATS server, which --nats-url replaces; set sync_interval in your server's jetstream block"))
+			}
+			if _, err := embedded.ParseSync(cfg.sync); err != nil {
+				return cli.Exit(2, fmt.Errorf("--sync: %w", err))
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runServe(ctx, cfg, newLogger(cmd.ErrOrStderr(), cfg.logLevel))
@@ -134,6 +164,10 @@ that user may (the embedded server has no authentication).`,
 	f.BoolVar(&cfg.serverLogs, "server-logs", false, "print the embedded NATS server's own logs")
 	f.StringVar(&cfg.otlp, "otlp-endpoint", "", "trace every event (continuing its traceparent) through decode and KV write, exporting OTLP/HTTP here, e.g. http://localhost:4318; empty: no tracing")
 	f.IntVar(&cfg.demo, "demo", 0, "also run N simulated hosts in-process (lattice \"default\", lifecycle churn), to watch without wasmCloud")
+	f.DurationVar(&cfg.eventsMaxAge, "events-max-age", cfg.eventsMaxAge, "how long the event stream keeps events (0: unlimited); an existing stream keeps its own limit unless this is given")
+	f.Int64Var(&cfg.eventsMaxBytes, "events-max-bytes", 0, "the most bytes the event stream keeps, oldest dropped first (0: unlimited)")
+	f.Uint64Var(&cfg.snapshotEvery, "snapshot-every", cfg.snapshotEvery, "most stream sequences between two snapshots of a lattice (0: none; time travel and replay then need the whole history)")
+	f.StringVar(&cfg.sync, "sync", "", "embedded server: when JetStream syncs to disk: \"always\" (every write), or an interval such as 10s; empty: the server's default, every 2m")
 	f.DurationVar(&cfg.heartbeat, "heartbeat-interval", cfg.heartbeat, "hosts' heartbeat interval; a host silent for 3 intervals is recorded as stale")
 	return cmd
 }
@@ -157,8 +191,9 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		syncPolicy, _ := embedded.ParseSync(cfg.sync)
 		opts, err := embedded.Options(embedded.Config{Listen: cfg.natsListen, StoreDir: dir,
-			ServerName: cfg.serverName, Cluster: cfg.cluster, Logs: cfg.serverLogs})
+			ServerName: cfg.serverName, Cluster: cfg.cluster, Logs: cfg.serverLogs, Sync: syncPolicy})
 		if err != nil {
 			return fmt.Errorf("embedded NATS server: %w", err)
 		}
@@ -195,6 +230,8 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	so := streams.DefaultOptions()
 	so.Replicas = cfg.replicas
+	so.MaxAge, so.MaxBytes, so.LimitsSet = cfg.eventsMaxAge, cfg.eventsMaxBytes, cfg.limitsSet
+	so.Logger = log
 	so.OnRetry = func(err error, wait time.Duration) {
 		log.Warn("JetStream not available yet, retrying", "err", err, "wait", wait)
 	}
@@ -218,7 +255,7 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	defer enricher.Stop()
 	sweeper := pipeline.NewSweeper(js, res.State, cfg.heartbeat, log)
 	opts := []pipeline.Option{pipeline.WithBatchSize(cfg.batchSize), pipeline.WithFlushWindow(cfg.flushWindow),
-		pipeline.WithLogger(log), pipeline.WithMetrics(metrics), pipeline.WithStreamOptions(so),
+		pipeline.WithLogger(log), pipeline.WithMetrics(metrics), pipeline.WithStreamOptions(so), pipeline.WithSnapshotEvery(cfg.snapshotEvery),
 		pipeline.WithIntentHandler(enricher.Handle), pipeline.WithObserver(sweeper.Observe)}
 	if cfg.otlp != "" {
 		tracer, shutdown, err := newTracer(ctx, cfg.otlp)
@@ -261,15 +298,15 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	defer sweeper.Stop()
 
+	history := pipeline.NewHistory(js)
 	api := &httpapi.Server{
-		State:    pipeline.NewStateReader(js, res.Meta),
+		State:    pipeline.NewStateReader(js),
 		Healthy:  func() error { return connected(nc) },
 		Progress: progress,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		AsOf: func(ctx context.Context, lattice string, asOf pipeline.AsOf) (*projections.Lattice, error) {
-			return pipeline.FoldStream(ctx, js, lattice, asOf)
-		},
-		Log: log,
+		AsOf:     history.Lattice,
+		Window:   history.Window,
+		Log:      log,
 	}
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {

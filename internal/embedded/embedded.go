@@ -34,6 +34,32 @@ type Config struct {
 	Cluster Cluster
 	// Logs routes the server's own log lines to the process's stderr.
 	Logs bool
+	// Sync is when JetStream syncs its files to disk (see ParseSync); the
+	// zero Sync keeps the server's default.
+	Sync Sync
+}
+
+// Sync is a JetStream sync policy: Always, or every Interval; the zero
+// Sync is the server's default (every 2 minutes).
+type Sync struct {
+	Always   bool
+	Interval time.Duration
+}
+
+// ParseSync reads "always", an interval such as "10s", or "" (the
+// server's default).
+func ParseSync(s string) (Sync, error) {
+	switch s {
+	case "":
+		return Sync{}, nil
+	case "always":
+		return Sync{Always: true}, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return Sync{}, fmt.Errorf("%q: want \"always\" or a positive interval such as 10s", s)
+	}
+	return Sync{Interval: d}, nil
 }
 
 // Cluster is how a server joins a cluster.
@@ -81,6 +107,12 @@ func Options(cfg Config) (*server.Options, error) {
 		NoSigs:     true,
 		NoLog:      !cfg.Logs,
 		MaxPayload: 8 << 20,
+	}
+	switch {
+	case cfg.Sync.Always:
+		opts.SyncAlways = true
+	case cfg.Sync.Interval > 0:
+		opts.SyncInterval = cfg.Sync.Interval
 	}
 	if err := cfg.Cluster.apply(opts); err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ type Progress interface {
 
 // Server holds what the handlers read from.
 type Server struct {
-	// State finds the active projections bucket.
+	// State opens the projections bucket.
 	State *pipeline.StateReader
 	// Healthy reports whether NATS is connected with the streams and bucket
 	// in place.
@@ -41,8 +41,13 @@ type Server struct {
 	Progress Progress
 	// Metrics serves /metrics; nil leaves it out.
 	Metrics http.Handler
-	// AsOf folds the stream of a lattice up to a point, for ?as_of=.
+	// AsOf rebuilds a lattice as it was at a point, for ?as_of=; it fails
+	// with pipeline.ErrHistoryGone (410) or pipeline.ErrPastEnd (400) for a
+	// point it cannot answer.
 	AsOf func(ctx context.Context, lattice string, asOf pipeline.AsOf) (*projections.Lattice, error)
+	// Window tells how far back a lattice can be travelled, for
+	// /api/v1/lattices/{lattice}/history; nil leaves it out.
+	Window func(ctx context.Context, lattice string) (pipeline.Window, error)
 	// Log receives one line per failed request.
 	Log *slog.Logger
 }
@@ -64,6 +69,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/watch", s.watch)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/links", s.listLinks)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/refmaps", s.listRefmaps)
+	mux.HandleFunc("GET /api/v1/lattices/{lattice}/history", s.history)
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
@@ -234,7 +240,43 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(append(d.JSON, '\n'))
 }
 
+// history tells the points of a lattice's history that ?as_of= can answer.
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	lattice := r.PathValue("lattice")
+	if err := streams.ValidateLattice(lattice); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if s.Window == nil {
+		writeError(w, http.StatusNotFound, "history is not available on this server")
+		return
+	}
+	win, err := s.Window(r.Context(), lattice)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, win)
+}
+
+// fail answers a request that failed: 410 for a point whose history is
+// gone (naming the earliest available), 400 for a sequence past the end
+// of the stream (naming the last), 503 otherwise.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var gone *pipeline.HistoryGoneError
+	var past *pipeline.PastEndError
+	switch {
+	case errors.As(err, &gone):
+		body := map[string]any{"error": gone.Error(), "earliest_seq": gone.Earliest, "first_seq": gone.First}
+		if !gone.EarliestTime.IsZero() {
+			body["earliest_time"] = gone.EarliestTime.UTC().Format(time.RFC3339Nano)
+		}
+		writeJSON(w, http.StatusGone, body)
+		return
+	case errors.As(err, &past):
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": past.Error(), "last_seq": past.Last})
+		return
+	}
 	if s.Log != nil {
 		s.Log.Warn("request failed", "path", r.URL.Path, "err", err)
 	}

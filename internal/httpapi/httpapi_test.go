@@ -21,7 +21,6 @@ import (
 	"latticestate/internal/httpapi"
 	"latticestate/internal/natstest"
 	"latticestate/pipeline"
-	"latticestate/projections"
 	"latticestate/streams"
 )
 
@@ -46,12 +45,10 @@ func mustFixture(t *testing.T, pending uint64) apiFixture {
 	res, err := streams.Ensure(context.Background(), js, streams.DefaultOptions())
 	require.NoError(t, err)
 	api := &httpapi.Server{
-		State:    pipeline.NewStateReader(js, res.Meta),
+		State:    pipeline.NewStateReader(js),
 		Healthy:  func() error { return nil },
 		Progress: lag(pending),
-		AsOf: func(ctx context.Context, lattice string, asOf pipeline.AsOf) (*projections.Lattice, error) {
-			return pipeline.FoldStream(ctx, js, lattice, asOf)
-		},
+		AsOf:     pipeline.NewHistory(js).Lattice,
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
@@ -111,7 +108,8 @@ func TestServer_Handler(t *testing.T) {
 		{"not a host id", "/api/v1/lattices/default/hosts/N.*>", 404, "not a host public key"},
 		{"bad as_of", "/api/v1/lattices/default/hosts?as_of=soon", 400, "RFC 3339"},
 		{"bad label selector", "/api/v1/lattices/default/hosts?label==x", 400, "label selector"},
-		{"as_of on an empty stream", "/api/v1/lattices/default/hosts?as_of=5", 200, "[]"},
+		{"as_of past the end of the stream", "/api/v1/lattices/default/hosts?as_of=5", 400, `"last_seq":0`},
+		{"history of an empty stream", "/api/v1/lattices/default/history", 404, "not available"},
 		{"healthz", "/healthz", 200, "ok"},
 		{"readyz when current", "/readyz", 200, "ready"},
 	}
@@ -154,7 +152,7 @@ func TestServer_OpenAPI(t *testing.T) {
 func TestServer_Unhealthy(t *testing.T) {
 	s := natstest.MustRunServer(t)
 	_, js := natstest.MustConnect(t, s)
-	api := &httpapi.Server{State: pipeline.NewStateReader(js, nil), Healthy: func() error { return errors.New("not connected to NATS") }}
+	api := &httpapi.Server{State: pipeline.NewStateReader(js), Healthy: func() error { return errors.New("not connected to NATS") }}
 	srv := httptest.NewServer(api.Handler())
 	defer srv.Close()
 	for _, path := range []string{"/healthz", "/readyz"} {
