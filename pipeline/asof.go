@@ -54,4 +54,3 @@ func (a AsOf) includes(seq uint64, t time.Time) bool {
 	}
 	return true
 }
-

@@ -48,11 +48,11 @@ const leaseRenew = streams.LeaseTTL / 5
 func newLease(kv jetstream.KeyValue, consumer string, log *slog.Logger) *lease {
 	host, _ := os.Hostname()
 	return &lease{
-		kv:     kv,
+		kv:       kv,
 		key:      streams.LeaseKey(consumer),
 		yieldKey: streams.YieldKey(consumer),
-		holder: fmt.Appendf(nil, "%s/%d/%s", host, os.Getpid(), rand.Text()[:10]),
-		log:    log,
+		holder:   fmt.Appendf(nil, "%s/%d/%s", host, os.Getpid(), rand.Text()[:10]),
+		log:      log,
 	}
 }
 

@@ -207,4 +207,3 @@ func knownLattices(ctx context.Context, js jetstream.JetStream, h *pipeline.Hist
 	}
 	return known, nil
 }
-
