@@ -23,7 +23,9 @@ import (
 
 // The lattice gauges /metrics carries besides the pipeline's metrics
 // (hosts by status, actor instances, providers by status, per lattice).
-// TODO(lead): point these at the names where the gauges are registered.
+// They are spelled here until their registration can be gathered like
+// pipeline.NewMetrics below; then these should name (or be replaced by)
+// the registered names.
 const (
 	LatticeHostsMetric          = "latticestate_lattice_hosts"
 	LatticeActorInstancesMetric = "latticestate_lattice_actor_instances"
