@@ -27,7 +27,16 @@ type History struct {
 
 	mu  sync.Mutex
 	obs jetstream.ObjectStore
+	// index is the snapshot index read at indexRead: reading it costs a
+	// watch of the store, and snapshots are added seconds apart at most.
+	index     snapIndex
+	indexRead time.Time
 }
+
+// indexTTL is how long History reuses the snapshot index. An index that
+// misses the newest snapshot costs a longer fold, never a wrong answer;
+// one naming a pruned snapshot is read again.
+const indexTTL = time.Second
 
 // NewHistory returns a History reading through js.
 func NewHistory(js jetstream.JetStream) *History { return &History{js: js} }
@@ -120,6 +129,13 @@ func (h *History) LatticeProgress(ctx context.Context, lattice string, at AsOf, 
 			return nil, err
 		}
 		docs, err := readSnapshot(ctx, obs, snaps[i], &h.cache)
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			// Pruned since the index was read: read it again.
+			if _, err := h.snapshots(ctx, obs, true); err != nil {
+				return nil, err
+			}
+			return h.LatticeProgress(ctx, lattice, at, progress)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -158,11 +174,30 @@ func (h *History) view(ctx context.Context, lattice string) (streamView, *jetstr
 	if obs == nil {
 		return v, info, nil, nil
 	}
-	idx, err := listSnapshots(ctx, obs)
+	idx, err := h.snapshots(ctx, obs, false)
 	if err != nil {
 		return streamView{}, nil, nil, err
 	}
 	return v, info, idx.of(lattice, v.created), nil
+}
+
+// snapshots returns the snapshot index, read again when older than
+// indexTTL or when fresh is set.
+func (h *History) snapshots(ctx context.Context, obs jetstream.ObjectStore, fresh bool) (snapIndex, error) {
+	h.mu.Lock()
+	idx, at := h.index, h.indexRead
+	h.mu.Unlock()
+	if idx != nil && !fresh && time.Since(at) < indexTTL {
+		return idx, nil
+	}
+	idx, err := listSnapshots(ctx, obs)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.index, h.indexRead = idx, time.Now()
+	h.mu.Unlock()
+	return idx, nil
 }
 
 // store opens the snapshot store; nil when there is none.

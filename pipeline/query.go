@@ -140,7 +140,8 @@ func GetHost(ctx context.Context, kv jetstream.KeyValue, lattice, id string) (Ho
 // StateReader opens the state bucket for readers once, and again after it
 // was deleted and created anew.
 type StateReader struct {
-	js jetstream.JetStream
+	js     jetstream.JetStream
+	bucket string
 
 	mu sync.Mutex
 	kv jetstream.KeyValue
@@ -148,7 +149,13 @@ type StateReader struct {
 
 // NewStateReader returns a StateReader of streams.StateBucket.
 func NewStateReader(js jetstream.JetStream) *StateReader {
-	return &StateReader{js: js}
+	return NewBucketReader(js, streams.StateBucket)
+}
+
+// NewBucketReader returns a StateReader of another bucket of documents,
+// such as the benchmark's.
+func NewBucketReader(js jetstream.JetStream, bucket string) *StateReader {
+	return &StateReader{js: js, bucket: bucket}
 }
 
 // Bucket returns the state bucket.
@@ -158,9 +165,9 @@ func (r *StateReader) Bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if r.kv != nil {
 		return r.kv, nil
 	}
-	kv, err := r.js.KeyValue(ctx, streams.StateBucket)
+	kv, err := r.js.KeyValue(ctx, r.bucket)
 	if err != nil {
-		return nil, fmt.Errorf("open state bucket %s: %w", streams.StateBucket, err)
+		return nil, fmt.Errorf("open state bucket %s: %w", r.bucket, err)
 	}
 	r.kv = kv
 	return kv, nil

@@ -29,26 +29,27 @@ import (
 )
 
 type benchConfig struct {
-	natsURL      string
-	dataDir      string
-	events       int
-	hosts        int
-	schema       string
-	churn        float64
-	seed         uint64
-	naiveEvents  int
-	liveRates    []float64
-	liveDuration time.Duration
-	memoryEvents int
-	batchSize    int
-	flushWindow  int
-	passes       int
-	format       string
-	jsonFile     string
-	cpuProfile   string
-	memProfile   string
-	profileStage string
-	smoke        bool
+	natsURL       string
+	dataDir       string
+	events        int
+	hosts         int
+	schema        string
+	churn         float64
+	seed          uint64
+	naiveEvents   int
+	liveRates     []float64
+	liveDuration  time.Duration
+	memoryEvents  int
+	snapshotEvery uint64
+	batchSize     int
+	flushWindow   int
+	passes        int
+	format        string
+	jsonFile      string
+	cpuProfile    string
+	memProfile    string
+	profileStage  string
+	smoke         bool
 }
 
 // smokeConfig is what --smoke changes unless the flag is given too: a run
@@ -61,7 +62,7 @@ var smokeConfig = map[string]string{
 func newBenchCmd() *cobra.Command {
 	cfg := benchConfig{
 		events: 200_000, hosts: 10_000, schema: string(sim.SchemaOTP), churn: 0.1, seed: 1, naiveEvents: 20_000,
-		liveRates: []float64{bench.TargetLiveRate, 10_000}, liveDuration: 10 * time.Second, memoryEvents: 1_000_000,
+		liveRates: []float64{bench.TargetLiveRate, 10_000}, liveDuration: 10 * time.Second, memoryEvents: 1_000_000, snapshotEvery: streams.DefaultSnapshotEvery,
 		batchSize: pipeline.DefaultBatchSize, flushWindow: pipeline.DefaultFlushWindow, passes: 3, format: "table", profileStage: "replay",
 	}
 	cmd := &cobra.Command{
@@ -77,13 +78,17 @@ and providers, plus --churn lifecycle events), then measures on that stream:
   live    the projector at the head of the stream while a publisher offers
           each of --live-rates for --live-duration: applied events/s and the
           latency from publish to KV write (p50, p99, max)
-  memory  peak RSS of a child ` + "`projector replay`" + ` over --memory-events events,
-          and over the first quarter of them: memory should not grow with
-          the length of the history
+  memory  peak RSS of a child ` + "`projector replay --to-seq`" + ` over --memory-events
+          events, and over the first quarter of them: memory should not grow
+          with the length of the history
+  asof    the projector with snapshots every --snapshot-every over the whole
+          stream, then the HTTP host list live and ?as_of= near the start,
+          in the middle and near the end of it, and the snapshots' bytes as
+          a share of the stream's
 
 and prints them with their ratios to raw and naive, and the targets
 (replay >= 30% of raw and >= 20x naive; live p99 < 50 ms at 3,333 events/s;
-memory bounded) with PASS or MISS. raw and replay take a second or a few
+memory bounded; as_of <= 3x the live list) with PASS or MISS. raw and replay take a second or a few
 each, at the mercy of whatever else the machine does meanwhile: each runs
 --passes times and counts its median pass.
 
@@ -130,6 +135,7 @@ checks no target.`,
 	f.Float64SliceVar(&cfg.liveRates, "live-rates", cfg.liveRates, "offered rates (events/s) of the live stage, one run each")
 	f.DurationVar(&cfg.liveDuration, "live-duration", cfg.liveDuration, "how long each live rate is offered")
 	f.IntVar(&cfg.memoryEvents, "memory-events", cfg.memoryEvents, "events the memory stage replays (the stream is topped up to this many)")
+	f.Uint64Var(&cfg.snapshotEvery, "snapshot-every", cfg.snapshotEvery, "snapshot interval of the asof stage's projector")
 	f.IntVar(&cfg.batchSize, "batch-size", cfg.batchSize, "projector batch size (as serve and replay)")
 	f.IntVar(&cfg.flushWindow, "flush-window", cfg.flushWindow, "projector flush window while catching up (as serve and replay)")
 	f.IntVar(&cfg.passes, "passes", cfg.passes, "passes of the raw and replay stages; each counts its median pass")
@@ -316,8 +322,26 @@ func (b *benchRun) run(ctx context.Context) error {
 	if err := b.live(ctx, opts); err != nil {
 		return err
 	}
-	return b.memory(ctx)
+	if err := b.memory(ctx); err != nil {
+		return err
+	}
+	return b.asOf(ctx)
 }
+
+// asOf times time travel over the whole stream (topped up by memory).
+func (b *benchRun) asOf(ctx context.Context) error {
+	info, err := b.res.Events.Info(ctx)
+	if err != nil {
+		return err
+	}
+	n := info.State.LastSeq
+	b.logf("asof: latticestate's projector with snapshots every %d over %d events, then the host list live and as of 3 points, %d requests each",
+		b.cfg.snapshotEvery, n, asOfRequests)
+	return b.stage(bench.AsOfStage(ctx, b.js, b.res, sim.DefaultLattice, b.cfg.snapshotEvery, asOfRequests, b.progress("asof", int(n))))
+}
+
+// asOfRequests is how many times the asof stage asks for each point.
+const asOfRequests = 7
 
 // live runs the live stage at each rate, with one projector.
 func (b *benchRun) live(ctx context.Context, opts []pipeline.Option) error {
