@@ -18,6 +18,11 @@ const (
 	ActiveStateKey = "state_bucket"
 )
 
+// HostExpiryKey holds, in MetaBucket, the host expiry `serve` runs with as
+// a Go duration ("0s": hosts never expire), so that readers can tell how
+// long a stale host has left.
+const HostExpiryKey = "host_expiry"
+
 // MetaBucketConfig keeps a short history of switches.
 func MetaBucketConfig(o Options) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{

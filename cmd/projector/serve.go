@@ -43,13 +43,14 @@ type serveConfig struct {
 	logLevel    string
 	serverLogs  bool
 	heartbeat   time.Duration
+	hostExpiry  time.Duration
 	demo        int
 	otlp        string
 	conn        cli.ConnFlags
 }
 
 func newServeCmd() *cobra.Command {
-	cfg := serveConfig{natsListen: "127.0.0.1:4222", dataDir: "./data", httpAddr: "127.0.0.1:8080", batchSize: pipeline.DefaultBatchSize, flushWindow: pipeline.DefaultFlushWindow, replicas: 1, logLevel: "info", heartbeat: 30 * time.Second}
+	cfg := serveConfig{natsListen: "127.0.0.1:4222", dataDir: "./data", httpAddr: "127.0.0.1:8080", batchSize: pipeline.DefaultBatchSize, flushWindow: pipeline.DefaultFlushWindow, replicas: 1, logLevel: "info", heartbeat: 30 * time.Second, hostExpiry: pipeline.DefaultHostExpiry}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Project live lattice events from NATS JetStream into the KV bucket and serve them",
@@ -67,6 +68,11 @@ for routes from the other nodes there and connects to them at --routes. Start
 three such projectors with --replicas 3 and the stream and the bucket survive
 the loss of any one node. Until the nodes have elected a leader, setup waits.
 
+A host whose heartbeats stop is recorded as stale after 3 --heartbeat-interval,
+and removed once nothing about it has been captured for --host-expiry (default
+15m; 0: never), both by events recorded in the stream, so that replay and
+--as-of agree with the live state. A later event brings the host back.
+
 HTTP (--http):
   GET /api/v1/lattices/{lattice}/hosts        every host, sorted by id
                           ?label=k=v (repeatable) ?status=up|stale
@@ -79,6 +85,8 @@ HTTP (--http):
   GET /api/v1/lattices/{lattice}/refmaps      ref maps, sorted by OCI reference
       both take ?as_of= too
   GET /api/v1/lattices                        lattices with documents in the bucket
+  GET /api/v1/settings                        what readers need to know of this
+      serve: {"host_expiry_seconds": N} (0: hosts never expire)
   GET /          the dashboard: hosts live, links and ref maps, the past with as of
   GET /healthz   200 once NATS, the streams and the bucket are in place
   GET /readyz    200 while every captured event is applied, else 503 with the lag
@@ -102,6 +110,9 @@ that user may (the embedded server has no authentication).`,
 				if err := validateLatticeName(l); err != nil {
 					return err
 				}
+			}
+			if cfg.hostExpiry < 0 {
+				return cli.Exit(2, fmt.Errorf("--host-expiry %v: use a duration >= 0 (0: hosts never expire)", cfg.hostExpiry))
 			}
 			if cfg.natsURL != "" {
 				for name, set := range map[string]bool{"server-name": cfg.serverName != "",
@@ -135,6 +146,7 @@ that user may (the embedded server has no authentication).`,
 	f.StringVar(&cfg.otlp, "otlp-endpoint", "", "trace every event (continuing its traceparent) through decode and KV write, exporting OTLP/HTTP here, e.g. http://localhost:4318; empty: no tracing")
 	f.IntVar(&cfg.demo, "demo", 0, "also run N simulated hosts in-process (lattice \"default\", lifecycle churn), to watch without wasmCloud")
 	f.DurationVar(&cfg.heartbeat, "heartbeat-interval", cfg.heartbeat, "hosts' heartbeat interval; a host silent for 3 intervals is recorded as stale")
+	f.DurationVar(&cfg.hostExpiry, "host-expiry", cfg.hostExpiry, "remove a stale host with nothing captured for this long, by recording host_expired; 0: never")
 	return cmd
 }
 
@@ -216,7 +228,10 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	enricher := pipeline.NewEnricher(nc, js, pipeline.EnricherConfig{Logger: log, Metrics: pipeline.NewEnricherMetrics(reg)})
 	enricher.Start(ctx)
 	defer enricher.Stop()
-	sweeper := pipeline.NewSweeper(js, res.State, cfg.heartbeat, log)
+	sweeper := pipeline.NewSweeper(js, res.State, cfg.heartbeat, log, pipeline.WithHostExpiry(cfg.hostExpiry))
+	if err := recordHostExpiry(ctx, res.Meta, cfg.hostExpiry); err != nil {
+		log.Warn("readers cannot tell when stale hosts expire", "err", err)
+	}
 	opts := []pipeline.Option{pipeline.WithBatchSize(cfg.batchSize), pipeline.WithFlushWindow(cfg.flushWindow),
 		pipeline.WithLogger(log), pipeline.WithMetrics(metrics), pipeline.WithStreamOptions(so),
 		pipeline.WithIntentHandler(enricher.Handle), pipeline.WithObserver(sweeper.Observe)}
@@ -269,7 +284,8 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		AsOf: func(ctx context.Context, lattice string, asOf pipeline.AsOf) (*projections.Lattice, error) {
 			return pipeline.FoldStream(ctx, js, lattice, asOf)
 		},
-		Log: log,
+		HostExpiry: cfg.hostExpiry,
+		Log:        log,
 	}
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
