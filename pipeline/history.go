@@ -104,6 +104,12 @@ func (h *History) Lattices(ctx context.Context) ([]string, error) {
 // LatticeProgress is Lattice telling progress, when set, the sequence
 // reached and the point.
 func (h *History) LatticeProgress(ctx context.Context, lattice string, at AsOf, progress func(applied, target uint64)) (*projections.Lattice, error) {
+	return h.lattice(ctx, lattice, at, progress, false)
+}
+
+// lattice is LatticeProgress; fresh tells that the snapshot index was just
+// read.
+func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress func(applied, target uint64), fresh bool) (*projections.Lattice, error) {
 	v, _, snaps, err := h.view(ctx, lattice)
 	if err != nil {
 		return nil, err
@@ -129,12 +135,12 @@ func (h *History) LatticeProgress(ctx context.Context, lattice string, at AsOf, 
 			return nil, err
 		}
 		docs, err := readSnapshot(ctx, obs, snaps[i], &h.cache)
-		if errors.Is(err, jetstream.ErrObjectNotFound) {
-			// Pruned since the index was read: read it again.
+		if errors.Is(err, jetstream.ErrObjectNotFound) && !fresh {
+			// Pruned since the index was read: read it again, once.
 			if _, err := h.snapshots(ctx, obs, true); err != nil {
 				return nil, err
 			}
-			return h.LatticeProgress(ctx, lattice, at, progress)
+			return h.lattice(ctx, lattice, at, progress, true)
 		}
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"errors"
+	"time"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -157,6 +158,9 @@ type recordedWire struct {
 	HostID  string    `json:"host_id"`
 	Labels  stringMap `json:"labels"`
 	Outcome string    `json:"outcome"`
+	// host_expired.
+	LastSeen *string `json:"last_seen"`
+	Seq      *uint64 `json:"seq"`
 }
 
 type labelsWire struct {
@@ -225,7 +229,7 @@ func decodeData(ev *Event, data []byte) error {
 			return reject(ErrData, "refmap_set needs oci_url and public_key")
 		}
 		ev.Data = &Refmap{OCIURL: w.OCIURL, PublicKey: w.PublicKey}
-	case KindHostLabelsResolved, KindHostStale:
+	case KindHostLabelsResolved, KindHostStale, KindHostExpired:
 		return decodeRecorded(ev, data)
 	}
 	return nil
@@ -361,8 +365,11 @@ func decodeRecorded(ev *Event, data []byte) error {
 		return err
 	}
 	ev.HostID = w.HostID
-	if ev.Kind == KindHostStale {
+	switch ev.Kind {
+	case KindHostStale:
 		return nil
+	case KindHostExpired:
+		return w.setExpired(ev)
 	}
 	switch w.Outcome {
 	case OutcomeOK, OutcomeTimeout, OutcomeError:
@@ -370,6 +377,22 @@ func decodeRecorded(ev *Event, data []byte) error {
 		return reject(ErrData, "outcome %q is not ok, timeout or error", truncate(w.Outcome))
 	}
 	ev.Data = &LabelsResolved{Labels: w.Labels, Outcome: w.Outcome}
+	return nil
+}
+
+// setExpired checks the judgment a host_expired carries and sets it as
+// ev.Data: seq is required, last_seen is null or an RFC 3339 time, as in a
+// host document.
+func (w *recordedWire) setExpired(ev *Event) error {
+	if w.Seq == nil {
+		return reject(ErrData, "host_expired has no seq")
+	}
+	if w.LastSeen != nil {
+		if _, err := time.Parse(time.RFC3339Nano, *w.LastSeen); err != nil {
+			return reject(ErrData, "last_seen %q is not RFC 3339", truncate(*w.LastSeen))
+		}
+	}
+	ev.Data = &HostExpired{LastSeen: w.LastSeen, Seq: *w.Seq}
 	return nil
 }
 

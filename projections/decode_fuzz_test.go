@@ -79,6 +79,8 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 	seeds = append(seeds,
 		eventtest.HostLabelsResolved(host, map[string]string{"a": "b"}, "maybe"),
 		eventtest.Line(eventtest.RecordedType+"host_stale", eventtest.ProjectorSource, map[string]any{"host_id": 5}),
+		eventtest.HostExpired(host, nil, 3),
+		eventtest.Line(eventtest.RecordedType+"host_expired", eventtest.ProjectorSource, map[string]any{"host_id": host, "seq": "3", "last_seen": 1}),
 	)
 	// Host ids with subject characters, spaces, wrong prefix or checksum.
 	for _, id := range []string{host[:10] + "." + host[11:], host[:10] + "*" + host[11:], host[:10] + ">" + host[11:],

@@ -53,10 +53,13 @@ func ApplyHost(cur *Host, ev *Event) (*Host, []Intent) {
 	switch ev.Kind {
 	case KindHostStopped:
 		return nil, nil
-	case KindHostLabelsResolved, KindHostStale:
+	case KindHostLabelsResolved, KindHostStale, KindHostExpired:
 		// Recorded by latticestate about a host it knew; they never bring
 		// back a host that has stopped since.
 		if cur == nil {
+			return nil, nil
+		}
+		if d, ok := ev.Data.(*HostExpired); ok && d.holds(cur) {
 			return nil, nil
 		}
 	}
@@ -88,6 +91,9 @@ func ApplyHost(cur *Host, ev *Event) (*Host, []Intent) {
 		if len(h.Labels) == 0 && len(d.Labels) > 0 {
 			h.Labels = d.Labels
 		}
+	case *HostExpired:
+		// The host was seen after the sweeper judged it: it stays, and
+		// the sweeper judges it again from this document.
 	case nil:
 		if ev.Kind == KindHostStale {
 			h.Status = StatusStale
@@ -97,6 +103,20 @@ func ApplyHost(cur *Host, ev *Event) (*Host, []Intent) {
 		return h, []Intent{{Kind: IntentRequestLabels, Lattice: h.Lattice, HostID: h.HostID, Seq: ev.Seq}}
 	}
 	return h, nil
+}
+
+// holds reports whether a host_expired still applies to cur, the host's
+// document now: it is the document the sweeper judged (nothing about the
+// host applied after seq) and no heartbeat or start has been seen since
+// (last_seen unchanged). A host that came back in between is not removed.
+func (d *HostExpired) holds(cur *Host) bool {
+	if cur.Seq > d.Seq {
+		return false
+	}
+	if cur.LastSeen == nil || d.LastSeen == nil {
+		return cur.LastSeen == nil && d.LastSeen == nil
+	}
+	return *cur.LastSeen == *d.LastSeen
 }
 
 // applyHeartbeat makes the host's inventory that of the heartbeat, keeping the

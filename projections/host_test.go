@@ -509,6 +509,85 @@ func TestHost_ApplyHostStale(t *testing.T) {
 	})
 }
 
+func TestHost_ApplyHostExpired(t *testing.T) {
+	const t1, t2 = "2024-03-06T21:32:13Z", "2024-03-06T21:32:43Z"
+	hb := func(at string) []byte {
+		return eventtest.HostHeartbeat(hostA, fullHeartbeat(), eventtest.Set("time", at))
+	}
+	tests := []struct {
+		name   string
+		events [][]byte // the host_expired is the last one
+		kept   bool     // hostA is still there, else removed
+	}{
+		{
+			name:   "removes a stale host whose document is the one judged",
+			events: [][]byte{hb(t1), eventtest.HostStale(hostA), eventtest.HostExpired(hostA, strp(t1), 2)},
+		},
+		{
+			name:   "removes a host no heartbeat was ever seen of",
+			events: [][]byte{eventtest.ActorStarted(hostA, actorEcho), eventtest.HostStale(hostA), eventtest.HostExpired(hostA, nil, 2)},
+		},
+		{
+			name:   "keeps a host that heartbeated after the judgment",
+			events: [][]byte{hb(t1), eventtest.HostStale(hostA), hb(t2), eventtest.HostExpired(hostA, strp(t1), 2)},
+			kept:   true,
+		},
+		{
+			name: "keeps a host that restarted after the judgment",
+			events: [][]byte{hb(t1), eventtest.HostStale(hostA),
+				eventtest.HostStarted(hostA, eventtest.HostInfo{Labels: labelsOS}, eventtest.Set("time", t2)),
+				eventtest.HostExpired(hostA, strp(t1), 2)},
+			kept: true,
+		},
+		{
+			name: "keeps a host with any event applied after the judgment",
+			events: [][]byte{hb(t1), eventtest.HostStale(hostA), eventtest.ActorStarted(hostA, actorKV),
+				eventtest.HostExpired(hostA, strp(t1), 2)},
+			kept: true,
+		},
+		{
+			name:   "keeps a host whose last_seen is not the one judged",
+			events: [][]byte{hb(t2), eventtest.HostStale(hostA), eventtest.HostExpired(hostA, strp(t1), 2)},
+			kept:   true,
+		},
+		{
+			name:   "keeps a host seen by a heartbeat when judged never seen",
+			events: [][]byte{hb(t1), eventtest.HostStale(hostA), eventtest.HostExpired(hostA, nil, 2)},
+			kept:   true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := mustFold(t, tt.events[:len(tt.events)-1]...)
+			want := mustHost(t, before, hostA).Clone()
+			f := mustFold(t, append(tt.events, eventtest.HostHeartbeat(hostB, fullHeartbeat()))...)
+			require.Contains(t, f.Lattice.Hosts, hostB, "other hosts stay")
+			if !tt.kept {
+				require.NotContains(t, f.Lattice.Hosts, hostA)
+				return
+			}
+			// Kept as it was: only seq moves, as for every event applied.
+			want.Seq = uint64(len(tt.events))
+			require.Equal(t, want, mustHost(t, f, hostA))
+		})
+	}
+	t.Run("does not create an unknown host", func(t *testing.T) {
+		h, intents := mustApplyHost(t, nil, 1, eventtest.HostExpired(hostA, nil, 0))
+		require.Nil(t, h)
+		require.Empty(t, intents)
+	})
+	t.Run("a later event brings the host back as any new host", func(t *testing.T) {
+		f := mustFold(t, hb(t1), eventtest.HostStale(hostA), eventtest.HostExpired(hostA, strp(t1), 2),
+			eventtest.ActorStarted(hostA, actorKV))
+		require.Equal(t, &projections.Host{
+			HostID: hostA, Lattice: testLattice, Labels: map[string]string{}, Status: projections.StatusUp,
+			Actors: map[string]projections.Actor{actorKV: awaiting(1)}, Providers: map[string]projections.Provider{}, Seq: 4,
+		}, mustHost(t, f, hostA))
+		require.Equal(t, []projections.Intent{requestLabels(hostA, 4)}, f.Intents[len(f.Intents)-1:],
+			"its labels are asked for again")
+	})
+}
+
 func TestHost_ApplyHostSeq(t *testing.T) {
 	// seq is the event's Seq for every host event, including those that
 	// change nothing else.
@@ -546,6 +625,8 @@ func hostEvents() [][]byte {
 		eventtest.LabelsChanged(hostA, map[string]string{"zone": "eu"}),
 		eventtest.HostLabelsResolved(hostA, map[string]string{"zone": "us"}, "ok"),
 		eventtest.HostStale(hostA),
+		// Judged on a document with another last_seen: it stays.
+		eventtest.HostExpired(hostA, strp("2000-01-01T00:00:00Z"), 1),
 	}
 }
 

@@ -10,14 +10,19 @@ import (
 // every reader uses. A replay rebuilds it in place.
 const StateBucket = "LATTICE_STATE"
 
-// MetaBucket holds the projectors' leases (LeaseKey) and replay's requests
-// to hand a lease over (YieldKey).
+// MetaBucket holds the projectors' leases (LeaseKey), replay's requests
+// to hand a lease over (YieldKey) and serve's host expiry (HostExpiryKey).
 const MetaBucket = "LATTICE_META"
 
 // LegacyActiveStateKey is where earlier versions named a rebuilt state
 // bucket that readers were switched to; the projector removes it, since
 // StateBucket is always the one in use now.
 const LegacyActiveStateKey = "state_bucket"
+
+// HostExpiryKey holds, in MetaBucket, the host expiry `serve` runs with as
+// a Go duration ("0s": hosts never expire), so that readers can tell how
+// long a stale host has left.
+const HostExpiryKey = "host_expiry"
 
 // MetaBucketConfig keeps the last value of each key.
 func MetaBucketConfig(o Options) jetstream.KeyValueConfig {

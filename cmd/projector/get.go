@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"latticestate/internal/cli"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -35,7 +36,7 @@ Exit status: 0 when shown, 1 when there is no such host, 2 on other errors.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), q.timeout)
 			defer cancel()
-			h, err := q.host(ctx, args[0])
+			h, expiry, err := q.host(ctx, args[0])
 			if errors.Is(err, pipeline.ErrHostNotFound) {
 				return cli.Exit(1, err)
 			}
@@ -45,7 +46,7 @@ Exit status: 0 when shown, 1 when there is no such host, 2 on other errors.`,
 			if q.output == "json" {
 				return writeJSONLine(cmd.OutOrStdout(), h)
 			}
-			return writeHostDetail(cmd.OutOrStdout(), h)
+			return writeHostDetail(cmd.OutOrStdout(), h, expiry, time.Now())
 		},
 	}
 	q.register(host, true)
@@ -53,27 +54,29 @@ Exit status: 0 when shown, 1 when there is no such host, 2 on other errors.`,
 	return get
 }
 
-// host reads one host, live or as of a point of the stream.
-func (q *queryFlags) host(ctx context.Context, id string) (*projections.Host, error) {
+// host reads one host, live or as of a point of the stream, with the host
+// expiry for the live state.
+func (q *queryFlags) host(ctx context.Context, id string) (*projections.Host, hostExpiry, error) {
 	nc, js, kv, err := q.connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, hostExpiry{}, err
 	}
 	defer nc.Close()
 	if q.asOf != "" {
 		l, err := q.latticeAsOf(ctx, js)
 		if err != nil {
-			return nil, err
+			return nil, hostExpiry{}, err
 		}
 		h, ok := l.Hosts[id]
 		if !ok {
-			return nil, fmt.Errorf("%w: no host %s in lattice %s as of %s", pipeline.ErrHostNotFound, id, q.lattice, q.asOf)
+			return nil, hostExpiry{}, fmt.Errorf("%w: no host %s in lattice %s as of %s", pipeline.ErrHostNotFound, id, q.lattice, q.asOf)
 		}
-		return h, nil
+		return h, hostExpiry{}, nil
 	}
 	d, err := pipeline.GetHost(ctx, kv, q.lattice, id)
 	if err != nil {
-		return nil, err
+		return nil, hostExpiry{}, err
 	}
-	return projections.UnmarshalHost(d.JSON)
+	h, err := projections.UnmarshalHost(d.JSON)
+	return h, readHostExpiry(ctx, js), err
 }

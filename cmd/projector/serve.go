@@ -42,6 +42,7 @@ type serveConfig struct {
 	logLevel    string
 	serverLogs  bool
 	heartbeat   time.Duration
+	hostExpiry  time.Duration
 	demo        int
 	otlp        string
 	conn        cli.ConnFlags
@@ -55,7 +56,7 @@ type serveConfig struct {
 
 func newServeCmd() *cobra.Command {
 	cfg := serveConfig{natsListen: "127.0.0.1:4222", dataDir: "./data", httpAddr: "127.0.0.1:8080", batchSize: pipeline.DefaultBatchSize, flushWindow: pipeline.DefaultFlushWindow, replicas: 1, logLevel: "info", heartbeat: 30 * time.Second,
-		eventsMaxAge: streams.DefaultMaxAge, snapshotEvery: streams.DefaultSnapshotEvery}
+		eventsMaxAge: streams.DefaultMaxAge, snapshotEvery: streams.DefaultSnapshotEvery, hostExpiry: pipeline.DefaultHostExpiry}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Project live lattice events from NATS JetStream into the KV bucket and serve them",
@@ -73,6 +74,11 @@ for routes from the other nodes there and connects to them at --routes. Start
 three such projectors with --replicas 3 and the stream and the bucket survive
 the loss of any one node. Until the nodes have elected a leader, setup waits.
 
+A host whose heartbeats stop is recorded as stale after 3 --heartbeat-interval,
+and removed once nothing about it has been captured for --host-expiry (default
+15m; 0: never), both by events recorded in the stream, so that replay and
+--as-of agree with the live state. A later event brings the host back.
+
 HTTP (--http):
   GET /api/v1/lattices/{lattice}/hosts        every host, sorted by id
                           ?label=k=v (repeatable) ?status=up|stale
@@ -87,6 +93,8 @@ HTTP (--http):
       both take ?as_of= too
   GET /api/v1/lattices/{lattice}/history      the earliest and last points of ?as_of=
   GET /api/v1/lattices                        lattices with documents in the bucket
+  GET /api/v1/settings                        what readers need to know of this
+      serve: {"host_expiry_seconds": N} (0: hosts never expire)
   GET /          the dashboard: hosts live, links and ref maps, the past with as of
   GET /healthz   200 once NATS, the streams and the bucket are in place
   GET /readyz    200 while every captured event is applied, else 503 with the lag
@@ -122,6 +130,9 @@ that user may (the embedded server has no authentication).`,
 				if err := validateLatticeName(l); err != nil {
 					return err
 				}
+			}
+			if cfg.hostExpiry < 0 {
+				return cli.Exit(2, fmt.Errorf("--host-expiry %v: use a duration >= 0 (0: hosts never expire)", cfg.hostExpiry))
 			}
 			if cfg.natsURL != "" {
 				for name, set := range map[string]bool{"server-name": cfg.serverName != "",
@@ -169,6 +180,7 @@ that user may (the embedded server has no authentication).`,
 	f.Uint64Var(&cfg.snapshotEvery, "snapshot-every", cfg.snapshotEvery, "most stream sequences between two snapshots of a lattice (0: none; time travel and replay then need the whole history)")
 	f.StringVar(&cfg.sync, "sync", "", "embedded server: when JetStream syncs to disk: \"always\" (every write), or an interval such as 10s; empty: the server's default, every 2m")
 	f.DurationVar(&cfg.heartbeat, "heartbeat-interval", cfg.heartbeat, "hosts' heartbeat interval; a host silent for 3 intervals is recorded as stale")
+	f.DurationVar(&cfg.hostExpiry, "host-expiry", cfg.hostExpiry, "remove a stale host with nothing captured for this long, by recording host_expired; 0: never")
 	return cmd
 }
 
@@ -253,7 +265,10 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	enricher := pipeline.NewEnricher(nc, js, pipeline.EnricherConfig{Logger: log, Metrics: pipeline.NewEnricherMetrics(reg)})
 	enricher.Start(ctx)
 	defer enricher.Stop()
-	sweeper := pipeline.NewSweeper(js, res.State, cfg.heartbeat, log)
+	sweeper := pipeline.NewSweeper(js, res.State, cfg.heartbeat, log, pipeline.WithHostExpiry(cfg.hostExpiry))
+	if err := recordHostExpiry(ctx, res.Meta, cfg.hostExpiry); err != nil {
+		log.Warn("readers cannot tell when stale hosts expire", "err", err)
+	}
 	opts := []pipeline.Option{pipeline.WithBatchSize(cfg.batchSize), pipeline.WithFlushWindow(cfg.flushWindow),
 		pipeline.WithLogger(log), pipeline.WithMetrics(metrics), pipeline.WithStreamOptions(so), pipeline.WithSnapshotEvery(cfg.snapshotEvery),
 		pipeline.WithIntentHandler(enricher.Handle), pipeline.WithObserver(sweeper.Observe)}
@@ -300,13 +315,14 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 
 	history := pipeline.NewHistory(js)
 	api := &httpapi.Server{
-		State:    pipeline.NewStateReader(js),
-		Healthy:  func() error { return connected(nc) },
-		Progress: progress,
-		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		AsOf:     history.Lattice,
-		Window:   history.Window,
-		Log:      log,
+		State:      pipeline.NewStateReader(js),
+		Healthy:    func() error { return connected(nc) },
+		Progress:   progress,
+		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		AsOf:       history.Lattice,
+		Window:     history.Window,
+		HostExpiry: cfg.hostExpiry,
+		Log:        log,
 	}
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {

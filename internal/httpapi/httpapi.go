@@ -48,6 +48,9 @@ type Server struct {
 	// Window tells how far back a lattice can be travelled, for
 	// /api/v1/lattices/{lattice}/history; nil leaves it out.
 	Window func(ctx context.Context, lattice string) (pipeline.Window, error)
+	// HostExpiry is how long serve lets a stale host stay silent before it
+	// removes it; 0: never. /api/v1/settings tells it to the dashboard.
+	HostExpiry time.Duration
 	// Log receives one line per failed request.
 	Log *slog.Logger
 }
@@ -70,6 +73,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/links", s.listLinks)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/refmaps", s.listRefmaps)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/history", s.history)
+	mux.HandleFunc("GET /api/v1/settings", s.settings)
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
@@ -105,6 +109,18 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "lag": 0})
 	}
+}
+
+// Settings is what a reader needs to know of the serve it talks to.
+type Settings struct {
+	// HostExpirySeconds is how long a stale host may stay silent before it
+	// is removed; a stale host expires at its last_seen plus this. 0:
+	// hosts never expire.
+	HostExpirySeconds float64 `json:"host_expiry_seconds"`
+}
+
+func (s *Server) settings(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, Settings{HostExpirySeconds: s.HostExpiry.Seconds()})
 }
 
 func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {

@@ -143,9 +143,28 @@ func TestServer_OpenAPI(t *testing.T) {
 	for _, p := range []string{
 		"/api/v1/lattices/{lattice}/hosts", "/api/v1/lattices/{lattice}/hosts/{id}",
 		"/api/v1/lattices/{lattice}/watch", "/api/v1/lattices", "/api/v1/lattices/{lattice}/links",
-		"/api/v1/lattices/{lattice}/refmaps", "/healthz", "/readyz", "/metrics",
+		"/api/v1/lattices/{lattice}/refmaps", "/api/v1/settings", "/healthz", "/readyz", "/metrics",
 	} {
 		require.Contains(t, doc.Paths, p)
+	}
+}
+
+// The settings tell the dashboard the host expiry, for how long a stale
+// host has left.
+func TestServer_Settings(t *testing.T) {
+	for _, tt := range []struct {
+		expiry time.Duration
+		want   string
+	}{
+		{15 * time.Minute, `{"host_expiry_seconds": 900}`},
+		{1500 * time.Millisecond, `{"host_expiry_seconds": 1.5}`},
+		{0, `{"host_expiry_seconds": 0}`},
+	} {
+		srv := httptest.NewServer((&httpapi.Server{HostExpiry: tt.expiry}).Handler())
+		code, body := mustGet(t, srv.URL+"/api/v1/settings")
+		srv.Close()
+		require.Equal(t, http.StatusOK, code)
+		require.JSONEq(t, tt.want, string(body))
 	}
 }
 

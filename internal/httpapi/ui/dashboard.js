@@ -47,6 +47,8 @@
     keys: new Map(), // id → sort key the card is placed by
     search: new Map(), // id → lower-case text the search matches
     ages: new Map(), // id → [element, last seen ms]
+    expiries: new Map(), // id → [element, expires at ms], stale hosts while live
+    expiryMs: null, // serve's host expiry (0: never), once /settings says it
     contrib: new Map(), // id → what the host adds to the totals
     order: [], // ids of placed cards, sorted by key
     dirty: new Set(), gone: new Set(), refilter: false, frame: 0,
@@ -88,6 +90,29 @@
     if (s < 3600) return `${Math.floor(s / 60)} min ago`;
     if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
     return `${Math.floor(s / 86400)} d ago`;
+  }
+
+  // expiresIn says how long until a time, for a stale host's expiry.
+  function expiresIn(ms) {
+    const s = Math.round((ms - Date.now()) / 1000);
+    if (s <= 0) return 'any moment now';
+    if (s < 60) return `in ${s} s`;
+    if (s < 3600) return `in ${Math.floor(s / 60)} min`;
+    if (s < 86400) return `in ${Math.floor(s / 3600)} h`;
+    return `in ${Math.floor(s / 86400)} d`;
+  }
+
+  // expiry is the element saying when a stale host is removed, computed
+  // as it is shown from its last_seen and serve's host expiry; null when
+  // there is nothing to say (up, the past, unknown).
+  function expiry(h, seenMs) {
+    if (h.status !== 'stale' || !st.live || st.expiryMs === null) return null;
+    if (st.expiryMs === 0) return el('span', { class: 'expires' }, 'never');
+    if (!Number.isFinite(seenMs)) return null;
+    const at = seenMs + st.expiryMs;
+    const e = el('span', { class: 'expires' }, expiresIn(at));
+    st.expiries.set(h.host_id, [e, at]);
+    return e;
   }
 
   function uptime(h) {
@@ -158,7 +183,7 @@
   }
 
   function clearHosts() {
-    st.hosts.clear(); st.cards.clear(); st.keys.clear(); st.search.clear(); st.ages.clear(); st.contrib.clear();
+    st.hosts.clear(); st.cards.clear(); st.keys.clear(); st.search.clear(); st.ages.clear(); st.expiries.clear(); st.contrib.clear();
     st.dirty.clear(); st.gone.clear();
     st.order = [];
     for (const k of Object.keys(st.totals)) st.totals[k] = 0;
@@ -219,7 +244,7 @@
         unplace(id);
         card.remove();
       }
-      st.cards.delete(id); st.keys.delete(id); st.ages.delete(id);
+      st.cards.delete(id); st.keys.delete(id); st.ages.delete(id); st.expiries.delete(id);
     }
     st.gone.clear();
     const fresh = [];
@@ -273,6 +298,8 @@
     const seenMs = str(h.last_seen) ? Date.parse(h.last_seen) : NaN;
     const seen = el('span', { class: 'age' }, age(seenMs));
     st.ages.set(id, [seen, seenMs]);
+    st.expiries.delete(id);
+    const expires = expiry(h, seenMs);
 
     const labels = Object.entries(obj(h.labels)).sort(([a], [b]) => (a < b ? -1 : 1));
     const actors = Object.entries(obj(h.actors)).sort(([a], [b]) => (a < b ? -1 : 1));
@@ -287,7 +314,8 @@
       el('dl', { class: 'host-meta' },
         el('div', null, el('dt', null, 'Version'), el('dd', null, str(h.version) || '–')),
         el('div', null, el('dt', null, 'Uptime'), el('dd', null, uptime(h))),
-        el('div', null, el('dt', null, 'Last seen'), el('dd', null, seen))),
+        el('div', null, el('dt', null, 'Last seen'), el('dd', null, seen)),
+        expires && el('div', { class: 'expiry' }, el('dt', null, 'Expires'), el('dd', null, expires))),
       labels.length
         ? el('ul', { class: 'labels', 'aria-label': 'Labels' },
           ...labels.map(([k, v]) => el('li', null, el('span', { class: 'lk' }, k), '=', el('span', { class: 'lv' }, str(v)))))
@@ -340,6 +368,10 @@
   setInterval(() => {
     for (const [e, ms] of st.ages.values()) {
       const t = age(ms);
+      if (e.textContent !== t) e.textContent = t;
+    }
+    for (const [e, ms] of st.expiries.values()) {
+      const t = expiresIn(ms);
       if (e.textContent !== t) e.textContent = t;
     }
   }, AGE_EVERY_MS);
@@ -615,6 +647,22 @@
 
   // ---- lattices ----
 
+  // ---- settings ----
+
+  // loadSettings learns serve's host expiry, then shows stale hosts' expiry.
+  async function loadSettings() {
+    try {
+      const s = obj(await getJSON(`${API}/settings`));
+      const secs = s.host_expiry_seconds;
+      if (typeof secs !== 'number' || !Number.isFinite(secs) || secs < 0) return;
+      st.expiryMs = secs * 1000;
+    } catch {
+      return; // stale hosts just say no expiry
+    }
+    for (const [id, h] of st.hosts) if (h.status === 'stale') st.dirty.add(id);
+    schedule();
+  }
+
   async function loadLattices() {
     let names = [];
     try {
@@ -650,6 +698,7 @@
   if (wanted && LATTICE_NAME.test(wanted)) st.lattice = wanted;
   document.body.dataset.mode = 'live';
   loadLattices();
+  loadSettings();
   connect();
   schedule();
 })();
