@@ -206,8 +206,9 @@ func TestSecurity_LeastPrivilege(t *testing.T) {
 	require.NotEmpty(t, hosts[0].Labels, "labels projected")
 	require.Contains(t, runCLI(t, append([]string{"get", "host", id}, reader...)...), "Host:       "+id)
 	require.Contains(t, runCLI(t, append([]string{"list", "hosts", "--as-of", "3"}, reader...)...), "HOST ID")
-	out := runCLI(t, "replay", "--no-switch", "--nats-url", url, "--user", "projector", "--password", projectorPassword)
-	require.Contains(t, out, "readers stay on "+streams.StateBucket)
+	out := runCLI(t, "replay", "--nats-url", url, "--user", "projector", "--password", projectorPassword)
+	require.Contains(t, out, "rebuilt "+streams.StateBucket)
+	require.Contains(t, runCLI(t, append([]string{"replay", "--to-seq", "3", "--lattice", "default"}, reader...)...), `"lattice": "default"`)
 
 	t.Run("emitter answers an inventory request", func(t *testing.T) {
 		msg, err := projector.nc.Request(streams.V1InventorySubject("default", id), nil, 5*time.Second)

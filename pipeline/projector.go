@@ -690,7 +690,7 @@ func (p *Projector) adopt(ctx context.Context) error {
 		return err
 	}
 	if cp != p.flushed || stream != p.streamID || p.handedOver.Swap(false) || p.snaps != nil && p.snaps.index == nil {
-		p.log.Info("taking over the consumer", "checkpoint", cp, "was", p.flushed)
+		p.log.Info("taking over from another projector", "checkpoint", cp, "was", p.flushed)
 		p.store.reset()
 		p.high, p.flushed, p.streamID, p.lastDelivery = cp, cp, stream, 0
 		p.metrics.Checkpoint.Set(float64(cp))
