@@ -131,6 +131,9 @@ func (p *Projector) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		p.lead(ctx)
 	}
+	if p.snaps != nil {
+		p.snaps.wait()
+	}
 	p.log.Info("projector stopped", "checkpoint", p.flushed)
 	return nil
 }

@@ -24,8 +24,9 @@ import (
 // (at most a tenth of a document per sequence since the last one). Quiet
 // lattices get a new copy of their last snapshot before the stream drops
 // the events it would need. Snapshots are encoded and written in the
-// background; the projector waits for them before its checkpoint passes
-// their sequence, so a checkpoint never outruns the snapshots below it.
+// background, at most maxSnapshotWrites at once, so that applying events
+// never waits for them; one lost to a crash or a failure is taken at the
+// next boundary, from the documents the projector restarts with.
 type snapshotter struct {
 	obs   jetstream.ObjectStore
 	every uint64
@@ -45,16 +46,23 @@ type snapshotter struct {
 	// pruned is when snapshots were last pruned.
 	pruned time.Time
 
-	wg  sync.WaitGroup
-	mu  sync.Mutex
-	err error
+	wg     sync.WaitGroup
+	writes chan struct{}
+	mu     sync.Mutex
+	err    error
 }
+
+// maxSnapshotWrites bounds the snapshots being written at once: a capture
+// waits for a slot, which holds the projector back only when snapshots
+// take longer to write than the events between them take to apply.
+const maxSnapshotWrites = 2
 
 func newSnapshotter(obs jetstream.ObjectStore, every uint64, log *slog.Logger, m *Metrics) *snapshotter {
 	if obs == nil || every == 0 {
 		return nil
 	}
-	return &snapshotter{obs: obs, every: every, step: max(every/10, 1), log: log, m: m, since: map[string]uint64{}}
+	return &snapshotter{obs: obs, every: every, step: max(every/10, 1), log: log, m: m, since: map[string]uint64{},
+		writes: make(chan struct{}, maxSnapshotWrites)}
 }
 
 // load reads the index of the stored snapshots and marks dirty every
@@ -67,7 +75,12 @@ func (s *snapshotter) load(ctx context.Context, stream string, docs map[string]*
 		return err
 	}
 	s.index, s.stream, s.since = idx, stream, map[string]uint64{}
-	s.boundary = checkpoint / s.step * s.step
+	// A boundary at the checkpoint itself is still due: its snapshot is
+	// taken when the first event after it arrives.
+	s.boundary = 0
+	if checkpoint > 0 {
+		s.boundary = (checkpoint - 1) / s.step * s.step
+	}
 	high := map[string]uint64{}
 	for k, d := range docs {
 		if l, ok := streams.LatticeOfKey(k); ok {
@@ -117,6 +130,7 @@ func (s *snapshotter) due(high, seq uint64) uint64 {
 // documents, all of them, at b) and writes them in the background. first
 // is the stream's first sequence, for refreshing quiet lattices.
 func (s *snapshotter) capture(b uint64, captured time.Time, first uint64, docs func(lattice string) []*document, known []string) {
+	s.checkFailed()
 	s.boundary = b
 	type job struct {
 		lattice string
@@ -146,7 +160,11 @@ func (s *snapshotter) capture(b uint64, captured time.Time, first uint64, docs f
 	for _, j := range jobs {
 		info := snapInfo{name: streams.SnapshotName(j.lattice, b), lattice: j.lattice, seq: b, since: j.since, stream: s.stream, captured: captured}
 		s.index[j.lattice] = append(s.index[j.lattice], info)
-		s.wg.Go(func() { s.write(info, j.docs) })
+		s.writes <- struct{}{}
+		s.wg.Go(func() {
+			defer func() { <-s.writes }()
+			s.write(info, j.docs)
+		})
 	}
 }
 
@@ -182,10 +200,15 @@ func (s *snapshotter) write(info snapInfo, docs []*document) {
 	}
 }
 
-// wait waits for the snapshots in flight; a failure is logged, and the
-// lattice's next snapshot is taken at the next boundary.
+// wait waits for the snapshots in flight.
 func (s *snapshotter) wait() {
 	s.wg.Wait()
+	s.checkFailed()
+}
+
+// checkFailed logs the snapshots that could not be written since the last
+// call and marks their lattices due at the next boundary.
+func (s *snapshotter) checkFailed() {
 	s.mu.Lock()
 	err := s.err
 	s.err = nil

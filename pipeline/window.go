@@ -99,10 +99,6 @@ func (p *Projector) flush(ctx context.Context) error {
 		p.rollback(err)
 		return err
 	}
-	if p.snaps != nil {
-		// A checkpoint never passes a snapshot still being written.
-		p.snaps.wait()
-	}
 	if p.high > p.flushed {
 		if err := p.saveCheckpoint(ctx, p.high); err != nil {
 			p.rollback(err)

@@ -41,6 +41,7 @@ type benchConfig struct {
 	liveDuration  time.Duration
 	memoryEvents  int
 	snapshotEvery uint64
+	sync          string
 	batchSize     int
 	flushWindow   int
 	passes        int
@@ -136,6 +137,7 @@ checks no target.`,
 	f.DurationVar(&cfg.liveDuration, "live-duration", cfg.liveDuration, "how long each live rate is offered")
 	f.IntVar(&cfg.memoryEvents, "memory-events", cfg.memoryEvents, "events the memory stage replays (the stream is topped up to this many)")
 	f.Uint64Var(&cfg.snapshotEvery, "snapshot-every", cfg.snapshotEvery, "snapshot interval of the asof stage's projector")
+	f.StringVar(&cfg.sync, "sync", "", "sync policy of the embedded server, as serve --sync: always, an interval, or empty for the server's default")
 	f.IntVar(&cfg.batchSize, "batch-size", cfg.batchSize, "projector batch size (as serve and replay)")
 	f.IntVar(&cfg.flushWindow, "flush-window", cfg.flushWindow, "projector flush window while catching up (as serve and replay)")
 	f.IntVar(&cfg.passes, "passes", cfg.passes, "passes of the raw and replay stages; each counts its median pass")
@@ -254,7 +256,12 @@ func benchServer(cfg benchConfig, stderr io.Writer) (natsURL, name string, stop 
 		return "", "", nil, fmt.Errorf("%s has %d MiB free, the run needs about %d MiB: choose --data-dir elsewhere or fewer --memory-events",
 			dir, free>>20, need>>20)
 	}
-	srv, err := embedded.Start(embedded.Config{Listen: "127.0.0.1:-1", StoreDir: dir, ServerName: "latticestate-bench"})
+	syncPolicy, err := embedded.ParseSync(cfg.sync)
+	if err != nil {
+		remove()
+		return "", "", nil, cli.Exit(2, fmt.Errorf("--sync: %w", err))
+	}
+	srv, err := embedded.Start(embedded.Config{Listen: "127.0.0.1:-1", StoreDir: dir, ServerName: "latticestate-bench", Sync: syncPolicy})
 	if err != nil {
 		remove()
 		return "", "", nil, err
