@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -301,5 +302,30 @@ func TestHistory_StateBucketDeleted(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code, "%s", body)
 	require.Equal(t, len(foldLines(t, all)), strings.Count(string(body), `"host_id"`))
+	p.stop(t)
+}
+
+// TestDashboard_HistoryGone: the dashboard's as-of control shows how far
+// back history goes, starts its slider there, and says so when a point
+// asked for by time is gone.
+func TestDashboard_HistoryGone(t *testing.T) {
+	page := mustBrowser(t, 1280, 900)
+	s := natstest.MustRunServer(t)
+	nc, js := natstest.MustConnect(t, s)
+	p := mustStartProjector(t, s.ClientURL(), "--snapshot-every", "500")
+	lines := workload(29, 60, 1200, 40)
+	mustPublish(t, nc, streams.HostEventSubject("default"), lines)
+	requireStreamHas(t, js, uint64(len(lines)))
+	waitCaughtUp(t, p, time.Minute)
+	mustPurgeBelow(t, js, 800)
+
+	page.do(t, chromedp.Navigate(p.addr+"/"))
+	page.waitFor(t, "the history range", `document.getElementById('asof-range').textContent.includes('from stream sequence 1000')`, 20*time.Second)
+	require.Equal(t, "1000", eval[string](t, page, `document.getElementById('asof-seq').min`))
+	eval[bool](t, page, setInput("asof-time", "2020-01-01T00:00:00"))
+	eval[bool](t, page, `(document.getElementById('asof-form').requestSubmit(), true)`)
+	page.waitFor(t, "the gone message", `document.getElementById('mode').textContent.includes('is gone') && `+
+		`document.getElementById('mode').textContent.includes('earliest point available is stream sequence 1000')`, 20*time.Second)
+	page.screenshot(t, "history-gone")
 	p.stop(t)
 }

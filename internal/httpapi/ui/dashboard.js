@@ -19,10 +19,13 @@
   const FRAME_BUDGET_MS = 30;
 
   const $ = (id) => document.getElementById(id);
+  // How often the live dashboard asks how far back history goes.
+  const HISTORY_EVERY_MS = 15000;
+
   const ui = {
     lattice: $('lattice'), conn: $('conn'), connText: $('conn-text'),
     hosts: $('hosts'), shown: $('shown'), mode: $('mode'),
-    seq: $('asof-seq'), seqOut: $('asof-seq-out'), timeForm: $('asof-form'), time: $('asof-time'), live: $('live'),
+    seq: $('asof-seq'), seqOut: $('asof-seq-out'), seqRange: $('asof-range'), timeForm: $('asof-form'), time: $('asof-time'), live: $('live'),
     filterLabel: $('filter-label'), filterText: $('filter-text'), filterStatus: $('filter-status'), filters: $('filters'),
     tabHosts: $('tab-hosts'), tabLinks: $('tab-links'), panelLinks: $('panel-links'),
     links: document.querySelector('#links tbody'), refmaps: document.querySelector('#refmaps tbody'),
@@ -54,7 +57,7 @@
     dirty: new Set(), gone: new Set(), refilter: false, frame: 0,
     totals: { hosts: 0, stale: 0, actors: 0, providers: 0, unhealthy: 0 },
     filter: { labels: [], text: '', status: '' },
-    maxSeq: 0, request: 0, linksRequest: 0,
+    maxSeq: 0, lastSeq: 0, earliestSeq: 0, request: 0, linksRequest: 0,
   };
 
   // el builds an element; strings among children become text nodes.
@@ -358,8 +361,9 @@
     else if (visible === n) text = `Showing all ${n} hosts.`;
     else text = `Showing ${visible} of ${n} hosts.`;
     if (ui.shown.textContent !== text) ui.shown.textContent = text;
-    if (st.live && ui.seq.max !== String(Math.max(st.maxSeq, 1))) {
-      ui.seq.max = String(Math.max(st.maxSeq, 1));
+    const top = String(Math.max(st.maxSeq, st.lastSeq, 1));
+    if (st.live && ui.seq.max !== top) {
+      ui.seq.max = top;
       // Keep the thumb at the end while live, unless it is being moved.
       if (ui.seqOut.textContent === 'latest') ui.seq.value = ui.seq.max;
     }
@@ -504,8 +508,31 @@
   async function getJSON(url) {
     const r = await fetch(url, { headers: { Accept: 'application/json' } });
     const body = await r.json().catch(() => null);
-    if (!r.ok) throw new Error((body && typeof body.error === 'string' && body.error) || `HTTP ${r.status}`);
+    if (!r.ok) {
+      const err = new Error((body && typeof body.error === 'string' && body.error) || `HTTP ${r.status}`);
+      err.status = r.status;
+      err.body = body;
+      throw err;
+    }
     return body;
+  }
+
+  // The points ?as_of= can answer: from the earliest the stream and its
+  // snapshots still hold to the last event.
+  async function loadHistory() {
+    try {
+      const h = await getJSON(`${API}/lattices/${encodeURIComponent(st.lattice)}/history`);
+      st.lastSeq = num(h.last_seq);
+      st.earliestSeq = num(h.earliest_seq);
+      ui.seq.min = String(Math.max(st.earliestSeq, 1));
+      const when = h.earliest_time ? ` (${new Date(h.earliest_time).toLocaleString()})` : '';
+      ui.seqRange.textContent = st.earliestSeq > 0
+        ? `History available from stream sequence ${st.earliestSeq}${when} to ${st.lastSeq}.`
+        : 'No point of this lattice\'s history can be rebuilt any more: its oldest events are gone.';
+      renderTotals();
+    } catch (err) {
+      ui.seqRange.textContent = '';
+    }
   }
 
   async function showAsOf(asOf, label) {
@@ -527,7 +554,16 @@
       for (const h of Array.isArray(hosts) ? hosts : []) setHost(h);
       ui.mode.textContent = `Showing the lattice as of ${label}. Press Live to follow changes again.`;
     } catch (err) {
-      if (req === st.request) ui.mode.textContent = `Could not load the lattice as of ${label}: ${err.message}`;
+      if (req !== st.request) return;
+      if (err.status === 410) {
+        clearHosts();
+        const at = err.body && num(err.body.earliest_seq);
+        ui.mode.textContent = `The lattice as of ${label} is gone: its events have aged out of the stream and no snapshot covers them.`
+          + (at ? ` The earliest point available is stream sequence ${at}.` : '');
+        loadHistory();
+        return;
+      }
+      ui.mode.textContent = `Could not load the lattice as of ${label}: ${err.message}`;
     }
   }
 
@@ -687,7 +723,9 @@
     u.searchParams.set('lattice', st.lattice);
     history.replaceState(null, '', u);
     st.maxSeq = 0;
+    st.lastSeq = 0;
     goLive();
+    loadHistory();
   });
 
   ui.filters.addEventListener('submit', (e) => e.preventDefault());
@@ -699,6 +737,8 @@
   document.body.dataset.mode = 'live';
   loadLattices();
   loadSettings();
+  loadHistory();
+  setInterval(() => { if (st.live) loadHistory(); }, HISTORY_EVERY_MS);
   connect();
   schedule();
 })();
