@@ -157,24 +157,34 @@ var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // encode returns the bytes to store; nil means the document is deleted.
 func (d *document) encode() ([]byte, error) {
+	if !d.live() {
+		return nil, nil
+	}
+	buf := encodeBuffers.Get().(*[]byte)
+	defer encodeBuffers.Put(buf)
+	b, err := d.appendEncoded((*buf)[:0])
+	if err != nil {
+		return nil, err
+	}
+	*buf = b
+	return bytes.Clone(b), nil
+}
+
+// appendEncoded appends the bytes to store of a live document to dst.
+func (d *document) appendEncoded(dst []byte) ([]byte, error) {
 	switch {
 	case d.host != nil:
-		buf := encodeBuffers.Get().(*[]byte)
-		defer encodeBuffers.Put(buf)
-		b, err := projections.AppendHost((*buf)[:0], d.host)
-		if err != nil {
-			return nil, err
-		}
-		*buf = b
-		return bytes.Clone(b), nil
+		return projections.AppendHost(dst, d.host)
 	case d.link != nil:
 		l := *d.link
 		l.Seq = d.seq
-		return projections.Marshal(&l)
+		b, err := projections.Marshal(&l)
+		return append(dst, b...), err
 	case d.refmap != nil:
 		r := *d.refmap
 		r.Seq = d.seq
-		return projections.Marshal(&r)
+		b, err := projections.Marshal(&r)
+		return append(dst, b...), err
 	}
-	return nil, nil
+	return dst, nil
 }

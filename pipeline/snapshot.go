@@ -36,9 +36,13 @@ type snapshotHeader struct {
 }
 
 var (
-	zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 	zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
 )
+
+// snapshotBuffers hold the plain text of a snapshot while it is
+// compressed: a 10,000-host lattice is about 10 MB.
+var snapshotBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // encodeSnapshot encodes the live documents of lattice at seq.
 func encodeSnapshot(lattice string, seq uint64, docs []*document) ([]byte, error) {
@@ -47,20 +51,19 @@ func encodeSnapshot(lattice string, seq uint64, docs []*document) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	b.Write(hdr)
-	b.WriteByte('\n')
+	pooled := snapshotBuffers.Get().(*[]byte)
+	defer snapshotBuffers.Put(pooled)
+	b := slices.Grow((*pooled)[:0], len(hdr)+1+len(docs)*1100)
+	b = append(append(b, hdr...), '\n')
 	for _, d := range docs {
-		body, err := d.encode()
-		if err != nil {
+		b = append(append(b, d.key...), '\t')
+		if b, err = d.appendEncoded(b); err != nil {
 			return nil, fmt.Errorf("snapshot of %s at %d: encode %s: %w", lattice, seq, d.key, err)
 		}
-		b.WriteString(d.key)
-		b.WriteByte('\t')
-		b.Write(body)
-		b.WriteByte('\n')
+		b = append(b, '\n')
 	}
-	return zstdEncoder.EncodeAll(b.Bytes(), nil), nil
+	*pooled = b
+	return zstdEncoder.EncodeAll(b, make([]byte, 0, len(b)/8)), nil
 }
 
 // decodeSnapshot reads a snapshot made by encodeSnapshot, checking that it

@@ -104,3 +104,44 @@ func TestSnapshotter_Due(t *testing.T) {
 	require.Equal(t, uint64(400), s.next(301))
 	require.Equal(t, uint64(400), s.next(400))
 }
+
+// snapshotDocs builds the documents of n hosts with a few actors and
+// providers each, about 1 KB of JSON apiece.
+func snapshotDocs(tb testing.TB, n int) []*document {
+	tb.Helper()
+	set := newDocSet()
+	for i := range n {
+		host := eventtest.HostID(i)
+		set.add(uint64(i+1), "wasmbus.evt.default", eventtest.HostHeartbeat(host, eventtest.Heartbeat{
+			HostInfo: eventtest.HostInfo{FriendlyName: "host", Version: "0.56.0", Labels: map[string]string{"zone": "a", "hostcore.os": "linux"}},
+			Actors:   map[string]uint64{"MBCFOPM6JW2APJLXJD3Z5O4CN7CPYJ2B4FTKLJUR5YR5MITIU7HD3WD5": 2},
+			Providers: []eventtest.Provider{{ID: "VAG3QITQQ2ODAOWB5TTQSDJ53XK3SHBEIFNK4AYJ5RKAX2UNSCAPHA5M", LinkName: "default",
+				ContractID: "wasmcloud:httpserver"}},
+		}))
+	}
+	return set.lattice("default")
+}
+
+// BenchmarkSnapshot: encoding and decoding the snapshot of a 10,000-host
+// lattice, the work a snapshot adds per interval and an as-of read per
+// snapshot not cached.
+func BenchmarkSnapshot(b *testing.B) {
+	docs := snapshotDocs(b, 10_000)
+	raw, err := encodeSnapshot("default", 1, docs)
+	require.NoError(b, err)
+	b.Run("encode", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := encodeSnapshot("default", 1, docs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(raw)), "bytes")
+	})
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := decodeSnapshot(raw, "default", 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
