@@ -615,3 +615,54 @@ func TestSecurity_ReaderLimits(t *testing.T) {
 	require.Less(t, subs, 10000)
 	t.Logf("subscriptions of a reader connection at most: about %d", subs)
 }
+
+// TestSecurity_HostsCannotForgeOwnEvents: a host that publishes
+// latticestate's own events (a host marked stale, labels for a host
+// without any) on its own subjects has them dead-lettered as forged; they
+// are never applied.
+func TestSecurity_HostsCannotForgeOwnEvents(t *testing.T) {
+	s := natstest.MustRunServerFromConfig(t, natsConfig)
+	p := mustStartProjectorAs(t, s)
+	emitter := mustConnectAs(t, s, "emitter")
+	reader := mustConnectAs(t, s, "reader")
+	ctx := context.Background()
+
+	a, b := eventtest.HostID(1), eventtest.HostID(2)
+	mustPublish(t, emitter.nc, streams.HostEventSubject("default"), [][]byte{
+		eventtest.HostHeartbeat(a, eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{"zone": "a"}}}),
+		// b has no labels and answers no inventory request.
+		eventtest.HostHeartbeat(b, eventtest.Heartbeat{}),
+	})
+	waitCaughtUp(t, p, 30*time.Second)
+	mustPublish(t, emitter.nc, streams.HostEventSubject("default"), [][]byte{
+		eventtest.HostStale(a, eventtest.Set("source", b)),
+		eventtest.HostLabelsResolved(b, map[string]string{"forged": "yes"}, "ok"),
+	})
+	mustPublish(t, emitter.nc, streams.HostEventKindSubject("default", "host_stale"), [][]byte{eventtest.HostStale(a)})
+	waitCaughtUp(t, p, 30*time.Second)
+
+	kv, err := reader.js.KeyValue(ctx, streams.StateBucket)
+	require.NoError(t, err)
+	for id, want := range map[string]struct {
+		status string
+		labels map[string]string
+	}{a: {projections.StatusUp, map[string]string{"zone": "a"}}, b: {projections.StatusUp, map[string]string{}}} {
+		e, err := kv.Get(ctx, streams.HostKey("default", id))
+		require.NoError(t, err)
+		h, err := projections.UnmarshalHost(e.Value())
+		require.NoError(t, err)
+		require.Equal(t, want.status, h.Status, id)
+		require.Equal(t, want.labels, h.Labels, id)
+	}
+	dlq, err := reader.js.Stream(ctx, streams.DLQStream)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, dlq.CachedInfo().State.Msgs)
+	for seq := uint64(1); seq <= 3; seq++ {
+		m, err := dlq.GetMsg(ctx, seq)
+		require.NoError(t, err)
+		require.Contains(t, m.Header.Get(streams.HeaderDLQReason), "forged event: ")
+	}
+	_, body, err := p.get("/metrics")
+	require.NoError(t, err)
+	require.Contains(t, string(body), `latticestate_events_rejected_total{category="forged"} 3`)
+}

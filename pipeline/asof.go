@@ -111,7 +111,7 @@ func FoldStream(ctx context.Context, js jetstream.JetStream, lattice string, asO
 		if seq > last || !asOf.includes(seq, meta.Timestamp) {
 			return folder.Lattice, nil
 		}
-		_ = folder.Add(seq, m.Data())
+		_ = folder.AddFrom(OriginOf(m.Subject()), seq, m.Data())
 		// NumPending counts the lattice's events after this one.
 		if seq == last || meta.NumPending == 0 {
 			return folder.Lattice, nil

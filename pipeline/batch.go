@@ -113,7 +113,7 @@ func (p *Projector) decode(items []item) {
 			it.err = &projections.DecodeError{Category: projections.ErrEnvelope, Reason: err.Error()}
 			return
 		}
-		ev, err := projections.Decode(it.data)
+		ev, err := projections.DecodeFrom(OriginOf(it.subject), it.data)
 		if err != nil {
 			it.err = err
 			return
@@ -186,6 +186,8 @@ func categoryName(err error) string {
 		return "data"
 	case errors.Is(err, projections.ErrInvalidHostID):
 		return "host_id"
+	case errors.Is(err, projections.ErrForged):
+		return "forged"
 	}
 	return "other"
 }
