@@ -23,6 +23,9 @@ type Metrics struct {
 	// LeasesHeld counts the projectors of the process that hold their
 	// consumer's lease and pull from it; the others stand by.
 	LeasesHeld prometheus.Gauge
+	// ConsumerDrift counts the times the projector found its durable
+	// consumer changed or deleted by someone else and set it again.
+	ConsumerDrift prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -57,11 +60,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "latticestate_intents_held", Help: "Label requests waiting for the projector to reach the head of the stream."}),
 		LeasesHeld: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "latticestate_leases_held", Help: "Consumers this process pulls from, holding their lease; 0 while every projector of it stands by."}),
+		ConsumerDrift: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latticestate_consumer_drift_total", Help: "Times the projector's durable consumer was found changed or deleted by someone else and set again."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Applied, m.Ignored, m.Skipped, m.Rejected, m.DeadLettered, m.Lag,
 			m.BatchSize, m.WriteSeconds, m.Writes, m.Conflicts, m.Checkpoint, m.HeldIntents,
-			m.LeasesHeld)
+			m.LeasesHeld, m.ConsumerDrift)
 	}
 	return m
 }
