@@ -11,10 +11,7 @@ import (
 )
 
 func newListCmd() *cobra.Command {
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List documents of the projection",
-	}
+	list := newGroupCmd("list", "List documents of the projection")
 	var q queryFlags
 	var labels []string
 	var status string
@@ -34,8 +31,8 @@ narrow the list. An empty lattice prints no hosts; it is not an error.`,
 			if err := q.validate(); err != nil {
 				return err
 			}
-			filter := projections.HostFilter{Status: status}
-			if err := filter.ParseLabelSelectors(labels); err != nil {
+			filter, err := projections.ParseHostFilter(status, labels)
+			if err != nil {
 				return cli.Exit(2, err)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), q.timeout)
