@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -286,6 +288,33 @@ func TestSecurity_LeastPrivilege(t *testing.T) {
 		require.NoError(t, json.Unmarshal(msg.Data, &reply))
 		require.True(t, reply.Success)
 		require.Equal(t, id, reply.Response.HostID)
+	})
+
+	t.Run("reader watches the bucket", func(t *testing.T) {
+		cmd := exec.Command(projectorBin, append([]string{"watch", "--initial", "-o", "json"}, reader...)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		lines := make(chan string, 1)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			if sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+			_, _ = io.Copy(io.Discard, stdout)
+		}()
+		select {
+		case line := <-lines:
+			require.Contains(t, line, `"host_id"`)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no host from watch")
+		}
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		require.NoError(t, cmd.Wait(), "%s", stderr.String())
+		require.NotContains(t, strings.ToLower(stderr.String()), "permissions violation")
 	})
 
 	t.Run("reader reads a host from the bucket", func(t *testing.T) {
