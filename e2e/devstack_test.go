@@ -123,7 +123,8 @@ func TestDevStack_Compose(t *testing.T) {
 		for _, p := range nats.Ports {
 			ports = append(ports, p.Published+":"+itoa(int(p.Target)))
 		}
-		require.ElementsMatch(t, []string{portPair(conf.Port), portPair(conf.HTTPPort)}, ports)
+		require.Equal(t, []string{portPair(conf.Port)}, ports, "monitoring is not published")
+		require.Equal(t, "127.0.0.1", conf.HTTPHost)
 		require.NotNil(t, nats.HealthCheck)
 		require.Equal(t, composetypes.HealthCheckTest{"CMD", "wget", "-q", "-O", "/dev/null",
 			"http://127.0.0.1:" + itoa(conf.HTTPPort) + "/healthz?js-enabled-only=true"}, nats.HealthCheck.Test)
@@ -138,6 +139,7 @@ func TestDevStack_Compose(t *testing.T) {
 		requireFlag(t, p.Command, "--http", "0.0.0.0:8080")
 		_, password := configUser(t, "projector")
 		require.Equal(t, password, composeEnv(t, p, "LATTICESTATE_PASSWORD"))
+		require.Equal(t, inboxPrefix(t, "projector"), composeEnv(t, p, "LATTICESTATE_INBOX_PREFIX"))
 		require.Len(t, p.Ports, 1)
 		require.Equal(t, "8080", p.Ports[0].Published)
 		require.EqualValues(t, 8080, p.Ports[0].Target)
@@ -156,6 +158,8 @@ func TestDevStack_Compose(t *testing.T) {
 		requireFlag(t, e.Command, "--user", "emitter")
 		_, password := configUser(t, "emitter")
 		require.Equal(t, password, composeEnv(t, e, "LATTICESTATE_PASSWORD"))
+		_, custom := e.Environment["LATTICESTATE_INBOX_PREFIX"]
+		require.False(t, custom, "hosts keep the default inbox")
 		require.Equal(t, composetypes.ServiceConditionHealthy, e.DependsOn["projector"].Condition, "hosts start once the stream exists")
 		requireFlagsParse(t, emitterBin, e.Command)
 	})
@@ -167,6 +171,7 @@ func TestDevStack_Compose(t *testing.T) {
 		require.Len(t, b.Command, 1)
 		_, password := configUser(t, "reader")
 		require.Contains(t, b.Command[0], "nats context save reader --server nats://nats:"+itoa(conf.Port)+" --user reader --password "+password)
+		require.Contains(t, b.Command[0], "--inbox-prefix "+inboxPrefix(t, "reader"))
 		require.Contains(t, b.Command[0], "--select")
 		require.Equal(t, composetypes.ServiceConditionHealthy, b.DependsOn["nats"].Condition)
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"latticestate/internal/eventtest"
+	"latticestate/pipeline"
 	"latticestate/projections"
 	"latticestate/streams"
 )
@@ -29,7 +30,7 @@ func mustFoldStream(tb testing.TB, js jetstream.JetStream, lattice string) *proj
 	folder := projections.NewFolder(lattice)
 	forEachStreamMsg(tb, ctx, js, func(seq uint64, subject string, data []byte) {
 		if l, err := streams.LatticeOf(subject); err == nil && l == lattice {
-			_ = folder.Add(seq, data)
+			_ = folder.AddFrom(pipeline.OriginOf(subject), seq, data)
 		}
 	})
 	return folder

@@ -203,6 +203,8 @@ func categoryName(err error) string {
 		return "data"
 	case errors.Is(err, projections.ErrInvalidHostID):
 		return "host_id"
+	case errors.Is(err, projections.ErrForged):
+		return "forged"
 	}
 	return "other"
 }

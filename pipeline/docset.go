@@ -96,13 +96,14 @@ func foldLattice(lattice string, docs []*document) *projections.Lattice {
 
 // decodeEvent decodes the raw event captured at seq on subject: the event,
 // with its sequence and lattice, and the key of the document it changes
-// ("" for events that change none).
+// ("" for events that change none). An event of latticestate's own kinds
+// on a host subject is rejected as forged (see OriginOf).
 func decodeEvent(seq uint64, subject string, data []byte) (projections.Event, string, error) {
 	lattice, err := streams.LatticeOf(subject)
 	if err != nil {
 		return projections.Event{}, "", &projections.DecodeError{Category: projections.ErrEnvelope, Reason: err.Error()}
 	}
-	ev, err := projections.Decode(data)
+	ev, err := projections.DecodeFrom(OriginOf(subject), data)
 	if err != nil {
 		return projections.Event{}, "", err
 	}

@@ -35,6 +35,9 @@ type Metrics struct {
 	// HistoryLost counts lattices rebuilt without the start of their
 	// history: its events were gone and no snapshot covered them.
 	HistoryLost prometheus.Counter
+	// ConsumerDrift counts the times the projector found its durable
+	// consumer changed or deleted by someone else and set it again.
+	ConsumerDrift prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -79,11 +82,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "latticestate_rebuilds_total", Help: "Rebuilds of the state bucket from the event stream, by reason (replaced, bucket, replay)."}, []string{"reason"}),
 		HistoryLost: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "latticestate_history_lost_total", Help: "Lattices rebuilt without the start of their history (events gone, no snapshot)."}),
+		ConsumerDrift: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latticestate_consumer_drift_total", Help: "Times the projector's durable consumer was found changed or deleted by someone else and set again."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Applied, m.Ignored, m.Skipped, m.Rejected, m.DeadLettered, m.Lag,
 			m.BatchSize, m.WriteSeconds, m.Writes, m.Conflicts, m.Checkpoint, m.HeldIntents,
-			m.LeasesHeld, m.Snapshots, m.SnapshotBytes, m.SnapshotFailures, m.Rebuilds, m.HistoryLost)
+			m.LeasesHeld, m.Snapshots, m.SnapshotBytes, m.SnapshotFailures, m.Rebuilds, m.HistoryLost,
+			m.ConsumerDrift)
 	}
 	return m
 }

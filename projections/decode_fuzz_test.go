@@ -114,6 +114,19 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		ev, err := projections.Decode(raw)
+		fromHost, hostErr := projections.DecodeFrom(projections.FromHost, raw)
+		switch {
+		case err != nil:
+			if !reflect.DeepEqual(hostErr, err) {
+				t.Fatalf("from a host: %v, else %v", hostErr, err)
+			}
+		case strings.HasPrefix(ev.Type, projections.LatticestateTypePrefix):
+			if !errors.Is(hostErr, projections.ErrForged) {
+				t.Fatalf("own event %q from a host: %v", ev.Type, hostErr)
+			}
+		case hostErr != nil || !reflect.DeepEqual(fromHost, ev):
+			t.Fatalf("host event decoded from a host: %v", hostErr)
+		}
 		if err != nil {
 			var de *projections.DecodeError
 			if !errors.As(err, &de) {

@@ -17,8 +17,8 @@ import (
 	"latticestate/projections"
 )
 
-// categories are the four decode failure categories.
-var categories = []error{projections.ErrMalformed, projections.ErrEnvelope, projections.ErrData, projections.ErrInvalidHostID}
+// categories are the decode failure categories.
+var categories = []error{projections.ErrMalformed, projections.ErrEnvelope, projections.ErrData, projections.ErrInvalidHostID, projections.ErrForged}
 
 // requireDecodeError checks that err is a *DecodeError of exactly the
 // category want, with a reason.

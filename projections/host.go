@@ -20,8 +20,8 @@ type Host struct {
 	UptimeSeconds uint64            `json:"uptime_seconds"`
 	UptimeHuman   string            `json:"uptime_human"`
 	Status        string            `json:"status"`
-	// LastSeen is the time of the last heartbeat as the host sent it; nil
-	// until the first heartbeat.
+	// LastSeen is the time of the last heartbeat or host_started as the
+	// host sent it; nil until the first of them (or when it had no time).
 	LastSeen  *string             `json:"last_seen"`
 	Actors    map[string]Actor    `json:"actors"`
 	Providers map[string]Provider `json:"providers"`
@@ -78,6 +78,8 @@ func ApplyHost(cur *Host, ev *Event) (*Host, []Intent) {
 	case *HostInfo:
 		if ev.Kind == KindHostStarted {
 			applyHostInfo(h, d)
+			// A host that says it started has been seen.
+			h.LastSeen = eventTime(ev)
 		} else if d.Labels != nil {
 			h.Labels = d.Labels
 		}
@@ -128,12 +130,7 @@ func applyHeartbeat(h *Host, ev *Event, hb *Heartbeat) {
 		h.Labels = labels
 	}
 	h.Status = StatusUp
-	if ev.Time != "" {
-		t := ev.Time
-		h.LastSeen = &t
-	} else {
-		h.LastSeen = nil
-	}
+	h.LastSeen = eventTime(ev)
 	h.Actors = heartbeatActors(h.Actors, hb.Actors)
 	h.Providers = heartbeatProviders(h.Providers, hb.Providers)
 }
@@ -189,6 +186,16 @@ func heartbeatProviders(cur map[string]Provider, refs []ProviderRef) map[string]
 		}
 	}
 	return providers
+}
+
+// eventTime is the event's time as a host document's last_seen: nil when
+// the event has none.
+func eventTime(ev *Event) *string {
+	if ev.Time == "" {
+		return nil
+	}
+	t := ev.Time
+	return &t
 }
 
 func applyHostInfo(h *Host, d *HostInfo) {

@@ -330,11 +330,22 @@ func TestHost_ApplyHostStarted(t *testing.T) {
 	t.Run("creates the host with its labels, friendly name and version", func(t *testing.T) {
 		h, intents := mustApplyHost(t, nil, 1, eventtest.HostStarted(hostA, info))
 		require.Empty(t, intents)
+		seen := eventtest.DefaultTime
 		require.Equal(t, &projections.Host{
 			HostID: hostA, Lattice: testLattice, FriendlyName: "floral-forest-3510", Version: "0.82.0",
-			Labels: map[string]string{"hostcore.os": "macos"}, Status: projections.StatusUp,
+			Labels: map[string]string{"hostcore.os": "macos"}, Status: projections.StatusUp, LastSeen: &seen,
 			Actors: map[string]projections.Actor{}, Providers: map[string]projections.Provider{}, Seq: 1,
 		}, h)
+	})
+	t.Run("was seen at the event's time", func(t *testing.T) {
+		const at = "2026-01-02T03:04:05.123456Z"
+		h, _ := mustApplyHost(t, nil, 1, eventtest.HostStarted(hostA, info, eventtest.Set("time", at)))
+		require.NotNil(t, h.LastSeen)
+		require.Equal(t, at, *h.LastSeen)
+	})
+	t.Run("without a time, not seen at any", func(t *testing.T) {
+		h, _ := mustApplyHost(t, nil, 1, eventtest.HostStarted(hostA, info, eventtest.Delete("time")))
+		require.Nil(t, h.LastSeen)
 	})
 	t.Run("without labels requests them", func(t *testing.T) {
 		h, intents := mustApplyHost(t, nil, 1, eventtest.HostStarted(hostA, eventtest.HostInfo{FriendlyName: "x"}))
@@ -346,12 +357,12 @@ func TestHost_ApplyHostStarted(t *testing.T) {
 		f := mustFold(t,
 			eventtest.HostHeartbeat(hostA, fullHeartbeat()),
 			eventtest.HostStale(hostA),
-			eventtest.HostStarted(hostA, info),
+			eventtest.HostStarted(hostA, info, eventtest.Set("time", "2024-03-06T22:00:00Z")),
 		)
 		h := mustHost(t, f, hostA)
 		require.Empty(t, h.Actors)
 		require.Empty(t, h.Providers)
-		require.Nil(t, h.LastSeen)
+		require.Equal(t, "2024-03-06T22:00:00Z", *h.LastSeen)
 		require.Equal(t, projections.StatusUp, h.Status)
 		require.Equal(t, info.Labels, h.Labels)
 		require.Equal(t, uint64(3), h.Seq)

@@ -59,6 +59,13 @@ func LatticeOf(subject string) (string, error) {
 	return lattice, nil
 }
 
+// IsRecordedSubject reports whether subject is one latticestate records
+// its own events on (RecordedEventsSubjects), where only the projector may
+// publish.
+func IsRecordedSubject(subject string) bool {
+	return strings.HasPrefix(subject, "latticestate.evt.")
+}
+
 // HostEventSubject is the OTP-style subject hosts of lattice publish on.
 func HostEventSubject(lattice string) string { return "wasmbus.evt." + lattice }
 

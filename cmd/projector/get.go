@@ -14,10 +14,7 @@ import (
 )
 
 func newGetCmd() *cobra.Command {
-	get := &cobra.Command{
-		Use:   "get",
-		Short: "Show one document of the projection",
-	}
+	get := newGroupCmd("get", "Show one document of the projection")
 	var q queryFlags
 	host := &cobra.Command{
 		Use:   "host <id>",
@@ -26,13 +23,17 @@ func newGetCmd() *cobra.Command {
 folds the lattice's events from the stream up to that point without touching
 the bucket.
 
-Exit status: 0 when shown, 1 when there is no such host, 2 on other errors.`,
+Exit status: 0 when shown, 1 when there is no such host, 2 on other errors (a
+malformed host id among them).`,
 		Example: `  projector get host NCSWT2MNKTGQC7FZE3NEW5LN44PIRUJUK7ZIN2LNNN4DIUJVTFGLOI7I
   projector get host NCSW... --as-of 2026-11-25T14:02:00Z -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := q.validate(); err != nil {
 				return err
+			}
+			if !projections.ValidHostID(args[0]) {
+				return cli.Exit(2, fmt.Errorf("%.80q is not a host id: want a server public key (56 characters starting with N)", args[0]))
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), q.timeout)
 			defer cancel()

@@ -12,10 +12,7 @@ import (
 )
 
 func newListCmd() *cobra.Command {
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List documents of the projection",
-	}
+	list := newGroupCmd("list", "List documents of the projection")
 	var q queryFlags
 	var labels []string
 	var status string
@@ -39,8 +36,8 @@ last_seen plus the --host-expiry serve records in the LATTICE_META bucket):
 			if err := q.validate(); err != nil {
 				return err
 			}
-			filter := projections.HostFilter{Status: status}
-			if err := filter.ParseLabelSelectors(labels); err != nil {
+			filter, err := projections.ParseHostFilter(status, labels)
+			if err != nil {
 				return cli.Exit(2, err)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), q.timeout)

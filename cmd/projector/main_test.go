@@ -49,6 +49,7 @@ func TestScripts(t *testing.T) {
 			}
 			env.Defer(s.Shutdown)
 			env.Setenv("NATS_URL", s.ClientURL())
+			env.Setenv("NATS_ADDR", s.Addr().String())
 			env.Setenv("LATTICESTATE_NATS_URL", s.ClientURL())
 			env.Setenv("NO_NATS_URL", "nats://127.0.0.1:1")
 			env.Setenv("REPO", repo)

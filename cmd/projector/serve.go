@@ -126,6 +126,9 @@ that user may (the embedded server has no authentication).`,
 			if _, err := cfg.conn.Options(); err != nil {
 				return cli.Exit(2, err)
 			}
+			if cfg.demo < 0 {
+				return cli.Exit(2, fmt.Errorf("--demo %d: want a number of simulated hosts, 0 (none) or more", cfg.demo))
+			}
 			for _, l := range cfg.lattices {
 				if err := validateLatticeName(l); err != nil {
 					return err
@@ -210,8 +213,11 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 			return fmt.Errorf("embedded NATS server: %w", err)
 		}
 		srv, err := embedded.StartWithOptions(opts)
+		if errors.Is(err, embedded.ErrListen) {
+			return fmt.Errorf("embedded NATS server: %w: set --nats-listen (or --cluster) to a free address, or --nats-url to use the server there", err)
+		}
 		if err != nil {
-			return fmt.Errorf("start embedded NATS server (is %s in use? set --nats-listen or --nats-url): %w", cfg.natsListen, err)
+			return fmt.Errorf("start embedded NATS server: %w", err)
 		}
 		defer func() {
 			srv.Shutdown()

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -243,8 +244,23 @@ func StableServerName(storeDir string) (string, error) {
 	return name, nil
 }
 
+// ErrListen is returned by StartWithOptions when an address the server is to
+// listen on cannot be bound, typically because another process holds it.
+var ErrListen = errors.New("cannot listen")
+
 // StartWithOptions starts a server from full options (clusters, accounts).
+// An address it cannot listen on is reported at once, as ErrListen: the
+// server itself would only fail to become ready.
 func StartWithOptions(opts *server.Options) (*server.Server, error) {
+	for _, l := range []struct {
+		what string
+		host string
+		port int
+	}{{"client address", opts.Host, opts.Port}, {"cluster address", opts.Cluster.Host, opts.Cluster.Port}, {"monitoring address", opts.HTTPHost, opts.HTTPPort}} {
+		if err := checkListen(l.what, l.host, l.port); err != nil {
+			return nil, err
+		}
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("configure embedded NATS server: %w", err)
@@ -258,4 +274,21 @@ func StartWithOptions(opts *server.Options) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded NATS server on %s:%d not ready after 10s", opts.Host, opts.Port)
 	}
 	return s, nil
+}
+
+// checkListen binds host:port and lets it go again; port 0 or -1 (any free
+// port) needs no check.
+func checkListen(what, host string, port int) error {
+	if port <= 0 {
+		return nil
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%w on %s %s: another process (a NATS server, another projector) is listening there", ErrListen, what, addr)
+	case err != nil:
+		return fmt.Errorf("%w on %s %s: %w", ErrListen, what, addr, err)
+	}
+	return ln.Close()
 }

@@ -1,10 +1,14 @@
 package embedded_test
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -91,3 +95,28 @@ func TestStableServerName(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// A taken port is reported at once and by name, not after the ten seconds
+// the server takes to give up becoming ready.
+func TestStartWithOptions_PortTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	addr := taken.Addr().(*net.TCPAddr)
+
+	for name, opts := range map[string]*server.Options{
+		"client":  {Host: "127.0.0.1", Port: addr.Port},
+		"cluster": {Host: "127.0.0.1", Port: -1, Cluster: server.ClusterOpts{Name: "c", Host: "127.0.0.1", Port: addr.Port}},
+		"monitor": {Host: "127.0.0.1", Port: -1, HTTPHost: "127.0.0.1", HTTPPort: addr.Port},
+	} {
+		t.Run(name, func(t *testing.T) {
+			opts.NoLog, opts.NoSigs = true, true
+			start := time.Now()
+			s, err := embedded.StartWithOptions(opts)
+			require.Nil(t, s)
+			require.ErrorIs(t, err, embedded.ErrListen)
+			require.ErrorContains(t, err, fmt.Sprintf("127.0.0.1:%d: another process", addr.Port))
+			require.Less(t, time.Since(start), time.Second)
+		})
+	}
+}

@@ -130,8 +130,8 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	filter := projections.HostFilter{Status: q.Get("status")}
-	if err := filter.ParseLabelSelectors(q["label"]); err != nil {
+	filter, err := projections.ParseHostFilter(q.Get("status"), q["label"])
+	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -219,6 +219,10 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 	lattice, id := r.PathValue("lattice"), r.PathValue("id")
 	if err := streams.ValidateLattice(lattice); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !projections.ValidHostID(id) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%.80q is not a host id: want a server public key (56 characters starting with N)", id))
 		return
 	}
 	if asOf, ok, err := parseAsOf(r); err != nil {
