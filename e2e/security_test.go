@@ -452,8 +452,14 @@ func TestSecurity_HostileReader(t *testing.T) {
 	cons, err := projector.js.Consumer(ctx, streams.EventsStream, durable)
 	require.NoError(t, err)
 	want := cons.CachedInfo().Config
+	// A watch of the meta bucket, as the projector's user keeps one.
+	metaKV, err := projector.js.KeyValue(ctx, streams.MetaBucket)
+	require.NoError(t, err)
+	metaWatch, err := metaKV.Watch(ctx, streams.LeaseKey(streams.ProjectorConsumer))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = metaWatch.Stop() })
 	watches := serverConsumers(t, s, streams.BucketStream(streams.MetaBucket))
-	require.NotEmpty(t, watches, "the projector watches %s", streams.MetaBucket)
+	require.NotEmpty(t, watches, "a watch of %s", streams.MetaBucket)
 	watch := watches[0]
 
 	const api = "$JS.API.CONSUMER."

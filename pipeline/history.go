@@ -149,7 +149,7 @@ func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress
 		from = snaps[i].seq + 1
 	}
 	if from <= p {
-		err := readStream(ctx, h.js, streams.LatticeFilters(lattice), from, p, func(seq uint64, subject string, data []byte, _ time.Time) {
+		err := readLattice(ctx, h.js, lattice, from, p, func(seq uint64, subject string, data []byte) {
 			set.add(seq, subject, data)
 			if progress != nil && seq%4096 == 0 {
 				progress(seq, p)
@@ -236,30 +236,11 @@ func (h *History) resolve(ctx context.Context, v streamView, at AsOf) (uint64, e
 		return v.last, nil
 	}
 	// The first event captured after at.Time, if any, ends the point.
-	after := at.Time.Add(time.Nanosecond)
-	cons, err := h.js.OrderedConsumer(ctx, streams.EventsStream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
-		OptStartTime:  &after,
-	})
-	if err != nil {
-		return 0, fmt.Errorf("find %s in stream %s: %w", at, streams.EventsStream, err)
+	next, err := firstAfter(ctx, h.js, at.Time)
+	if err != nil || next == 0 {
+		return v.last, err
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("find %s in stream %s: %w", at, streams.EventsStream, err)
-	}
-	if info.NumPending == 0 {
-		return v.last, nil
-	}
-	m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-	if err != nil {
-		return 0, fmt.Errorf("find %s in stream %s: %w", at, streams.EventsStream, err)
-	}
-	meta, err := m.Metadata()
-	if err != nil {
-		return 0, err
-	}
-	return meta.Sequence.Stream - 1, nil
+	return next - 1, nil
 }
 
 // message reads the event at seq.
