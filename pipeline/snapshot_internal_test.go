@@ -1,11 +1,17 @@
 package pipeline
 
 import (
+	"context"
+	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"latticestate/internal/eventtest"
+	"latticestate/internal/natstest"
+	"latticestate/streams"
 )
 
 // A snapshot decodes to the documents it was encoded from, and refuses
@@ -144,4 +150,41 @@ func BenchmarkSnapshot(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Chunks left without an object by a crash are purged; an object's are
+// kept.
+func TestProjector_PurgeOrphans(t *testing.T) {
+	s := natstest.MustRunServer(t)
+	_, js := natstest.MustConnect(t, s)
+	ctx := context.Background()
+	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
+	require.NoError(t, err)
+	p, err := New(ctx, js, res, WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	kept, err := res.Snapshots.PutBytes(ctx, streams.SnapshotName("default", 10), []byte("snapshot"))
+	require.NoError(t, err)
+	_, err = js.Publish(ctx, streams.SnapshotChunkSubject("ORPHAN"), []byte("cut short"))
+	require.NoError(t, err)
+
+	defer func(age time.Duration) { orphanAge = age }(orphanAge)
+	orphanAge = time.Hour
+	p.purgeOrphans(ctx)
+	chunks := func() map[string]uint64 {
+		st, err := js.Stream(ctx, streams.SnapshotStoreStream)
+		require.NoError(t, err)
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(streams.SnapshotChunks))
+		require.NoError(t, err)
+		return info.State.Subjects
+	}
+	require.Contains(t, chunks(), streams.SnapshotChunkSubject("ORPHAN"), "too recent: it may be a write in progress")
+
+	orphanAge = 0
+	p.purgeOrphans(ctx)
+	got := chunks()
+	require.NotContains(t, got, streams.SnapshotChunkSubject("ORPHAN"))
+	require.Contains(t, got, streams.SnapshotChunkSubject(kept.NUID))
+	b, err := res.Snapshots.GetBytes(ctx, kept.Name)
+	require.NoError(t, err)
+	require.Equal(t, "snapshot", string(b))
 }

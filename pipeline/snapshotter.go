@@ -318,5 +318,53 @@ func (p *Projector) loadSnapshots(ctx context.Context) {
 	if err := p.snaps.load(ctx, id, p.store.documents(), p.flushed); err != nil {
 		p.snaps.index = nil
 		p.log.Warn("snapshot index not read; snapshots wait for it", "err", err)
+		return
+	}
+	// Under the lease no snapshot is being written: chunks without an
+	// object are a crash's leftovers.
+	p.snaps.wait()
+	p.purgeOrphans(ctx)
+}
+
+// orphanAge is how old the last chunk of an object without metadata must
+// be for purgeOrphans to take it for a crash's leftover.
+var orphanAge = 5 * time.Minute
+
+// purgeOrphans removes the chunks of snapshots whose writing a crash cut
+// short: the object store writes an object's chunks before its metadata,
+// and only the metadata makes them an object (or lets a later write or
+// delete purge them).
+func (p *Projector) purgeOrphans(ctx context.Context) {
+	s, err := p.js.Stream(ctx, streams.SnapshotStoreStream)
+	if err != nil {
+		return
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(streams.SnapshotChunks))
+	if err != nil || len(info.State.Subjects) == 0 {
+		return
+	}
+	objs, err := p.res.Snapshots.List(ctx, jetstream.ListObjectsShowDeleted())
+	if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return
+	}
+	owned := map[string]bool{}
+	for _, o := range objs {
+		if !o.Deleted {
+			owned[streams.SnapshotChunkSubject(o.NUID)] = true
+		}
+	}
+	for subject := range info.State.Subjects {
+		if owned[subject] {
+			continue
+		}
+		// A projector that lost its lease may still be writing one.
+		if m, err := s.GetLastMsgForSubject(ctx, subject); err != nil || time.Since(m.Time) < orphanAge {
+			continue
+		}
+		if err := s.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+			p.log.Debug("purge snapshot chunks", "subject", subject, "err", err)
+			continue
+		}
+		p.log.Info("purged the chunks of a snapshot cut short", "subject", subject)
 	}
 }

@@ -66,3 +66,11 @@ func ParseSnapshotName(name string) (lattice string, seq uint64, err error) {
 	}
 	return lattice, seq, nil
 }
+
+// SnapshotChunks matches the subjects of every snapshot's chunks;
+// SnapshotChunkSubject is those of the object with the given NUID.
+const SnapshotChunks = "$O." + SnapshotStore + ".C.>"
+
+// SnapshotChunkSubject is where the chunks of the snapshot object with id
+// nuid are stored.
+func SnapshotChunkSubject(nuid string) string { return "$O." + SnapshotStore + ".C." + nuid }
