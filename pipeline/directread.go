@@ -129,4 +129,3 @@ func firstAfter(ctx context.Context, js jetstream.JetStream, t time.Time) (uint6
 	}
 	return seq, nil
 }
-
