@@ -73,7 +73,7 @@ func TestDevStack_NATSConfig(t *testing.T) {
 	})
 
 	_, password := configUser(t, "projector")
-	_, js := natstest.MustConnect(t, s, nats.UserInfo("projector", password))
+	_, js := natstest.MustConnect(t, s, nats.UserInfo("projector", password), nats.CustomInboxPrefix(inboxPrefix(t, "projector")))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	info, err := js.AccountInfo(ctx)

@@ -22,7 +22,7 @@ func TestDecodeFrom(t *testing.T) {
 	}{
 		{"host_stale", eventtest.HostStale(host), projections.ErrForged},
 		{"host_labels_resolved", eventtest.HostLabelsResolved(host, map[string]string{"forged": "yes"}, projections.OutcomeOK), projections.ErrForged},
-		{"own kind unknown here", eventtest.Line(eventtest.RecordedType+"host_expired", eventtest.ProjectorSource, map[string]any{"host_id": host}), projections.ErrForged},
+		{"own kind unknown here", eventtest.Line(eventtest.RecordedType+"host_renamed", eventtest.ProjectorSource, map[string]any{"host_id": host}), projections.ErrForged},
 		{"own kind with a host's source", eventtest.HostStale(host, eventtest.Set("source", host)), projections.ErrForged},
 		{"heartbeat", hb, nil},
 		{"unknown host kind", eventtest.Line(eventtest.WasmcloudType+"config_set", host, nil), nil},
