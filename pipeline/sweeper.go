@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -28,10 +29,8 @@ const DefaultHostExpiry = 15 * time.Minute
 // stream's capture timestamps, never on the hosts' clocks, and the outcome
 // is an event in the stream, so a replay agrees with the live state.
 type Sweeper struct {
-	// Active, when set, gates the sweeps of a lattice's hosts: only the
-	// projector the lattice's events are delivered to sees heartbeats, and
-	// only once it is caught up do ages say anything about the hosts.
-	Active func(ctx context.Context, lattice string) bool
+	// active gates the sweeps of a lattice's hosts (WithLatticeActive).
+	active func(ctx context.Context, lattice string) bool
 
 	rec      recorder
 	state    jetstream.KeyValue
@@ -68,36 +67,76 @@ type hostSeen struct {
 	expiring uint64
 }
 
-// SweeperOption configures a Sweeper.
-type SweeperOption func(*Sweeper)
+// SweeperOption configures a Sweeper; an invalid one fails NewSweeper.
+type SweeperOption func(*Sweeper) error
 
 // WithHostExpiry removes stale hosts with no event captured for d, by
-// recording host_expired; d <= 0 never removes hosts. A host is removed
+// recording host_expired; d == 0 never removes hosts. A host is removed
 // only once it is stale, so never before StaleAfter heartbeat intervals.
 // Default: DefaultHostExpiry.
 func WithHostExpiry(d time.Duration) SweeperOption {
-	return func(s *Sweeper) { s.expiry = max(d, 0) }
+	return func(s *Sweeper) error {
+		if d < 0 {
+			return fmt.Errorf("host expiry %v: want a duration >= 0 (0: hosts never expire)", d)
+		}
+		s.expiry = d
+		return nil
+	}
 }
 
-// NewSweeper returns a Sweeper for hosts that heartbeat every interval,
-// with options: WithHostExpiry.
-func NewSweeper(js jetstream.JetStream, state jetstream.KeyValue, interval time.Duration, log *slog.Logger, opts ...SweeperOption) *Sweeper {
-	if log == nil {
-		log = slog.Default()
+// WithLatticeActive gates the sweeps of a lattice's hosts on active: only
+// the projector the lattice's events are delivered to sees heartbeats, and
+// only once it is caught up do ages say anything about the hosts. It must
+// not block for long. Default: every lattice is swept.
+func WithLatticeActive(active func(ctx context.Context, lattice string) bool) SweeperOption {
+	return func(s *Sweeper) error {
+		if active == nil {
+			return errors.New("nil lattice activity check")
+		}
+		s.active = active
+		return nil
+	}
+}
+
+// WithSweeperLogger sets the Sweeper's structured logger (default
+// slog.Default()).
+func WithSweeperLogger(l *slog.Logger) SweeperOption {
+	return func(s *Sweeper) error {
+		if l == nil {
+			return errors.New("nil sweeper logger")
+		}
+		s.log = l
+		return nil
+	}
+}
+
+// NewSweeper returns a Sweeper for the hosts in the state bucket state that
+// heartbeat every interval, recording through js.
+// Options: WithHostExpiry, WithLatticeActive, WithSweeperLogger; an invalid
+// option fails it.
+func NewSweeper(js jetstream.JetStream, state jetstream.KeyValue, interval time.Duration, opts ...SweeperOption) (*Sweeper, error) {
+	if js == nil || state == nil {
+		return nil, errors.New("sweeper: nil JetStream or state bucket")
+	}
+	if interval <= 0 {
+		return nil, fmt.Errorf("sweeper: heartbeat interval %v: want a positive duration", interval)
 	}
 	s := &Sweeper{
 		rec:      recorder{js: js, now: time.Now},
 		state:    state,
 		interval: interval,
 		expiry:   DefaultHostExpiry,
-		log:      log.With("component", "sweeper"),
+		log:      slog.Default(),
 		seen:     map[hostRef]*hostSeen{},
 		idle:     map[string]bool{},
 	}
 	for _, o := range opts {
-		o(s)
+		if err := o(s); err != nil {
+			return nil, fmt.Errorf("sweeper option: %w", err)
+		}
 	}
-	return s
+	s.log = s.log.With("component", "sweeper")
+	return s, nil
 }
 
 // Observe is called by the projector for every event it applied, with the
@@ -222,7 +261,7 @@ func (s *Sweeper) activeLattices(ctx context.Context) (map[string]bool, bool) {
 	s.mu.Unlock()
 	refresh := false
 	for l := range active {
-		active[l] = s.Active == nil || s.Active(ctx, l)
+		active[l] = s.active == nil || s.active(ctx, l)
 		refresh = refresh || active[l] && s.idle[l]
 		s.idle[l] = !active[l]
 	}

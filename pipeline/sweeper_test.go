@@ -30,9 +30,10 @@ func TestSweeper_OnlyWhileActive(t *testing.T) {
 	require.NoError(t, err)
 
 	const interval = 20 * time.Millisecond
-	sw := pipeline.NewSweeper(js, res.State, interval, nil)
 	var active atomic.Bool
-	sw.Active = func(_ context.Context, lattice string) bool { return lattice == "default" && active.Load() }
+	sw := mustNewSweeper(t, js, res.State, interval, pipeline.WithLatticeActive(func(_ context.Context, lattice string) bool {
+		return lattice == "default" && active.Load()
+	}))
 	host := eventtest.HostID(1)
 	sw.Observe(&projections.Event{Kind: projections.KindHostHeartbeat, Lattice: "default", HostID: host}, time.Now().Add(-time.Hour))
 	require.NoError(t, sw.Start(context.Background()))
@@ -48,6 +49,47 @@ func TestSweeper_OnlyWhileActive(t *testing.T) {
 	ev, err := projections.Decode(m.Data)
 	require.NoError(t, err)
 	require.Equal(t, host, ev.HostID)
+}
+
+// mustNewSweeper returns a Sweeper with opts, failing the test when they
+// are refused.
+func mustNewSweeper(tb testing.TB, js jetstream.JetStream, state jetstream.KeyValue, interval time.Duration, opts ...pipeline.SweeperOption) *pipeline.Sweeper {
+	tb.Helper()
+	sw, err := pipeline.NewSweeper(js, state, interval, opts...)
+	require.NoError(tb, err)
+	return sw
+}
+
+// Invalid settings fail the constructor with the reason, never later.
+func TestNewSweeper_Invalid(t *testing.T) {
+	s := natstest.MustRunServer(t)
+	_, js := natstest.MustConnect(t, s)
+	res, err := streams.Ensure(context.Background(), js, streams.DefaultOptions())
+	require.NoError(t, err)
+	tests := []struct {
+		name     string
+		interval time.Duration
+		opts     []pipeline.SweeperOption
+		want     string
+	}{
+		{"zero heartbeat interval", 0, nil, "heartbeat interval 0s"},
+		{"negative heartbeat interval", -time.Second, nil, "heartbeat interval -1s"},
+		{"negative host expiry", time.Second, []pipeline.SweeperOption{pipeline.WithHostExpiry(-time.Minute)}, "host expiry -1m0s"},
+		{"nil activity check", time.Second, []pipeline.SweeperOption{pipeline.WithLatticeActive(nil)}, "nil lattice activity check"},
+		{"nil logger", time.Second, []pipeline.SweeperOption{pipeline.WithSweeperLogger(nil)}, "nil sweeper logger"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sw, err := pipeline.NewSweeper(js, res.State, tt.interval, tt.opts...)
+			require.ErrorContains(t, err, tt.want)
+			require.Nil(t, sw)
+		})
+	}
+	_, err = pipeline.NewSweeper(js, nil, time.Second)
+	require.ErrorContains(t, err, "nil JetStream or state bucket")
+	sw, err := pipeline.NewSweeper(js, res.State, time.Second, pipeline.WithHostExpiry(0))
+	require.NoError(t, err, "0 never expires hosts")
+	sw.Stop() // before Start: nothing to stop, no panic
 }
 
 // mustPutHost stores h as its document in the state bucket, as the
@@ -93,7 +135,7 @@ func TestSweeper_Expire(t *testing.T) {
 	stale, back := doc(1, projections.StatusStale, 7), doc(2, projections.StatusUp, 8)
 	mustPutHost(t, res.State, stale)
 	mustPutHost(t, res.State, back)
-	sw := pipeline.NewSweeper(js, res.State, interval, nil, pipeline.WithHostExpiry(expiry))
+	sw := mustNewSweeper(t, js, res.State, interval, pipeline.WithHostExpiry(expiry))
 	// A host the sweeper saw but whose document is gone.
 	gone := eventtest.HostID(3)
 	sw.Observe(&projections.Event{Kind: projections.KindHostHeartbeat, Lattice: "default", HostID: gone, Seq: 3}, time.Now().Add(-time.Hour))
@@ -133,12 +175,14 @@ func TestSweeper_ExpireWithProjector(t *testing.T) {
 	require.NoError(t, err)
 
 	const interval, expiry = 100 * time.Millisecond, 600 * time.Millisecond
-	sw := pipeline.NewSweeper(js, res.State, interval, nil, pipeline.WithHostExpiry(expiry))
-	p := startProjector(t, js, res, pipeline.WithObserver(sw.Observe))
-	sw.Active = func(ctx context.Context, _ string) bool {
-		st, err := p.Status(ctx)
-		return err == nil && st.CaughtUp()
-	}
+	// The sweeps start (sw.Start) only once p is set.
+	var p *pipeline.Projector
+	sw := mustNewSweeper(t, js, res.State, interval, pipeline.WithHostExpiry(expiry),
+		pipeline.WithLatticeActive(func(ctx context.Context, _ string) bool {
+			st, err := p.Status(ctx)
+			return err == nil && st.CaughtUp()
+		}))
+	p = startProjector(t, js, res, pipeline.WithObserver(sw.Observe))
 	silent, alive := eventtest.HostID(1), eventtest.HostID(2)
 	heartbeat := func(id string) error {
 		hb := eventtest.HostHeartbeat(id, eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{"a": "b"}}},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,17 +16,6 @@ import (
 type hostExpiry struct {
 	d     time.Duration
 	known bool
-}
-
-// recordHostExpiry tells readers the host expiry this serve runs with.
-func recordHostExpiry(ctx context.Context, meta jetstream.KeyValue, d time.Duration) error {
-	if meta == nil {
-		return nil
-	}
-	if _, err := meta.PutString(ctx, streams.HostExpiryKey, d.String()); err != nil {
-		return fmt.Errorf("record host expiry in %s: %w", streams.MetaBucket, err)
-	}
-	return nil
 }
 
 // readHostExpiry returns the host expiry recorded by serve; anything

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"latticestate/internal/natstest"
+	"latticestate/internal/server"
 	"latticestate/projections"
 	"latticestate/streams"
 )
@@ -56,7 +57,7 @@ func TestHostExpiry_RecordRead(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, hostExpiry{}, readHostExpiry(ctx, js))
 	for _, d := range []time.Duration{6 * time.Second, 0} {
-		require.NoError(t, recordHostExpiry(ctx, res.Meta, d))
+		require.NoError(t, server.RecordHostExpiry(ctx, res.Meta, d))
 		require.Equal(t, hostExpiry{d: d, known: true}, readHostExpiry(ctx, js))
 	}
 	for _, garbage := range []string{"soon", "-5m", ""} {

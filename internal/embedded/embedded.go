@@ -130,6 +130,21 @@ func Options(cfg Config) (*server.Options, error) {
 	return opts, nil
 }
 
+// Validate checks cfg as Options does, without touching the store
+// directory: a command refuses its flags before anything starts.
+func (cfg Config) Validate() error {
+	if _, _, err := splitHostPort(cfg.Listen); err != nil {
+		return fmt.Errorf("listen address: %w", err)
+	}
+	if err := cfg.Cluster.apply(&server.Options{}); err != nil {
+		return err
+	}
+	if cfg.ServerName != "" {
+		return validateName("server name", cfg.ServerName)
+	}
+	return nil
+}
+
 // apply sets the cluster options of opts: the route listener, the cluster
 // name (JetStream clustering needs it, and the server name) and the routes.
 func (c Cluster) apply(opts *server.Options) error {

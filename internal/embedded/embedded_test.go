@@ -63,8 +63,19 @@ func TestOptions_Invalid(t *testing.T) {
 			tc.cfg.StoreDir = t.TempDir()
 			_, err := embedded.Options(tc.cfg)
 			require.ErrorContains(t, err, tc.want)
+			require.ErrorContains(t, tc.cfg.Validate(), tc.want, "Validate refuses what Options does")
 		})
 	}
+}
+
+// Validate accepts what Options does, without writing the derived server
+// name into the store directory.
+func TestConfig_Validate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	require.NoError(t, embedded.Config{Listen: "127.0.0.1:-1", StoreDir: dir}.Validate())
+	require.NoError(t, embedded.Config{Listen: "127.0.0.1:4222", StoreDir: dir, ServerName: "n1",
+		Cluster: embedded.Cluster{Listen: "127.0.0.1:6222", Routes: []string{"nats-route://127.0.0.1:6223"}}}.Validate())
+	require.NoDirExists(t, dir)
 }
 
 // A derived server name is the same on every start from one store, kept in
