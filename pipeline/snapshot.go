@@ -41,8 +41,26 @@ var (
 )
 
 // snapshotBuffers hold the plain text of a snapshot while it is
-// compressed: a 10,000-host lattice is about 10 MB.
-var snapshotBuffers = sync.Pool{New: func() any { return new([]byte) }}
+// compressed: a 10,000-host lattice is about 12 MB. They are kept, not
+// pooled: a pool is emptied by every garbage collection, and allocating
+// them again is most of what a snapshot costs the collector.
+var snapshotBuffers = make(chan *[]byte, maxSnapshotWrites)
+
+func snapshotBuffer() *[]byte {
+	select {
+	case b := <-snapshotBuffers:
+		return b
+	default:
+		return new([]byte)
+	}
+}
+
+func releaseSnapshotBuffer(b *[]byte) {
+	select {
+	case snapshotBuffers <- b:
+	default:
+	}
+}
 
 // encodeSnapshot encodes the live documents of lattice at seq.
 func encodeSnapshot(lattice string, seq uint64, docs []*document) ([]byte, error) {
@@ -51,8 +69,8 @@ func encodeSnapshot(lattice string, seq uint64, docs []*document) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	pooled := snapshotBuffers.Get().(*[]byte)
-	defer snapshotBuffers.Put(pooled)
+	pooled := snapshotBuffer()
+	defer releaseSnapshotBuffer(pooled)
 	b := slices.Grow((*pooled)[:0], len(hdr)+1+len(docs)*1100)
 	b = append(append(b, hdr...), '\n')
 	for _, d := range docs {

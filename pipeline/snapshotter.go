@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -288,21 +289,39 @@ func (p *Projector) takeSnapshots(ctx context.Context, b uint64) {
 			s.prune(ctx, viewOf(info))
 		}
 	}
-	docs := p.documentsAt()
-	s.capture(b, p.highTime, first, func(l string) []*document { return latticeDocs(docs, l) }, slices.Collect(maps.Keys(s.index)))
+	s.capture(b, p.highTime, first, p.latticeDocsNow, slices.Collect(maps.Keys(s.index)))
 }
 
 // pruneEvery is how often the projector deletes snapshots no longer needed.
 const pruneEvery = time.Minute
 
-// documentsAt returns every document as the projector holds it now: the
-// window's version over the bucket's.
-func (p *Projector) documentsAt() map[string]*document {
-	docs := p.store.documents()
-	for k, d := range p.win.dirty {
-		docs[k] = d.next
+// latticeDocsNow returns the live documents of lattice as the projector
+// holds them now: the window's version over the bucket's.
+func (p *Projector) latticeDocsNow(lattice string) []*document {
+	prefix := lattice + "."
+	var out []*document
+	add := func(d *document) {
+		if d.live() {
+			out = append(out, d)
+		}
 	}
-	return docs
+	p.store.mu.Lock()
+	for k, d := range p.store.cache {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		if w, ok := p.win.dirty[k]; ok {
+			d = w.next
+		}
+		add(d)
+	}
+	for k, w := range p.win.dirty {
+		if _, cached := p.store.cache[k]; !cached && strings.HasPrefix(k, prefix) {
+			add(w.next)
+		}
+	}
+	p.store.mu.Unlock()
+	return out
 }
 
 // loadSnapshots reads the snapshot index for the state as the bucket holds
