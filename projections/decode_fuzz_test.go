@@ -99,10 +99,16 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 	return seeds
 }
 
+// FuzzDecode checks the decoder on any input: the one-pass path accepts
+// nothing the strict one rejects and decodes what it accepts the same way;
+// a Decoder, whose caches have seen the inputs before, decodes as Decode
+// does; every rejection falls in exactly one category; what is accepted
+// folds and encodes.
 func FuzzDecode(f *testing.F) {
 	for _, seed := range fuzzSeeds(f) {
 		f.Add(seed)
 	}
+	cached := projections.NewDecoder()
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		if fast, ok := projections.DecodeFast(raw); ok {
 			strict, err := projections.DecodeStrict(raw)
@@ -114,6 +120,10 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		ev, err := projections.Decode(raw)
+		evCached, errCached := cached.Decode(raw)
+		if !reflect.DeepEqual(ev, evCached) || !reflect.DeepEqual(err, errCached) {
+			t.Fatalf("a Decoder disagrees with Decode:\ncached   %+v, %v\nuncached %+v, %v", evCached, errCached, ev, err)
+		}
 		fromHost, hostErr := projections.DecodeFrom(projections.FromHost, raw)
 		switch {
 		case err != nil:

@@ -13,6 +13,9 @@ type Folder struct {
 	Intents []Intent
 	// Ignored counts valid events of kinds that change no state.
 	Ignored int
+	// decoder shares what recurs between the events added; made by the
+	// first Add.
+	decoder *Decoder
 }
 
 // NewFolder returns a Folder for an empty lattice named lattice.
@@ -31,7 +34,10 @@ func (f *Folder) Add(seq uint64, raw []byte) error {
 // AddFrom is Add for an event captured at origin (see DecodeFrom): one of
 // latticestate's own events from a host is rejected as ErrForged.
 func (f *Folder) AddFrom(origin Origin, seq uint64, raw []byte) error {
-	ev, err := DecodeFrom(origin, raw)
+	if f.decoder == nil {
+		f.decoder = NewDecoder()
+	}
+	ev, err := f.decoder.DecodeFrom(origin, raw)
 	if err != nil {
 		return err
 	}

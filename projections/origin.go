@@ -20,7 +20,14 @@ const (
 // of latticestate's own types from a host is rejected as ErrForged, whether
 // or not its kind changes state here. Other failures are Decode's.
 func DecodeFrom(origin Origin, raw []byte) (Event, error) {
-	ev, err := Decode(raw)
+	var uncached *Decoder
+	return uncached.DecodeFrom(origin, raw)
+}
+
+// DecodeFrom is Decode for an event captured at origin, as the
+// package-level DecodeFrom.
+func (d *Decoder) DecodeFrom(origin Origin, raw []byte) (Event, error) {
+	ev, err := d.Decode(raw)
 	if err != nil {
 		return Event{}, err
 	}
