@@ -17,12 +17,16 @@ type Decoder struct {
 	hostIDs stringSet
 }
 
-// NewDecoder returns a Decoder with empty caches (about 1.5 MB).
+// NewDecoder returns a Decoder with empty caches. They take a few
+// kilobytes at first and grow, as the values that recur need, up to about
+// 1.5 MB.
 func NewDecoder() *Decoder {
 	// The seed only spreads values over the caches' slots.
 	seed := maphash.MakeSeed()
 	d := &Decoder{}
-	d.strings.seed, d.labels.seed, d.hostIDs.seed = seed, seed, seed
+	d.strings.init(seed, 1<<16)
+	d.labels.init(seed, 1<<10)
+	d.hostIDs.init(seed, 1<<17)
 	return d
 }
 
@@ -76,12 +80,51 @@ func (d *Decoder) checkHostID(id string) error {
 
 // The caches are direct-mapped: a slot holds the last value hashed to it,
 // and a collision only costs an allocation. Values handed out are shared and
-// never modified.
+// never modified. Their tables start small, so that a Decoder for a few
+// events costs little, and grow with the values seen.
+
+// slotTable is the table of a direct-mapped cache. It grows fourfold, up
+// to maxSlots, each time it has missed as often as it has slots: a table
+// smaller than the values that recur keeps missing, one that holds them
+// hardly misses any more.
+type slotTable[E any] struct {
+	seed     maphash.Seed
+	maxSlots int
+	table    atomic.Pointer[[]atomic.Pointer[E]]
+	misses   atomic.Uint64
+}
+
+// initialSlots is the size of a new table.
+const initialSlots = 1 << 10
+
+func (t *slotTable[E]) init(seed maphash.Seed, maxSlots int) {
+	t.seed, t.maxSlots = seed, maxSlots
+	slots := make([]atomic.Pointer[E], min(initialSlots, maxSlots))
+	t.table.Store(&slots)
+}
+
+// slot returns the slot of a value whose hash is h.
+func (t *slotTable[E]) slot(h uint64) *atomic.Pointer[E] {
+	slots := *t.table.Load()
+	return &slots[h&uint64(len(slots)-1)]
+}
+
+// missed records a lookup that found nothing, and grows the table when
+// it has missed as often as it has slots. What the old table held is
+// dropped, and found again as it recurs.
+func (t *slotTable[E]) missed() {
+	cur := t.table.Load()
+	if n := len(*cur); t.misses.Add(1) >= uint64(n) && n < t.maxSlots {
+		grown := make([]atomic.Pointer[E], min(4*n, t.maxSlots))
+		if t.table.CompareAndSwap(cur, &grown) {
+			t.misses.Store(0)
+		}
+	}
+}
 
 // stringCache shares strings.
 type stringCache struct {
-	seed  maphash.Seed
-	slots [1 << 16]atomic.Pointer[string]
+	slotTable[string]
 }
 
 // get returns b as a string, shared with earlier calls for equal bytes.
@@ -92,10 +135,11 @@ func (c *stringCache) get(b []byte) string {
 	if len(b) > maxInterned {
 		return string(b)
 	}
-	slot := &c.slots[maphash.Bytes(c.seed, b)&(uint64(len(c.slots))-1)]
+	slot := c.slot(maphash.Bytes(c.seed, b))
 	if p := slot.Load(); p != nil && *p == string(b) {
 		return *p
 	}
+	c.missed()
 	s := string(b)
 	slot.Store(&s)
 	return s
@@ -107,8 +151,7 @@ const maxInterned = 128
 
 // labelsCache shares label sets, keyed by the bytes of their JSON object.
 type labelsCache struct {
-	seed  maphash.Seed
-	slots [1 << 10]atomic.Pointer[labelsEntry]
+	slotTable[labelsEntry]
 }
 
 type labelsEntry struct {
@@ -118,7 +161,7 @@ type labelsEntry struct {
 
 // get returns the labels cached for raw, or nil.
 func (c *labelsCache) get(raw []byte) map[string]string {
-	if e := c.slot(raw).Load(); e != nil && e.raw == string(raw) {
+	if e := c.slot(maphash.Bytes(c.seed, raw)).Load(); e != nil && e.raw == string(raw) {
 		return e.labels
 	}
 	return nil
@@ -127,12 +170,9 @@ func (c *labelsCache) get(raw []byte) map[string]string {
 // put caches labels for raw, unless raw is too long to be worth it.
 func (c *labelsCache) put(raw []byte, labels map[string]string) {
 	if len(raw) <= maxLabelsInterned {
-		c.slot(raw).Store(&labelsEntry{raw: string(raw), labels: labels})
+		c.missed()
+		c.slot(maphash.Bytes(c.seed, raw)).Store(&labelsEntry{raw: string(raw), labels: labels})
 	}
-}
-
-func (c *labelsCache) slot(raw []byte) *atomic.Pointer[labelsEntry] {
-	return &c.slots[maphash.Bytes(c.seed, raw)&(uint64(len(c.slots))-1)]
 }
 
 // maxLabelsInterned bounds the label objects that are cached.
@@ -140,19 +180,18 @@ const maxLabelsInterned = 1024
 
 // stringSet remembers strings known to have a property that is costly to
 // check, such as host ids that are valid nkeys. With 10,000 hosts about 7%
-// of them share a slot with another; a collision only costs the check.
+// of them share a slot with another in a full table; a collision only
+// costs the check.
 type stringSet struct {
-	seed  maphash.Seed
-	slots [1 << 17]atomic.Pointer[string]
-}
-
-func (c *stringSet) slot(s string) *atomic.Pointer[string] {
-	return &c.slots[maphash.String(c.seed, s)&(uint64(len(c.slots))-1)]
+	slotTable[string]
 }
 
 func (c *stringSet) has(s string) bool {
-	p := c.slot(s).Load()
+	p := c.slot(maphash.String(c.seed, s)).Load()
 	return p != nil && *p == s
 }
 
-func (c *stringSet) add(s string) { c.slot(s).Store(&s) }
+func (c *stringSet) add(s string) {
+	c.missed()
+	c.slot(maphash.String(c.seed, s)).Store(&s)
+}
