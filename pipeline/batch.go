@@ -137,7 +137,7 @@ func (p *Projector) decode(items []item) {
 			return
 		}
 		it.decoded = true
-		it.ev, it.key, it.err = decodeEvent(it.seq, it.subject, it.data)
+		it.ev, it.key, it.err = decodeEvent(p.opts.decoder, it.seq, it.subject, it.data)
 	}
 	if p.opts.tracer != nil {
 		inner := decodeOne

@@ -19,17 +19,19 @@ type docSet struct {
 	// events of the lattice at or below it are already in (a snapshot's
 	// sequence), 0 for a lattice folded from the start.
 	base map[string]uint64
+	// decoder decodes the events folded into the set.
+	decoder *projections.Decoder
 }
 
 func newDocSet() *docSet {
-	return &docSet{docs: map[string]*document{}, base: map[string]uint64{}}
+	return &docSet{docs: map[string]*document{}, base: map[string]uint64{}, decoder: projections.NewDecoder()}
 }
 
 // add folds the raw event captured at seq on subject into the set, unless
 // its lattice is held at seq or later. Events that cannot be decoded
 // change nothing: they were dead-lettered when first applied.
 func (s *docSet) add(seq uint64, subject string, data []byte) {
-	ev, key, err := decodeEvent(seq, subject, data)
+	ev, key, err := decodeEvent(s.decoder, seq, subject, data)
 	if err != nil || key == "" || seq <= s.base[ev.Lattice] {
 		return
 	}
@@ -94,16 +96,16 @@ func foldLattice(lattice string, docs []*document) *projections.Lattice {
 	return l
 }
 
-// decodeEvent decodes the raw event captured at seq on subject: the event,
-// with its sequence and lattice, and the key of the document it changes
-// ("" for events that change none). An event of latticestate's own kinds
-// on a host subject is rejected as forged (see OriginOf).
-func decodeEvent(seq uint64, subject string, data []byte) (projections.Event, string, error) {
+// decodeEvent decodes with d the raw event captured at seq on subject: the
+// event, with its sequence and lattice, and the key of the document it
+// changes ("" for events that change none). An event of latticestate's own
+// kinds on a host subject is rejected as forged (see OriginOf).
+func decodeEvent(d *projections.Decoder, seq uint64, subject string, data []byte) (projections.Event, string, error) {
 	lattice, err := streams.LatticeOf(subject)
 	if err != nil {
 		return projections.Event{}, "", &projections.DecodeError{Category: projections.ErrEnvelope, Reason: err.Error()}
 	}
-	ev, err := projections.DecodeFrom(OriginOf(subject), data)
+	ev, err := d.DecodeFrom(OriginOf(subject), data)
 	if err != nil {
 		return projections.Event{}, "", err
 	}

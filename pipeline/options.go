@@ -27,6 +27,9 @@ type options struct {
 	tracer        trace.Tracer
 	streamOptions streams.Options
 	snapshotEvery uint64
+	// decoder decodes the events the projector applies, sharing what
+	// recurs; each projector has its own.
+	decoder *projections.Decoder
 }
 
 // Defaults of WithBatchSize and WithFlushWindow.
@@ -43,6 +46,7 @@ func defaultOptions() options {
 		logger:        slog.Default(),
 		streamOptions: streams.DefaultOptions(),
 		snapshotEvery: streams.DefaultSnapshotEvery,
+		decoder:       projections.NewDecoder(),
 	}
 }
 
