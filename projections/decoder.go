@@ -24,9 +24,9 @@ func NewDecoder() *Decoder {
 	// The seed only spreads values over the caches' slots.
 	seed := maphash.MakeSeed()
 	d := &Decoder{}
-	d.strings.init(seed, 1<<16)
-	d.labels.init(seed, 1<<10)
-	d.hostIDs.init(seed, 1<<17)
+	d.strings.init(seed, 1<<16, stringKey)
+	d.labels.init(seed, 1<<10, func(e *labelsEntry) string { return e.raw })
+	d.hostIDs.init(seed, 1<<17, stringKey)
 	return d
 }
 
@@ -83,42 +83,60 @@ func (d *Decoder) checkHostID(id string) error {
 // never modified. Their tables start small, so that a Decoder for a few
 // events costs little, and grow with the values seen.
 
-// slotTable is the table of a direct-mapped cache. It grows fourfold, up
+// slotTable is the table of a direct-mapped cache. It grows eightfold, up
 // to maxSlots, each time it has missed as often as it has slots: a table
 // smaller than the values that recur keeps missing, one that holds them
 // hardly misses any more.
 type slotTable[E any] struct {
 	seed     maphash.Seed
 	maxSlots int
-	table    atomic.Pointer[[]atomic.Pointer[E]]
-	misses   atomic.Uint64
+	// key is what an entry is looked up by, to place it again when the
+	// table grows.
+	key    func(*E) string
+	table  atomic.Pointer[[]atomic.Pointer[E]]
+	misses atomic.Uint64
 }
 
 // initialSlots is the size of a new table.
 const initialSlots = 1 << 10
 
-func (t *slotTable[E]) init(seed maphash.Seed, maxSlots int) {
-	t.seed, t.maxSlots = seed, maxSlots
+func (t *slotTable[E]) init(seed maphash.Seed, maxSlots int, key func(*E) string) {
+	t.seed, t.maxSlots, t.key = seed, maxSlots, key
 	slots := make([]atomic.Pointer[E], min(initialSlots, maxSlots))
 	t.table.Store(&slots)
 }
 
-// slot returns the slot of a value whose hash is h.
-func (t *slotTable[E]) slot(h uint64) *atomic.Pointer[E] {
+// slot returns the slot of the entry looked up by key.
+func (t *slotTable[E]) slot(key []byte) *atomic.Pointer[E] {
 	slots := *t.table.Load()
-	return &slots[h&uint64(len(slots)-1)]
+	return &slots[maphash.Bytes(t.seed, key)&uint64(len(slots)-1)]
 }
 
-// missed records a lookup that found nothing, and grows the table when
-// it has missed as often as it has slots. What the old table held is
-// dropped, and found again as it recurs.
+// slotString is slot for a key held as a string.
+func (t *slotTable[E]) slotString(key string) *atomic.Pointer[E] {
+	slots := *t.table.Load()
+	return &slots[maphash.String(t.seed, key)&uint64(len(slots)-1)]
+}
+
+// missed records a lookup that found nothing, and grows the table when it
+// has missed as often as it has slots. The grown table starts with what
+// the old one held; an entry stored in the old one meanwhile is lost, which
+// only costs a miss.
 func (t *slotTable[E]) missed() {
 	cur := t.table.Load()
-	if n := len(*cur); t.misses.Add(1) >= uint64(n) && n < t.maxSlots {
-		grown := make([]atomic.Pointer[E], min(4*n, t.maxSlots))
-		if t.table.CompareAndSwap(cur, &grown) {
-			t.misses.Store(0)
+	n := len(*cur)
+	if t.misses.Add(1) < uint64(n) || n >= t.maxSlots {
+		return
+	}
+	grown := make([]atomic.Pointer[E], min(8*n, t.maxSlots))
+	mask := uint64(len(grown) - 1)
+	for i := range *cur {
+		if e := (*cur)[i].Load(); e != nil {
+			grown[maphash.String(t.seed, t.key(e))&mask].Store(e)
 		}
+	}
+	if t.table.CompareAndSwap(cur, &grown) {
+		t.misses.Store(0)
 	}
 }
 
@@ -135,7 +153,7 @@ func (c *stringCache) get(b []byte) string {
 	if len(b) > maxInterned {
 		return string(b)
 	}
-	slot := c.slot(maphash.Bytes(c.seed, b))
+	slot := c.slot(b)
 	if p := slot.Load(); p != nil && *p == string(b) {
 		return *p
 	}
@@ -161,7 +179,7 @@ type labelsEntry struct {
 
 // get returns the labels cached for raw, or nil.
 func (c *labelsCache) get(raw []byte) map[string]string {
-	if e := c.slot(maphash.Bytes(c.seed, raw)).Load(); e != nil && e.raw == string(raw) {
+	if e := c.slot(raw).Load(); e != nil && e.raw == string(raw) {
 		return e.labels
 	}
 	return nil
@@ -171,7 +189,7 @@ func (c *labelsCache) get(raw []byte) map[string]string {
 func (c *labelsCache) put(raw []byte, labels map[string]string) {
 	if len(raw) <= maxLabelsInterned {
 		c.missed()
-		c.slot(maphash.Bytes(c.seed, raw)).Store(&labelsEntry{raw: string(raw), labels: labels})
+		c.slot(raw).Store(&labelsEntry{raw: string(raw), labels: labels})
 	}
 }
 
@@ -187,11 +205,14 @@ type stringSet struct {
 }
 
 func (c *stringSet) has(s string) bool {
-	p := c.slot(maphash.String(c.seed, s)).Load()
+	p := c.slotString(s).Load()
 	return p != nil && *p == s
 }
 
 func (c *stringSet) add(s string) {
 	c.missed()
-	c.slot(maphash.String(c.seed, s)).Store(&s)
+	c.slotString(s).Store(&s)
 }
+
+// stringKey is the key of a string entry: the string.
+func stringKey(s *string) string { return *s }
