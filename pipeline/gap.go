@@ -4,41 +4,41 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // fillGap applies, straight from the stream, the consumer's events between
-// the checkpoint and upTo (exclusive) that were never applied. They exist
-// when a delivery was lost (the process crashed, the connection dropped):
-// the server redelivers them only after the ack wait, later than newer
-// events. Applying them first keeps every document in stream order; their
-// redelivery is then skipped.
-func (p *Projector) fillGap(ctx context.Context, upTo uint64) error {
-	if upTo <= p.high+1 {
+// the applied sequence and upTo (exclusive) that were never applied. They
+// exist when a delivery was lost (the process crashed, the connection
+// dropped): the server redelivers them only after the ack wait, later than
+// newer events. Applying them first keeps every document in stream order;
+// their redelivery is then skipped.
+func (b *batcher) fillGap(ctx context.Context, upTo uint64) error {
+	from := b.applier.applied + 1
+	if upTo <= from {
 		return nil
 	}
-	next, err := p.nextStreamSeq(ctx, p.high+1)
+	next, err := b.nextStreamSeq(ctx, from)
 	if err != nil {
 		return err
 	}
 	if next == 0 || next >= upTo {
 		return nil
 	}
-	p.log.Info("filling gap from the stream", "from", next, "to", upTo-1)
-	return p.applyStream(ctx, func(seq uint64, _ time.Time) bool { return seq >= upTo }, nil)
+	b.log.Info("filling gap from the stream", "from", next, "to", upTo-1)
+	return b.applyStream(ctx, upTo)
 }
 
 // applyStream applies the consumer's events read straight from the stream,
-// from the one after p.high, in batches, until past(seq, captured) holds for
-// the next event or the stream has no more. progress, when set, is told the
-// last sequence applied after every batch.
-func (p *Projector) applyStream(ctx context.Context, past func(seq uint64, captured time.Time) bool, progress func(uint64)) error {
-	cons, err := p.js.OrderedConsumer(ctx, p.res.Events.CachedInfo().Config.Name, jetstream.OrderedConsumerConfig{
-		FilterSubjects: p.filters,
+// from the one after the applied sequence up to upTo (exclusive) or the
+// end of the stream, in batches, flushing the window when it is due.
+func (b *batcher) applyStream(ctx context.Context, upTo uint64) error {
+	a := b.applier
+	cons, err := b.js.OrderedConsumer(ctx, b.res.Events.CachedInfo().Config.Name, jetstream.OrderedConsumerConfig{
+		FilterSubjects: b.filters,
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    p.high + 1,
+		OptStartSeq:    a.applied + 1,
 	})
 	if err != nil {
 		return fmt.Errorf("read stream: %w", err)
@@ -50,31 +50,12 @@ func (p *Projector) applyStream(ctx context.Context, past func(seq uint64, captu
 	if info.NumPending == 0 {
 		return nil
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * p.opts.batchSize))
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * b.opts.batchSize))
 	if err != nil {
 		return fmt.Errorf("read stream: %w", err)
 	}
 	defer it.Stop()
-	items := make([]item, 0, p.opts.batchSize)
-	var pending uint64
-	flush := func() error {
-		if len(items) == 0 {
-			return nil
-		}
-		if err := p.applyItems(ctx, items); err != nil {
-			return err
-		}
-		if p.due(pending) {
-			if err := p.flush(ctx); err != nil {
-				return err
-			}
-		}
-		if progress != nil {
-			progress(p.high)
-		}
-		items = items[:0]
-		return nil
-	}
+	events := make([]capturedEvent, 0, b.opts.batchSize)
 	for {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -85,34 +66,49 @@ func (p *Projector) applyStream(ctx context.Context, past func(seq uint64, captu
 			return fmt.Errorf("read stream: %w", err)
 		}
 		seq := meta.Sequence.Stream
-		pending = meta.NumPending
-		if past(seq, meta.Timestamp) {
-			return flush()
+		if seq >= upTo {
+			return b.applyRead(ctx, events, meta.NumPending)
 		}
-		if seq > p.high {
-			items = append(items, item{seq: seq, subject: m.Subject(), data: m.Data(), captured: meta.Timestamp})
+		if seq > a.applied {
+			events = append(events, capturedEvent{seq: seq, subject: m.Subject(), data: m.Data(), captured: meta.Timestamp})
 		}
 		if meta.NumPending == 0 {
-			return flush()
+			return b.applyRead(ctx, events, 0)
 		}
-		if len(items) == p.opts.batchSize {
-			if err := flush(); err != nil {
+		if len(events) == b.opts.batchSize {
+			if err := b.applyRead(ctx, events, meta.NumPending); err != nil {
 				return err
 			}
+			events = events[:0]
 		}
 	}
 }
 
+// applyRead applies events read from the stream, with pending events left
+// after them, and flushes the window when it is due.
+func (b *batcher) applyRead(ctx context.Context, events []capturedEvent, pending uint64) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if err := b.applier.apply(ctx, events); err != nil {
+		return err
+	}
+	if b.applier.flushDue(pending) {
+		return b.applier.flush(ctx)
+	}
+	return nil
+}
+
 // nextStreamSeq returns the sequence of the first event of the consumer at
 // or after seq, 0 when there is none.
-func (p *Projector) nextStreamSeq(ctx context.Context, seq uint64) (uint64, error) {
-	filters := p.filters
+func (b *batcher) nextStreamSeq(ctx context.Context, seq uint64) (uint64, error) {
+	filters := b.filters
 	if len(filters) == 0 {
 		filters = []string{">"}
 	}
 	var next uint64
 	for _, f := range filters {
-		m, err := p.res.Events.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(f))
+		m, err := b.res.Events.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(f))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}

@@ -5,12 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"latticestate/streams"
@@ -27,6 +26,24 @@ const (
 // the one the projector's state follows: it is rebuilt before pulling on.
 var errFollow = errors.New("stream or state bucket changed")
 
+// rebuilder makes the state follow the event stream as it is now: it
+// notices a replaced or shortened stream and a deleted state bucket, and
+// rebuilds the state from the stream, from snapshots where they apply,
+// into the bucket through the applier; replay asks it for the same. It
+// runs on the leader's goroutine, under the consumer's lease.
+type rebuilder struct {
+	js jetstream.JetStream
+	// res are the projector's resources; the rebuilder replaces the event
+	// stream and the state bucket in it when it creates them again.
+	res      *streams.Resources
+	applier  *applier
+	consumer string
+	filters  []string
+	opts     options
+	metrics  *Metrics
+	log      *slog.Logger
+}
+
 // follow makes sure the state follows the stream as it is now, under the
 // lease, before pulling: a deleted state bucket is created again and the
 // state rebuilt into it; a deleted event stream is created again; a stream
@@ -34,87 +51,79 @@ var errFollow = errors.New("stream or state bucket changed")
 // from an older backup, or with writes lost to a power cut) has the state
 // rebuilt from it, from its snapshots where they apply, and the consumer
 // restarted after the rebuilt point. New events are never skipped as
-// already applied.
-func (p *Projector) follow(ctx context.Context) error {
-	if p.stateGone(ctx) {
-		p.log.Warn("state bucket is gone: creating it again and rebuilding it from the stream", "bucket", p.res.State.Bucket())
-		kv, st, err := streams.EnsureState(ctx, p.js, p.res.State.Bucket(), p.opts.streamOptions)
+// already applied. It returns the consumer when it started it again, nil
+// when the current one stays.
+func (r *rebuilder) follow(ctx context.Context, cons jetstream.Consumer) (jetstream.Consumer, error) {
+	a := r.applier
+	if r.stateGone(ctx) {
+		r.log.Warn("state bucket is gone: creating it again and rebuilding it from the stream", "bucket", r.res.State.Bucket())
+		kv, st, err := streams.EnsureState(ctx, r.js, r.res.State.Bucket(), r.opts.streamOptions)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		p.res.State, p.res.StateStream = kv, st
-		p.store = newStore(p.js, st, kv.Bucket())
-		p.high, p.flushed, p.lastDelivery = 0, 0, 0
-		p.win = newWindow()
-		return p.rebuildState(ctx, rebuildBucket, false, nil)
+		r.res.State, r.res.StateStream = kv, st
+		a.useStore(newKVStore(r.js, st, kv.Bucket(), r.consumer))
+		return nil, r.rebuildState(ctx, rebuildBucket, false, nil)
 	}
-	info, err := p.res.Events.Info(ctx)
+	info, err := r.res.Events.Info(ctx)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		p.log.Warn("event stream is gone: creating it again", "stream", streams.EventsStream)
-		if p.res.Events, err = streams.EnsureEvents(ctx, p.js, p.opts.streamOptions); err != nil {
-			return err
+		r.log.Warn("event stream is gone: creating it again", "stream", streams.EventsStream)
+		if r.res.Events, err = streams.EnsureEvents(ctx, r.js, r.opts.streamOptions); err != nil {
+			return nil, err
 		}
-		info, err = p.res.Events.Info(ctx)
+		info, err = r.res.Events.Info(ctx)
 	}
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", streams.EventsStream, err)
+		return nil, fmt.Errorf("stream %s: %w", streams.EventsStream, err)
 	}
-	if why := p.replaced(info); why != "" {
-		p.log.Warn("the event stream is not the one the state was built from: rebuilding the state from it", "why", why)
-		if err := p.rebuildState(ctx, rebuildReplaced, false, nil); err != nil {
-			return err
+	if why := r.replaced(info); why != "" {
+		r.log.Warn("the event stream is not the one the state was built from: rebuilding the state from it", "why", why)
+		if err := r.rebuildState(ctx, rebuildReplaced, false, nil); err != nil {
+			return nil, err
 		}
-		c, err := streams.StartConsumerAt(ctx, p.res.Events, p.opts.lattice, p.flushed+1, p.opts.streamOptions)
-		if err != nil {
-			return err
-		}
-		p.consumer = c
-		return nil
+		return streams.StartConsumerAt(ctx, r.res.Events, r.opts.lattice, a.checkpoint+1, r.opts.streamOptions)
 	}
-	if p.streamID == "" {
-		p.streamID = streamIdentity(info.Created)
+	if a.stream == "" {
+		a.stream = streamIdentity(info.Created)
 	}
-	if _, err := p.consumer.Info(ctx); errors.Is(err, jetstream.ErrConsumerNotFound) {
-		p.log.Warn("consumer is gone: creating it again", "consumer", p.name)
-		c, err := streams.StartConsumerAt(ctx, p.res.Events, p.opts.lattice, p.flushed+1, p.opts.streamOptions)
-		if err != nil {
-			return err
-		}
-		p.consumer = c
+	if _, err := cons.Info(ctx); errors.Is(err, jetstream.ErrConsumerNotFound) {
+		r.log.Warn("consumer is gone: creating it again", "consumer", r.consumer)
+		return streams.StartConsumerAt(ctx, r.res.Events, r.opts.lattice, a.checkpoint+1, r.opts.streamOptions)
 	}
-	return nil
+	return nil, nil
 }
 
 // replaced tells why the stream described by info is not the one the
 // checkpoint counts in, "" when it is.
-func (p *Projector) replaced(info *jetstream.StreamInfo) string {
+func (r *rebuilder) replaced(info *jetstream.StreamInfo) string {
+	a := r.applier
 	created := streamIdentity(info.Created)
 	switch {
-	case p.streamID != "" && created != p.streamID:
-		return fmt.Sprintf("stream created %s, the checkpoint counts in the one created %s", created, p.streamID)
-	case info.State.LastSeq < p.flushed:
-		return fmt.Sprintf("stream ends at sequence %d, below the checkpoint %d", info.State.LastSeq, p.flushed)
+	case a.stream != "" && created != a.stream:
+		return fmt.Sprintf("stream created %s, the checkpoint counts in the one created %s", created, a.stream)
+	case info.State.LastSeq < a.checkpoint:
+		return fmt.Sprintf("stream ends at sequence %d, below the checkpoint %d", info.State.LastSeq, a.checkpoint)
 	}
 	return ""
 }
 
 // stateGone reports whether the state bucket was deleted.
-func (p *Projector) stateGone(ctx context.Context) bool {
-	_, err := p.js.Stream(ctx, streams.BucketStream(p.res.State.Bucket()))
+func (r *rebuilder) stateGone(ctx context.Context) bool {
+	_, err := r.js.Stream(ctx, streams.BucketStream(r.res.State.Bucket()))
 	return errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 // streamChanged is the check of follow that costs one request: whether
 // follow has something to do.
-func (p *Projector) streamChanged(ctx context.Context) bool {
-	info, err := p.res.Events.Info(ctx)
+func (r *rebuilder) streamChanged(ctx context.Context) bool {
+	info, err := r.res.Events.Info(ctx)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return true
 	}
 	if err != nil {
 		return false
 	}
-	return p.replaced(info) != "" || p.stateGone(ctx)
+	return r.replaced(info) != "" || r.stateGone(ctx)
 }
 
 // HistoryGoneError says a point of a lattice's history can no longer be
@@ -157,51 +166,49 @@ func (e *HistoryGoneError) Is(target error) bool { return target == ErrHistoryGo
 // rebuilt exactly; otherwise such a lattice is rebuilt from the retained
 // events alone, logged and counted. progress, when set, is told the
 // sequence reached and the target.
-func (p *Projector) rebuildState(ctx context.Context, reason string, strict bool, progress func(applied, target uint64)) error {
+func (r *rebuilder) rebuildState(ctx context.Context, reason string, strict bool, progress func(applied, target uint64)) error {
 	start := time.Now()
-	info, err := p.res.Events.Info(ctx)
+	a := r.applier
+	info, err := r.res.Events.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", streams.EventsStream, err)
 	}
 	v := viewOf(info)
-	var scope []string
-	if p.opts.lattice != "" {
-		scope = []string{p.opts.lattice}
-	}
-	if err := p.store.warm(ctx, scope); err != nil {
+	if err := a.cache.fill(ctx); err != nil {
 		return err
 	}
-	current := p.store.documents()
-	set, from, err := p.plan(ctx, v, current, strict, reason == rebuildBucket)
+	current := a.cache.documents()
+	set, from, err := r.plan(ctx, v, current, strict, reason == rebuildBucket)
 	if err != nil {
 		return err
 	}
-	if err := p.foldRange(ctx, set, from, v.last, progress); err != nil {
+	if err := r.foldRange(ctx, set, from, v.last, progress); err != nil {
 		return err
 	}
-	prevID := p.streamID
-	p.streamID = v.created
-	if err := p.reconcile(ctx, set, current, v.last); err != nil {
-		// Until the checkpoint records the new stream, the next attempt
-		// must see the state as built from the old one.
-		p.streamID = prevID
+	// What the rebuilt state no longer has is deleted.
+	for key := range current {
+		if _, ok := set.docs[key]; !ok && r.inScope(key) {
+			set.docs[key] = &document{key: key}
+		}
+	}
+	if err := a.writeState(ctx, set.docs, current, v.last, v.created); err != nil {
 		return err
 	}
-	p.metrics.Rebuilds.WithLabelValues(reason).Inc()
-	p.log.Info("state rebuilt from the stream", "reason", reason, "sequence", v.last, "from", from,
+	r.metrics.Rebuilds.WithLabelValues(reason).Inc()
+	r.log.Info("state rebuilt from the stream", "reason", reason, "sequence", v.last, "from", from,
 		"documents", len(set.docs), "took", time.Since(start).Round(time.Millisecond))
-	p.loadSnapshots(ctx)
+	a.loadSnapshots(ctx)
 	return nil
 }
 
 // plan loads, for every lattice the state or the snapshots know, the
 // newest snapshot the retained events continue, and returns the sequence
 // to read the stream from.
-func (p *Projector) plan(ctx context.Context, v streamView, current map[string]*document, strict, everything bool) (*docSet, uint64, error) {
+func (r *rebuilder) plan(ctx context.Context, v streamView, current map[string]*document, strict, everything bool) (*docSet, uint64, error) {
 	idx := snapIndex{}
-	if p.res.Snapshots != nil {
+	if r.res.Snapshots != nil {
 		var err error
-		if idx, err = listSnapshots(ctx, p.res.Snapshots); err != nil {
+		if idx, err = listSnapshots(ctx, r.res.Snapshots); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -220,7 +227,7 @@ func (p *Projector) plan(ctx context.Context, v streamView, current map[string]*
 		from = max(v.first, 1)
 	}
 	for _, l := range slices.Sorted(maps.Keys(known)) {
-		if p.opts.lattice != "" && l != p.opts.lattice {
+		if r.opts.lattice != "" && l != r.opts.lattice {
 			continue
 		}
 		snaps := idx.of(l, v.created)
@@ -231,15 +238,15 @@ func (p *Projector) plan(ctx context.Context, v streamView, current map[string]*
 			if strict {
 				return nil, 0, gone
 			}
-			p.log.Warn("rebuilding a lattice from the retained events only", "lattice", l, "err", gone.Error())
-			p.metrics.HistoryLost.Inc()
+			r.log.Warn("rebuilding a lattice from the retained events only", "lattice", l, "err", gone.Error())
+			r.metrics.HistoryLost.Inc()
 			i = -1
 		}
 		if i < 0 {
 			from = max(min(from, v.first), 1)
 			continue
 		}
-		docs, err := readSnapshot(ctx, p.res.Snapshots, snaps[i], nil)
+		docs, err := readSnapshot(ctx, r.res.Snapshots, snaps[i], nil)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -251,11 +258,11 @@ func (p *Projector) plan(ctx context.Context, v streamView, current map[string]*
 
 // foldRange folds the projector's events in [from, to] into set, reading
 // the stream directly.
-func (p *Projector) foldRange(ctx context.Context, set *docSet, from, to uint64, progress func(applied, target uint64)) error {
+func (r *rebuilder) foldRange(ctx context.Context, set *docSet, from, to uint64, progress func(applied, target uint64)) error {
 	if from > to {
 		return nil
 	}
-	return readStream(ctx, p.js, p.filters, from, to, func(seq uint64, subject string, data []byte, _ time.Time) {
+	return readStream(ctx, r.js, r.filters, from, to, func(seq uint64, subject string, data []byte, _ time.Time) {
 		set.add(seq, subject, data)
 		if progress != nil && (seq%4096 == 0 || seq == to) {
 			progress(seq, to)
@@ -305,45 +312,10 @@ func readStream(ctx context.Context, js jetstream.JetStream, filters []string, f
 	}
 }
 
-// reconcile writes to the bucket the documents of set that differ from
-// current (what the bucket holds), deletes those set no longer has, and
-// records the checkpoint at upTo.
-func (p *Projector) reconcile(ctx context.Context, set *docSet, current map[string]*document, upTo uint64) error {
-	p.win = newWindow()
-	p.win.started = time.Now()
-	for _, key := range slices.Sorted(maps.Keys(current)) {
-		if _, ok := set.docs[key]; !ok && p.inScope(key) {
-			set.docs[key] = &document{key: key}
-		}
-	}
-	for key, next := range set.docs {
-		base, ok := current[key]
-		if !ok {
-			base = &document{key: key}
-		}
-		if sameDocument(base, next, upTo) {
-			continue
-		}
-		n := *next
-		p.win.dirty[key] = &dirtyDoc{base: base, next: &n}
-	}
-	p.high = upTo
-	if err := p.flush(ctx); err != nil {
-		return err
-	}
-	if p.flushed != upTo {
-		if err := p.saveCheckpoint(ctx, upTo); err != nil {
-			return err
-		}
-	}
-	p.high, p.lastDelivery = upTo, 0
-	return nil
-}
-
 // inScope reports whether key belongs to the projector's lattices.
-func (p *Projector) inScope(key string) bool {
+func (r *rebuilder) inScope(key string) bool {
 	l, ok := streams.LatticeOfKey(key)
-	return ok && (p.opts.lattice == "" || l == p.opts.lattice)
+	return ok && (r.opts.lattice == "" || l == r.opts.lattice)
 }
 
 // sameDocument reports whether the bucket's version a of a document needs
@@ -362,43 +334,4 @@ func sameDocument(a, b *document, upTo uint64) bool {
 	}
 	eb, err := b.encode()
 	return err == nil && bytes.Equal(ea, eb)
-}
-
-// readCheckpoint reads the bucket's checkpoint of this projector's
-// consumer, 0 when there is none, with the identity of the stream it
-// counts in ("" when it was recorded without one).
-func (p *Projector) readCheckpoint(ctx context.Context) (uint64, string, error) {
-	subject := streams.BucketSubject(p.res.State.Bucket(), streams.CheckpointKey(p.name))
-	m, err := p.res.StateStream.GetLastMsgForSubject(ctx, subject)
-	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return 0, "", nil
-	case err != nil:
-		return 0, "", fmt.Errorf("read checkpoint: %w", err)
-	}
-	if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-		return 0, "", nil
-	}
-	n, err := strconv.ParseUint(string(m.Data), 10, 64)
-	if err != nil {
-		return 0, "", fmt.Errorf("checkpoint %q: %w", m.Data, err)
-	}
-	return n, m.Header.Get(streams.HeaderStreamCreated), nil
-}
-
-// saveCheckpoint records seq as the checkpoint, with the identity of the
-// stream it counts in; the value is the sequence alone, as `nats kv get`
-// shows it.
-func (p *Projector) saveCheckpoint(ctx context.Context, seq uint64) error {
-	m := nats.NewMsg(streams.BucketSubject(p.res.State.Bucket(), streams.CheckpointKey(p.name)))
-	m.Data = strconv.AppendUint(nil, seq, 10)
-	if p.streamID != "" {
-		m.Header.Set(streams.HeaderStreamCreated, p.streamID)
-	}
-	if _, err := p.js.PublishMsg(ctx, m); err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	p.flushed = seq
-	p.metrics.Checkpoint.Set(float64(seq))
-	return nil
 }

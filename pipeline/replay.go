@@ -32,13 +32,13 @@ func (p *Projector) Replay(ctx context.Context, progress func(applied, target ui
 		}
 		defer release()
 	}
-	if err := p.loadCheckpoint(ctx); err != nil {
+	if err := p.applier.loadCheckpoint(ctx); err != nil {
 		return 0, err
 	}
-	if err := p.rebuildState(ctx, rebuildReplay, true, progress); err != nil {
+	if err := p.rebuilder.rebuildState(ctx, rebuildReplay, true, progress); err != nil {
 		return 0, err
 	}
-	return p.flushed, nil
+	return p.applier.checkpoint, nil
 }
 
 // takeLease asks the holder of the consumer's lease to hand it over, waits

@@ -99,14 +99,14 @@ func TestStreamView_Earliest(t *testing.T) {
 
 // The snapshotter's boundaries: a boundary is due once, before the first
 // event past it, when the projector holds every event up to it.
-func TestSnapshotter_Due(t *testing.T) {
+func TestSnapshotter_BoundaryBefore(t *testing.T) {
 	s := &snapshotter{every: 1000, step: 100}
-	require.Equal(t, uint64(100), s.due(57, 101))
-	require.Equal(t, uint64(300), s.due(99, 350), "no events between: the state at 99 is the state at 300")
-	require.Zero(t, s.due(57, 99), "no boundary crossed")
-	require.Zero(t, s.due(150, 151), "crossed before")
+	require.Equal(t, uint64(100), s.boundaryBefore(57, 101))
+	require.Equal(t, uint64(300), s.boundaryBefore(99, 350), "no events between: the state at 99 is the state at 300")
+	require.Zero(t, s.boundaryBefore(57, 99), "no boundary crossed")
+	require.Zero(t, s.boundaryBefore(150, 151), "crossed before")
 	s.boundary = 300
-	require.Zero(t, s.due(99, 350), "handled already")
+	require.Zero(t, s.boundaryBefore(99, 350), "handled already")
 	require.Equal(t, uint64(400), s.next(301))
 	require.Equal(t, uint64(400), s.next(400))
 }
@@ -169,7 +169,7 @@ func TestProjector_PurgeOrphans(t *testing.T) {
 
 	defer func(age time.Duration) { orphanAge = age }(orphanAge)
 	orphanAge = time.Hour
-	p.purgeOrphans(ctx)
+	p.applier.snaps.purgeOrphans(ctx)
 	chunks := func() map[string]uint64 {
 		st, err := js.Stream(ctx, streams.SnapshotStoreStream)
 		require.NoError(t, err)
@@ -180,7 +180,7 @@ func TestProjector_PurgeOrphans(t *testing.T) {
 	require.Contains(t, chunks(), streams.SnapshotChunkSubject("ORPHAN"), "too recent: it may be a write in progress")
 
 	orphanAge = 0
-	p.purgeOrphans(ctx)
+	p.applier.snaps.purgeOrphans(ctx)
 	got := chunks()
 	require.NotContains(t, got, streams.SnapshotChunkSubject("ORPHAN"))
 	require.Contains(t, got, streams.SnapshotChunkSubject(kept.NUID))

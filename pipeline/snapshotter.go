@@ -35,6 +35,11 @@ type snapshotter struct {
 	log   *slog.Logger
 	m     *Metrics
 
+	// js reaches the snapshot store's stream; events returns the event
+	// stream the snapshots are of.
+	js     jetstream.JetStream
+	events func() jetstream.Stream
+
 	// index, stream and boundary belong to the projector's goroutine.
 	index snapIndex
 	// stream is the identity of the event stream the snapshots are of.
@@ -58,11 +63,11 @@ type snapshotter struct {
 // take longer to write than the events between them take to apply.
 const maxSnapshotWrites = 2
 
-func newSnapshotter(obs jetstream.ObjectStore, every uint64, log *slog.Logger, m *Metrics) *snapshotter {
+func newSnapshotter(js jetstream.JetStream, obs jetstream.ObjectStore, events func() jetstream.Stream, every uint64, log *slog.Logger, m *Metrics) *snapshotter {
 	if obs == nil || every == 0 {
 		return nil
 	}
-	return &snapshotter{obs: obs, every: every, step: max(every/10, 1), log: log, m: m, since: map[string]uint64{},
+	return &snapshotter{js: js, obs: obs, events: events, every: every, step: max(every/10, 1), log: log, m: m, since: map[string]uint64{},
 		writes: make(chan struct{}, maxSnapshotWrites)}
 }
 
@@ -116,10 +121,10 @@ func (s *snapshotter) applied(lattice string, seq uint64) {
 // next returns the first boundary at or after seq.
 func (s *snapshotter) next(seq uint64) uint64 { return (seq + s.step - 1) / s.step * s.step }
 
-// due returns the boundary that must be handled before the event at seq is
-// applied, when the projector holds every event up to high and none in
-// (high, seq); 0 when there is none.
-func (s *snapshotter) due(high, seq uint64) uint64 {
+// boundaryBefore returns the boundary that must be handled before the
+// event at seq is applied, when the projector holds every event up to high
+// and none in (high, seq); 0 when there is none.
+func (s *snapshotter) boundaryBefore(high, seq uint64) uint64 {
 	b := (seq - 1) / s.step * s.step
 	if b == 0 || b < high || b <= s.boundary {
 		return 0
@@ -266,38 +271,38 @@ func (s *snapshotter) prune(ctx context.Context, v streamView) {
 	}
 }
 
-// takeSnapshots takes the snapshots due at boundary b; the projector holds
+// takeSnapshots takes the snapshots due at boundary b; the applier holds
 // every event up to b and none after it. It needs the complete document
 // cache; without it the lattices stay due until a boundary finds it.
-func (p *Projector) takeSnapshots(ctx context.Context, b uint64) {
-	s := p.snaps
-	if !p.store.isComplete() {
-		p.warm(ctx)
+func (a *applier) takeSnapshots(ctx context.Context, b uint64) {
+	s := a.snaps
+	if !a.cache.isComplete() {
+		a.fillCache(ctx)
 	}
-	if s.index == nil && p.store.isComplete() {
-		p.loadSnapshots(ctx)
+	if s.index == nil && a.cache.isComplete() {
+		a.loadSnapshots(ctx)
 	}
-	if !p.store.isComplete() || s.index == nil {
+	if !a.cache.isComplete() || s.index == nil {
 		s.boundary = b
 		return
 	}
 	first := uint64(0)
-	if info, err := p.res.Events.Info(ctx); err == nil {
+	if info, err := s.events().Info(ctx); err == nil {
 		first = info.State.FirstSeq
 		if time.Since(s.pruned) >= pruneEvery {
 			s.pruned = time.Now()
 			s.prune(ctx, viewOf(info))
 		}
 	}
-	s.capture(b, p.highTime, first, p.latticeDocsNow, slices.Collect(maps.Keys(s.index)))
+	s.capture(b, a.appliedTime, first, a.latticeDocsNow, slices.Collect(maps.Keys(s.index)))
 }
 
 // pruneEvery is how often the projector deletes snapshots no longer needed.
 const pruneEvery = time.Minute
 
-// latticeDocsNow returns the live documents of lattice as the projector
-// holds them now: the window's version over the bucket's.
-func (p *Projector) latticeDocsNow(lattice string) []*document {
+// latticeDocsNow returns the live documents of lattice as the applier
+// holds them now: the window's version over the cache's.
+func (a *applier) latticeDocsNow(lattice string) []*document {
 	prefix := lattice + "."
 	var out []*document
 	add := func(d *document) {
@@ -305,44 +310,46 @@ func (p *Projector) latticeDocsNow(lattice string) []*document {
 			out = append(out, d)
 		}
 	}
-	p.store.mu.Lock()
-	for k, d := range p.store.cache {
+	c := a.cache
+	c.mu.Lock()
+	for k, d := range c.docs {
 		if !strings.HasPrefix(k, prefix) {
 			continue
 		}
-		if w, ok := p.win.dirty[k]; ok {
+		if w, ok := a.win.dirty[k]; ok {
 			d = w.next
 		}
 		add(d)
 	}
-	for k, w := range p.win.dirty {
-		if _, cached := p.store.cache[k]; !cached && strings.HasPrefix(k, prefix) {
+	for k, w := range a.win.dirty {
+		if _, cached := c.docs[k]; !cached && strings.HasPrefix(k, prefix) {
 			add(w.next)
 		}
 	}
-	p.store.mu.Unlock()
+	c.mu.Unlock()
 	return out
 }
 
 // loadSnapshots reads the snapshot index for the state as the bucket holds
 // it at the checkpoint; until it succeeds no snapshot is taken.
-func (p *Projector) loadSnapshots(ctx context.Context) {
-	if p.snaps == nil {
+func (a *applier) loadSnapshots(ctx context.Context) {
+	s := a.snaps
+	if s == nil {
 		return
 	}
-	id := p.streamID
+	id := a.stream
 	if id == "" {
-		id = streamIdentity(p.res.Events.CachedInfo().Created)
+		id = streamIdentity(s.events().CachedInfo().Created)
 	}
-	if err := p.snaps.load(ctx, id, p.store.documents(), p.flushed); err != nil {
-		p.snaps.index = nil
-		p.log.Warn("snapshot index not read; snapshots wait for it", "err", err)
+	if err := s.load(ctx, id, a.cache.documents(), a.checkpoint); err != nil {
+		s.index = nil
+		a.log.Warn("snapshot index not read; snapshots wait for it", "err", err)
 		return
 	}
 	// Under the lease no snapshot is being written: chunks without an
 	// object are a crash's leftovers.
-	p.snaps.wait()
-	p.purgeOrphans(ctx)
+	s.wait()
+	s.purgeOrphans(ctx)
 }
 
 // orphanAge is how old the last chunk of an object without metadata must
@@ -353,16 +360,16 @@ var orphanAge = 5 * time.Minute
 // short: the object store writes an object's chunks before its metadata,
 // and only the metadata makes them an object (or lets a later write or
 // delete purge them).
-func (p *Projector) purgeOrphans(ctx context.Context) {
-	s, err := p.js.Stream(ctx, streams.SnapshotStoreStream)
+func (s *snapshotter) purgeOrphans(ctx context.Context) {
+	chunks, err := s.js.Stream(ctx, streams.SnapshotStoreStream)
 	if err != nil {
 		return
 	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(streams.SnapshotChunks))
+	info, err := chunks.Info(ctx, jetstream.WithSubjectFilter(streams.SnapshotChunks))
 	if err != nil || len(info.State.Subjects) == 0 {
 		return
 	}
-	objs, err := p.res.Snapshots.List(ctx, jetstream.ListObjectsShowDeleted())
+	objs, err := s.obs.List(ctx, jetstream.ListObjectsShowDeleted())
 	if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return
 	}
@@ -377,13 +384,13 @@ func (p *Projector) purgeOrphans(ctx context.Context) {
 			continue
 		}
 		// A projector that lost its lease may still be writing one.
-		if m, err := s.GetLastMsgForSubject(ctx, subject); err != nil || time.Since(m.Time) < orphanAge {
+		if m, err := chunks.GetLastMsgForSubject(ctx, subject); err != nil || time.Since(m.Time) < orphanAge {
 			continue
 		}
-		if err := s.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
-			p.log.Debug("purge snapshot chunks", "subject", subject, "err", err)
+		if err := chunks.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+			s.log.Debug("purge snapshot chunks", "subject", subject, "err", err)
 			continue
 		}
-		p.log.Info("purged the chunks of a snapshot cut short", "subject", subject)
+		s.log.Info("purged the chunks of a snapshot cut short", "subject", subject)
 	}
 }

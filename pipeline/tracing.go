@@ -22,21 +22,21 @@ var propagator = propagation.TraceContext{}
 
 // startEventSpan continues the trace of an event's traceparent header, if
 // any, with a span that lasts until the event's document is written.
-func (p *Projector) startEventSpan(it *item, hdr nats.Header) {
-	if p.opts.tracer == nil {
+func startEventSpan(tracer trace.Tracer, it *capturedEvent, hdr nats.Header) {
+	if tracer == nil {
 		return
 	}
 	parent := propagator.Extract(context.Background(), headerCarrier(hdr))
-	it.traceCtx, it.span = p.opts.tracer.Start(parent, spanEvent, trace.WithSpanKind(trace.SpanKindConsumer),
+	it.traceCtx, it.span = tracer.Start(parent, spanEvent, trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.Int64("latticestate.seq", int64(it.seq)), attribute.String("messaging.destination.name", it.subject)))
 }
 
 // traceDecode records the decode of an event as a child span.
-func (p *Projector) traceDecode(it *item) {
+func traceDecode(tracer trace.Tracer, it *capturedEvent) {
 	if it.span == nil {
 		return
 	}
-	_, s := p.opts.tracer.Start(it.traceCtx, spanDecode)
+	_, s := tracer.Start(it.traceCtx, spanDecode)
 	if it.err != nil {
 		s.RecordError(it.err)
 		s.SetStatus(codes.Error, "rejected")
@@ -48,15 +48,16 @@ func (p *Projector) traceDecode(it *item) {
 }
 
 // startWriteSpan starts the span of one document write, a child of the
-// last event folded into it and linked to the others.
-func (p *Projector) startWriteSpan(key string, seqs []uint64) trace.Span {
-	if p.opts.tracer == nil {
+// last event folded into it and linked to the others; traces are the
+// trace contexts of the window's events.
+func startWriteSpan(tracer trace.Tracer, traces map[uint64]context.Context, key string, seqs []uint64) trace.Span {
+	if tracer == nil {
 		return nil
 	}
 	var parent context.Context
 	var links []trace.Link
 	for _, seq := range seqs {
-		if ctx, ok := p.win.traces[seq]; ok {
+		if ctx, ok := traces[seq]; ok {
 			if parent != nil {
 				links = append(links, trace.Link{SpanContext: trace.SpanContextFromContext(parent)})
 			}
@@ -66,7 +67,7 @@ func (p *Projector) startWriteSpan(key string, seqs []uint64) trace.Span {
 	if parent == nil {
 		return nil
 	}
-	_, s := p.opts.tracer.Start(parent, spanWrite, trace.WithLinks(links...),
+	_, s := tracer.Start(parent, spanWrite, trace.WithLinks(links...),
 		trace.WithAttributes(attribute.String("latticestate.key", key), attribute.Int("latticestate.events", len(seqs))))
 	return s
 }

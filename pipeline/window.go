@@ -3,10 +3,11 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
 	"latticestate/projections"
@@ -24,7 +25,7 @@ type window struct {
 	// events counts the events folded since the last flush.
 	events  int
 	started time.Time
-	dlq     []jetstream.PubAckFuture
+	dlq     []pendingWrite
 	// observed is kept only when there is an observer.
 	observed []observed
 	// spans and traces are kept only when tracing.
@@ -32,9 +33,13 @@ type window struct {
 	traces map[uint64]context.Context
 	// ack is the highest delivered message, acked by the next flush: the
 	// consumer acks all, so it acknowledges every event below it.
-	ack    jetstream.Msg
+	ack    acker
 	ackSeq uint64
 }
+
+// acker acknowledges a delivered message (a jetstream.Msg), and with it
+// every message delivered before.
+type acker interface{ Ack() error }
 
 // dirtyDoc is a document changed in the window.
 type dirtyDoc struct {
@@ -55,22 +60,52 @@ func newWindow() *window {
 }
 
 // track records a delivered message to ack at the next flush.
-func (w *window) track(m jetstream.Msg, seq uint64) {
+func (w *window) track(m acker, seq uint64) {
 	if w.ack == nil || seq >= w.ackSeq {
 		w.ack, w.ackSeq = m, seq
 	}
 }
 
-// due reports whether the window should be flushed now: the projector is
-// near the head of the stream (pending events not delivered yet), or the
-// window has reached its size or age limit.
-func (p *Projector) due(pending uint64) bool {
-	w := p.win
+// change records the new version of the document at key, folded from
+// events.
+func (w *window) change(key string, r *foldResult, events []*projections.Event, tracing bool) {
+	d, ok := w.dirty[key]
+	if !ok {
+		d = &dirtyDoc{base: r.base}
+		w.dirty[key] = d
+	}
+	d.next = r.next
+	d.events += len(events)
+	if tracing {
+		for _, ev := range events {
+			d.seqs = append(d.seqs, ev.Seq)
+		}
+	}
+}
+
+// traceEvents keeps the spans of traced events until they are written.
+func (w *window) traceEvents(events []capturedEvent) {
+	for i := range events {
+		if events[i].span != nil {
+			w.traces[events[i].seq] = events[i].traceCtx
+			w.spans = append(w.spans, events[i].span)
+		}
+	}
+}
+
+// track records a delivered message to ack at the next flush.
+func (a *applier) track(m acker, seq uint64) { a.win.track(m, seq) }
+
+// flushDue reports whether the window should be flushed now: the consumer
+// is near the head of the stream (fewer than a batch of pending events not
+// delivered yet), or the window has reached its size or age limit.
+func (a *applier) flushDue(pending uint64) bool {
+	w := a.win
 	if w.events == 0 && w.ack == nil {
 		return false
 	}
-	return pending < uint64(p.opts.batchSize) ||
-		w.events >= p.opts.flushEvents ||
+	return pending < uint64(a.opts.batchSize) ||
+		w.events >= a.opts.flushEvents ||
 		time.Since(w.started) >= flushAge
 }
 
@@ -80,91 +115,80 @@ const flushAge = 5 * time.Second
 
 // flush writes every changed document of the window once, with a
 // compare-and-set against the version it was folded from, waits for the
-// dead letters, records the checkpoint and then acks the highest delivered
+// dead letters, saves the checkpoint and then acks the highest delivered
 // message. On error the window is rolled back: the caller applies the
 // events again from the checkpoint, and documents skip what they already
 // hold.
-func (p *Projector) flush(ctx context.Context) error {
-	w := p.win
+func (a *applier) flush(ctx context.Context) error {
+	w := a.win
 	if w.events == 0 && w.ack == nil && len(w.dirty) == 0 {
 		return nil
 	}
 	start := time.Now()
-	if err := p.writeDirty(ctx); err != nil {
-		p.rollback(err)
+	if err := a.writeDirty(ctx); err != nil {
+		a.rollback(err)
 		return err
 	}
 	if err := waitAll(ctx, w.dlq); err != nil {
 		err = fmt.Errorf("dead-letter: %w", err)
-		p.rollback(err)
+		a.rollback(err)
 		return err
 	}
-	if p.high > p.flushed {
-		if err := p.saveCheckpoint(ctx, p.high); err != nil {
-			p.rollback(err)
+	if a.applied > a.checkpoint {
+		if err := a.saveCheckpoint(ctx, a.applied); err != nil {
+			a.rollback(err)
 			return err
 		}
 	}
-	p.metrics.WriteSeconds.Observe(time.Since(start).Seconds())
-	p.metrics.DeadLettered.Add(float64(len(w.dlq)))
+	a.metrics.WriteSeconds.Observe(time.Since(start).Seconds())
+	a.metrics.DeadLettered.Add(float64(len(w.dlq)))
 	for i := range w.observed {
-		p.opts.observe(&w.observed[i].ev, w.observed[i].captured)
+		a.opts.observe(&w.observed[i].ev, w.observed[i].captured)
 	}
 	for _, s := range w.spans {
 		s.End()
 	}
-	p.win = newWindow()
+	a.win = newWindow()
 	switch {
 	case w.ack == nil:
-	case w.ackSeq > p.high:
+	case w.ackSeq > a.applied:
 		// Rolled back before it was applied again: acked by a later flush.
-		p.win.ack, p.win.ackSeq = w.ack, w.ackSeq
+		a.win.ack, a.win.ackSeq = w.ack, w.ackSeq
 	default:
 		if err := w.ack.Ack(); err != nil {
 			// Redelivery is harmless: the events are at or below the
 			// checkpoint and will be skipped.
-			p.log.Debug("ack", "seq", w.ackSeq, "err", err)
+			a.log.Debug("ack", "seq", w.ackSeq, "err", err)
 		}
 	}
 	return nil
 }
 
-// settle flushes the window; after a failure it applies the window's
-// events again from the checkpoint and retries, until it succeeds or ctx
-// ends.
-func (p *Projector) settle(ctx context.Context) error {
-	backoff := newBackoff()
-	for {
-		err := p.flush(ctx)
-		if err == nil {
-			return nil
-		}
-		p.log.Warn("window not written, applying it again from the checkpoint", "err", err, "checkpoint", p.flushed)
-		if !backoff.wait(ctx) {
-			return err
-		}
-		if p.stateGone(ctx) {
-			p.rollback(errFollow)
-			return errFollow
-		}
-		if err := p.fillGap(ctx, p.win.ackSeq+1); err != nil {
-			p.rollback(err)
-		}
+// saveCheckpoint records seq as the checkpoint, with the identity of the
+// stream it counts in.
+func (a *applier) saveCheckpoint(ctx context.Context, seq uint64) error {
+	if err := a.store.SaveCheckpoint(ctx, checkpoint{seq: seq, stream: a.stream}); err != nil {
+		return err
 	}
+	a.checkpoint = seq
+	a.metrics.Checkpoint.Set(float64(seq))
+	return nil
 }
 
 // writeDirty writes the window's documents in parallel and waits for every
-// acknowledgement, caching the new versions. At most writeChunk documents
+// confirmation, caching the new versions. At most writeChunk documents
 // are in flight at once, which bounds the memory a flush adds to the
-// window's, whatever the number of documents.
-func (p *Projector) writeDirty(ctx context.Context) error {
-	docs := make([]*dirtyDoc, 0, len(p.win.dirty))
-	for _, d := range p.win.dirty {
+// window's, whatever the number of documents. They are sent in key order,
+// so that a flush does the same steps each time it is repeated.
+func (a *applier) writeDirty(ctx context.Context) error {
+	docs := make([]*dirtyDoc, 0, len(a.win.dirty))
+	for _, d := range a.win.dirty {
 		docs = append(docs, d)
 	}
+	slices.SortFunc(docs, func(x, y *dirtyDoc) int { return strings.Compare(x.next.key, y.next.key) })
 	for len(docs) > 0 {
 		n := min(len(docs), writeChunk)
-		if err := p.writeDocs(ctx, docs[:n]); err != nil {
+		if err := a.writeDocs(ctx, docs[:n]); err != nil {
 			return err
 		}
 		docs = docs[n:]
@@ -175,27 +199,30 @@ func (p *Projector) writeDirty(ctx context.Context) error {
 // writeChunk bounds the documents a flush has in flight.
 const writeChunk = 2048
 
-// writeDocs writes docs in parallel and waits for their acknowledgements.
-func (p *Projector) writeDocs(ctx context.Context, docs []*dirtyDoc) error {
-	type write struct {
-		d      *dirtyDoc
-		future jetstream.PubAckFuture
-		span   trace.Span
-		err    error
-	}
-	writes := make([]write, len(docs))
+// docWrite is one document's write in a flush.
+type docWrite struct {
+	d       *dirtyDoc
+	pending pendingWrite
+	span    trace.Span
+	err     error
+}
+
+// writeDocs sends the writes of docs from the workers and waits for their
+// confirmations.
+func (a *applier) writeDocs(ctx context.Context, docs []*dirtyDoc) error {
+	writes := make([]docWrite, len(docs))
 	for i, d := range docs {
 		writes[i].d = d
 	}
 	var wg sync.WaitGroup
-	chunk := max((len(writes)+p.opts.workers-1)/p.opts.workers, 1)
+	chunk := max((len(writes)+a.opts.workers-1)/a.opts.workers, 1)
 	for lo := 0; lo < len(writes); lo += chunk {
 		part := writes[lo:min(lo+chunk, len(writes))]
 		wg.Go(func() {
 			for i := range part {
 				w := &part[i]
-				w.span = p.startWriteSpan(w.d.next.key, w.d.seqs)
-				w.future, w.err = p.store.write(w.d.next, w.d.base)
+				w.span = startWriteSpan(a.opts.tracer, a.win.traces, w.d.next.key, w.d.seqs)
+				w.pending, w.err = a.store.Write(w.d.next, w.d.base)
 			}
 		})
 	}
@@ -205,12 +232,12 @@ func (p *Projector) writeDocs(ctx context.Context, docs []*dirtyDoc) error {
 		w := &writes[i]
 		err := w.err
 		if err == nil {
-			err = p.confirm(ctx, w.d, w.future)
+			err = a.confirm(ctx, w.d, w.pending)
 		}
 		endSpan(w.span, err)
 		if err != nil && first == nil {
 			if isRevisionMismatch(err) {
-				p.metrics.Conflicts.Inc()
+				a.metrics.Conflicts.Inc()
 			}
 			first = fmt.Errorf("write %s: %w", w.d.next.key, err)
 		}
@@ -218,36 +245,60 @@ func (p *Projector) writeDocs(ctx context.Context, docs []*dirtyDoc) error {
 	return first
 }
 
-// confirm waits for a write's acknowledgement and caches the new version.
-func (p *Projector) confirm(ctx context.Context, d *dirtyDoc, f jetstream.PubAckFuture) error {
-	select {
-	case ack := <-f.Ok():
-		d.next.rev = ack.Sequence
-		p.store.remember(d.next)
-		p.metrics.Writes.Inc()
-		p.metrics.Applied.Add(float64(d.events))
-		return nil
-	case err := <-f.Err():
+// confirm waits for a write's confirmation and caches the new version.
+func (a *applier) confirm(ctx context.Context, d *dirtyDoc, pw pendingWrite) error {
+	rev, err := pw.wait(ctx)
+	if err != nil {
 		return err
-	case <-ctx.Done():
-		return ctx.Err()
 	}
+	d.next.rev = rev
+	a.cache.remember(d.next)
+	a.metrics.Writes.Inc()
+	a.metrics.Applied.Add(float64(d.events))
+	return nil
 }
 
-// rollback drops the window after a failure: the projector is back at its
-// checkpoint with nothing cached, and the delivered message stays unacked
-// until the events are applied again.
-func (p *Projector) rollback(err error) {
-	w := p.win
-	if w.events == 0 && len(w.dirty) == 0 && p.high == p.flushed {
-		return
+func waitAll(ctx context.Context, writes []pendingWrite) error {
+	for _, w := range writes {
+		if _, err := w.wait(ctx); err != nil {
+			return err
+		}
 	}
-	for _, s := range w.spans {
-		endSpan(s, err)
+	return nil
+}
+
+// writeState makes the store hold docs at upTo, counted in stream: it
+// writes, like any flush, each document of docs whose stored version
+// (current) differs, and saves the checkpoint. A key of current that docs
+// lacks is left as it is.
+func (a *applier) writeState(ctx context.Context, docs, current map[string]*document, upTo uint64, stream string) error {
+	prevStream := a.stream
+	a.stream = stream
+	a.win = newWindow()
+	a.win.started = time.Now()
+	for key, next := range docs {
+		base, ok := current[key]
+		if !ok {
+			base = &document{key: key}
+		}
+		if sameDocument(base, next, upTo) {
+			continue
+		}
+		n := *next
+		a.win.dirty[key] = &dirtyDoc{base: base, next: &n}
 	}
-	p.win = newWindow()
-	p.win.ack, p.win.ackSeq = w.ack, w.ackSeq
-	p.high = p.flushed
-	p.lastDelivery = 0
-	p.store.reset()
+	a.applied = upTo
+	err := a.flush(ctx)
+	if err == nil && a.checkpoint != upTo {
+		err = a.saveCheckpoint(ctx, upTo)
+	}
+	if err != nil {
+		// Until the checkpoint records the new stream, the next attempt
+		// must see the state as built from the old one.
+		a.stream = prevStream
+		return err
+	}
+	a.applied = upTo
+	a.resets++
+	return nil
 }

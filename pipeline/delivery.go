@@ -1,0 +1,194 @@
+package pipeline
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// deliveries are what the consumer delivers to the projector, handed over
+// by the client's callback: at most a batch waits in msgs, and the client
+// pulls no more while it does.
+type deliveries struct {
+	cc   jetstream.ConsumeContext
+	msgs chan jetstream.Msg
+	// done ends the hand-over; closed is closed once the client has
+	// stopped consuming, by stop or for good (the consumer was deleted,
+	// the connection closed).
+	done     chan struct{}
+	closed   <-chan struct{}
+	stopOnce sync.Once
+}
+
+// pullExpiry is how long a pull request waits at the consumer: a request
+// lost with a consumer leader is soon replaced.
+const pullExpiry = 2500 * time.Millisecond
+
+// openDeliveries starts consuming.
+func (b *batcher) openDeliveries() (*deliveries, error) {
+	d := &deliveries{msgs: make(chan jetstream.Msg, b.opts.batchSize), done: make(chan struct{})}
+	cc, err := b.consumer().Consume(func(m jetstream.Msg) {
+		select {
+		case d.msgs <- m:
+		case <-d.done:
+		}
+	}, jetstream.PullMaxMessages(2*b.opts.batchSize), jetstream.PullExpiry(pullExpiry),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { b.log.Debug("consume", "err", err) }))
+	if err != nil {
+		return nil, err
+	}
+	d.cc, d.closed = cc, cc.Closed()
+	return d, nil
+}
+
+// stop ends consuming and waits until the client has; deliveries not taken
+// are dropped unacked.
+func (d *deliveries) stop() {
+	d.stopOnce.Do(func() {
+		close(d.done)
+		d.cc.Stop()
+		<-d.closed
+	})
+}
+
+// A batch takes what is delivered within maxGather of its first event,
+// and ends sooner when nothing more arrives for maxLull: at the head of a
+// steady stream it would otherwise keep gathering, and keep the first
+// event waiting. After idleAfter without deliveries, consume is told.
+const (
+	maxGather = 5 * time.Millisecond
+	maxLull   = time.Millisecond
+	idleAfter = 250 * time.Millisecond
+)
+
+// gathered is what gather hands to consume: a prepared batch, nil events
+// when nothing arrived for a while, or the error that ended the
+// deliveries.
+type gathered struct {
+	events []capturedEvent
+	err    error
+}
+
+// gather gathers batches from d (what is delivered, up to the batch size)
+// and prepares them, until stop is closed or the deliveries end.
+func (b *batcher) gather(d *deliveries, out chan<- gathered, stop <-chan struct{}) {
+	send := func(g gathered) bool {
+		select {
+		case out <- g:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	timer := time.NewTimer(idleAfter)
+	defer timer.Stop()
+	batch := make([]jetstream.Msg, 0, b.opts.batchSize)
+	for {
+		timer.Reset(idleAfter)
+		select {
+		case m := <-d.msgs:
+			batch = append(batch[:0], m)
+		case <-timer.C:
+			if !send(gathered{}) {
+				return
+			}
+			continue
+		case <-d.closed:
+			send(gathered{err: errDeliveriesEnded})
+			return
+		case <-stop:
+			return
+		}
+		if !b.gatherMore(d, &batch, timer, stop) {
+			return
+		}
+		if events := b.prepare(batch); len(events) > 0 && !send(gathered{events: events}) {
+			return
+		}
+	}
+}
+
+// gatherMore adds to batch what is delivered within maxGather, up to the
+// batch size, ending after a lull of maxLull; false when stop was closed.
+func (b *batcher) gatherMore(d *deliveries, batch *[]jetstream.Msg, timer *time.Timer, stop <-chan struct{}) bool {
+	deadline := time.Now().Add(maxGather)
+	for len(*batch) < b.opts.batchSize {
+		// Deliveries already waiting are taken without a timer.
+		select {
+		case m := <-d.msgs:
+			*batch = append(*batch, m)
+			continue
+		default:
+		}
+		wait := min(maxLull, time.Until(deadline))
+		if wait <= 0 {
+			return true
+		}
+		timer.Reset(wait)
+		select {
+		case m := <-d.msgs:
+			*batch = append(*batch, m)
+		case <-timer.C:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	return true
+}
+
+// prepare reads the delivery metadata of a batch and, unless tracing,
+// decodes it: the part of a batch that needs no projector state.
+func (b *batcher) prepare(msgs []jetstream.Msg) []capturedEvent {
+	var events []capturedEvent
+	select {
+	case events = <-b.spare:
+	default:
+		events = make([]capturedEvent, 0, b.opts.batchSize)
+	}
+	for _, m := range msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			b.log.Warn("message without metadata", "subject", m.Subject(), "err", err)
+			continue
+		}
+		events = append(events, capturedEvent{seq: meta.Sequence.Stream, delivery: meta.Sequence.Consumer, pending: meta.NumPending,
+			subject: m.Subject(), data: m.Data(), captured: meta.Timestamp, msg: m})
+	}
+	if b.opts.tracer == nil {
+		decodeEvents(b.opts.decoder, events, b.opts.workers, nil)
+	}
+	return events
+}
+
+// recycle hands back the event slice of an applied batch. Nothing refers
+// to its events any more; they are cleared so that the messages and
+// decoded events they held can be collected.
+func (b *batcher) recycle(events []capturedEvent) {
+	clear(events)
+	select {
+	case b.spare <- events[:0]:
+	default:
+	}
+}
+
+// pullCheckAfter is how long consume waits without an event before it
+// checks that its pull request is still at the consumer leader.
+const pullCheckAfter = 3 * time.Second
+
+// pullLost reports whether the consumer has events to deliver or redeliver
+// and no pull request waiting for them: the request went to a consumer
+// leader that is gone. The client notices that only through missed
+// heartbeats; the server's view of the consumer tells it sooner and
+// surely.
+func (b *batcher) pullLost(ctx context.Context) bool {
+	info, err := b.consumer().Info(ctx)
+	if err != nil || info.NumWaiting > 0 || (info.NumPending == 0 && info.NumAckPending == 0) {
+		return false
+	}
+	b.log.Info("no pull request at the consumer leader, pulling again",
+		"pending", info.NumPending, "ack_pending", info.NumAckPending)
+	return true
+}
