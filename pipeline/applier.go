@@ -18,11 +18,12 @@ import (
 // highest delivered message acked. Any failure rolls it back to the
 // checkpoint; applying the same events again is harmless, because every
 // document records the sequence of the last event applied to it and skips
-// what it already holds. It talks to nothing but its store, so a test can
-// crash it, or make a write conflict or fail, at any step.
+// what it already holds. Snapshots aside, it talks to nothing but its
+// store, so a test can crash it, or make a write conflict or fail, at any
+// step.
 //
-// An applier belongs to one goroutine, except that snapshots read its
-// cache in the background.
+// An applier belongs to one goroutine; the workers it starts to fold a run
+// or write a window share its cache.
 type applier struct {
 	store docStore
 	cache *docCache
@@ -177,6 +178,16 @@ func (a *applier) applyRun(ctx context.Context, events []capturedEvent) error {
 	last := &events[len(events)-1]
 	a.applied, a.appliedTime = last.seq, last.captured
 	w.events += len(events)
+	if a.snaps != nil || a.opts.observe != nil {
+		a.noteApplied(events)
+	}
+	a.intents.hold(events, raised)
+	return nil
+}
+
+// noteApplied tells the snapshotter of the events applied, and keeps them
+// for the observer until they are written.
+func (a *applier) noteApplied(events []capturedEvent) {
 	for i := range events {
 		if events[i].key == "" {
 			continue
@@ -187,11 +198,9 @@ func (a *applier) applyRun(ctx context.Context, events []capturedEvent) error {
 		if a.opts.observe != nil {
 			ev := events[i].ev
 			ev.Data = nil
-			w.observed = append(w.observed, observed{ev: ev, captured: events[i].captured})
+			a.win.observed = append(a.win.observed, observed{ev: ev, captured: events[i].captured})
 		}
 	}
-	a.intents.hold(events, raised)
-	return nil
 }
 
 // deadLetter sends rejected events to the store's dead letters; flush
