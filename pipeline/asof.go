@@ -42,15 +42,3 @@ func (a AsOf) String() string {
 	}
 	return "now"
 }
-
-// includes reports whether an event at seq captured at t is in the state as
-// of a.
-func (a AsOf) includes(seq uint64, t time.Time) bool {
-	switch {
-	case a.Seq > 0:
-		return seq <= a.Seq
-	case !a.Time.IsZero():
-		return !t.After(a.Time)
-	}
-	return true
-}

@@ -76,16 +76,7 @@ func AsOfStage(ctx context.Context, js jetstream.JetStream, res *streams.Resourc
 	if err != nil {
 		return st, err
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	cpu, start := processCPU(), time.Now()
-	go func() { done <- p.Run(runCtx) }()
-	err = waitCaughtUp(ctx, p, info.State.LastSeq, progress)
-	elapsed := since(start)
-	cancel()
-	if runErr := <-done; err == nil {
-		err = runErr
-	}
+	elapsed, cpu, err := runToHead(ctx, p, info.State.LastSeq, progress)
 	if err != nil {
 		return st, err
 	}

@@ -170,16 +170,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, res *streams.Resources,
 	if err != nil {
 		return st, err
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	cpu, start := processCPU(), time.Now()
-	go func() { done <- p.Run(runCtx) }()
-	err = waitCaughtUp(ctx, p, uint64(n), progress)
-	elapsed := since(start)
-	cancel()
-	if runErr := <-done; err == nil {
-		err = runErr
-	}
+	elapsed, cpu, err := runToHead(ctx, p, uint64(n), progress)
 	if err != nil {
 		return st, err
 	}
@@ -231,4 +222,21 @@ func waitCaughtUp(ctx context.Context, p *pipeline.Projector, total uint64, prog
 		case <-t.C:
 		}
 	}
+}
+
+// runToHead runs p until it has written and acked the first n events of
+// its stream, and returns how long that took and the process CPU time at
+// its start.
+func runToHead(ctx context.Context, p *pipeline.Projector, n uint64, progress Progress) (float64, time.Duration, error) {
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	cpu, start := processCPU(), time.Now()
+	go func() { done <- p.Run(runCtx) }()
+	err := waitCaughtUp(ctx, p, n, progress)
+	elapsed := since(start)
+	cancel()
+	if runErr := <-done; err == nil {
+		err = runErr
+	}
+	return elapsed, cpu, err
 }
