@@ -24,6 +24,7 @@ import (
 	"latticestate/internal/embedded"
 	"latticestate/internal/httpapi"
 	"latticestate/internal/sim"
+	"latticestate/internal/view"
 	"latticestate/pipeline"
 	"latticestate/projections"
 	"latticestate/streams"
@@ -44,12 +45,13 @@ type serveConfig struct {
 	serverLogs  bool
 	heartbeat   time.Duration
 	demo        int
+	maxWatchers int
 	otlp        string
 	conn        cli.ConnFlags
 }
 
 func newServeCmd() *cobra.Command {
-	cfg := serveConfig{natsListen: "127.0.0.1:4222", dataDir: "./data", httpAddr: "127.0.0.1:8080", batchSize: pipeline.DefaultBatchSize, flushWindow: pipeline.DefaultFlushWindow, replicas: 1, logLevel: "info", heartbeat: 30 * time.Second}
+	cfg := serveConfig{natsListen: "127.0.0.1:4222", dataDir: "./data", httpAddr: "127.0.0.1:8080", batchSize: pipeline.DefaultBatchSize, flushWindow: pipeline.DefaultFlushWindow, replicas: 1, logLevel: "info", heartbeat: 30 * time.Second, maxWatchers: view.DefaultMaxWatchers}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Project live lattice events from NATS JetStream into the KV bucket and serve them",
@@ -69,12 +71,19 @@ the loss of any one node. Until the nodes have elected a leader, setup waits.
 
 HTTP (--http):
   GET /api/v1/lattices/{lattice}/hosts        every host, sorted by id
-                          ?label=k=v (repeatable) ?status=up|stale
+                          ?label=k=v (repeatable) ?status=up|stale ?q=text
+      ?limit=N&after=<host id>: one page in {"hosts","total","next"}; pass
+      next as after for the following page
+  GET /api/v1/lattices/{lattice}/summary      counts: hosts by status, actor
+      instances, providers by status, versions, contracts, labels
   GET /api/v1/lattices/{lattice}/hosts/{id}   one host (404 if unknown)
       both take ?as_of=<stream sequence | RFC 3339 time>: the state after
       exactly the events up to that point, folded from the stream
   GET /api/v1/lattices/{lattice}/watch        Server-Sent Events: every host, then
-      one event per change (id = bucket revision; resumes with Last-Event-ID)
+      one event per change (id = bucket revision; resumes with Last-Event-ID);
+      the filters above and ?host=<id> (repeatable); ?mode=summary|both for
+      summary events; a client too slow to keep up gets "resync" and the end
+      of its stream; beyond --max-watchers streams: 503
   GET /api/v1/lattices/{lattice}/links        link definitions, sorted by key
   GET /api/v1/lattices/{lattice}/refmaps      ref maps, sorted by OCI reference
       both take ?as_of= too
@@ -82,7 +91,12 @@ HTTP (--http):
   GET /          the dashboard: hosts live, links and ref maps, the past with as of
   GET /healthz   200 once NATS, the streams and the bucket are in place
   GET /readyz    200 while every captured event is applied, else 503 with the lag
-  GET /metrics   Prometheus metrics
+  GET /metrics   Prometheus metrics, the lattices' hosts, actor instances and
+                 providers among them
+
+Queries, the watch streams and the lattice gauges are answered from an
+in-memory view of the bucket, kept by one watch on a NATS connection of its
+own, so that watchers never slow the projector's connection.
 
 Every flag can also be set in the environment as LATTICESTATE_<FLAG>, e.g.
 LATTICESTATE_NATS_URL=nats://nats:4222.
@@ -102,6 +116,9 @@ that user may (the embedded server has no authentication).`,
 				if err := validateLatticeName(l); err != nil {
 					return err
 				}
+			}
+			if cfg.maxWatchers < 1 {
+				return cli.Exit(2, fmt.Errorf("--max-watchers %d: want at least 1", cfg.maxWatchers))
 			}
 			if cfg.natsURL != "" {
 				for name, set := range map[string]bool{"server-name": cfg.serverName != "",
@@ -134,6 +151,7 @@ that user may (the embedded server has no authentication).`,
 	f.BoolVar(&cfg.serverLogs, "server-logs", false, "print the embedded NATS server's own logs")
 	f.StringVar(&cfg.otlp, "otlp-endpoint", "", "trace every event (continuing its traceparent) through decode and KV write, exporting OTLP/HTTP here, e.g. http://localhost:4318; empty: no tracing")
 	f.IntVar(&cfg.demo, "demo", 0, "also run N simulated hosts in-process (lattice \"default\", lifecycle churn), to watch without wasmCloud")
+	f.IntVar(&cfg.maxWatchers, "max-watchers", cfg.maxWatchers, "most /watch streams served at once; more are answered 503")
 	f.DurationVar(&cfg.heartbeat, "heartbeat-interval", cfg.heartbeat, "hosts' heartbeat interval; a host silent for 3 intervals is recorded as stale")
 	return cmd
 }
@@ -261,9 +279,24 @@ func runServe(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	defer sweeper.Stop()
 
+	// The view reads the bucket on a connection of its own: a burst of
+	// changes queues there, never in front of the projector's messages.
+	vnc, err := nats.Connect(url, append(cli.NATSOptions("latticestate-view", log), sec...)...)
+	if err != nil {
+		return fmt.Errorf("connect the state view to NATS at %s: %w", url, err)
+	}
+	defer vnc.Close()
+	stateView, err := startView(ctx, vnc, cfg.maxWatchers, log)
+	if err != nil {
+		return err
+	}
+	defer stateView.Stop()
+	reg.MustRegister(stateView.Metrics())
+
 	api := &httpapi.Server{
 		State:    pipeline.NewStateReader(js, res.Meta),
-		Healthy:  func() error { return connected(nc) },
+		View:     stateView,
+		Healthy:  func() error { return errors.Join(connected(nc), connected(vnc)) },
 		Progress: progress,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		AsOf: func(ctx context.Context, lattice string, asOf pipeline.AsOf) (*projections.Lattice, error) {
@@ -341,6 +374,24 @@ func startDemo(ctx context.Context, url string, sec []nats.Option, n int, interv
 		}
 		nc.Close()
 	}, nil
+}
+
+// startView starts the in-memory view of the active state bucket on nc.
+func startView(ctx context.Context, nc *nats.Conn, maxWatchers int, log *slog.Logger) (*view.View, error) {
+	js, err := streams.NewJetStream(nc)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := js.KeyValue(ctx, streams.MetaBucket)
+	if err != nil {
+		return nil, fmt.Errorf("state view: open bucket %s: %w", streams.MetaBucket, err)
+	}
+	v, err := view.New(js, meta, view.WithLogger(log.With("component", "view")), view.WithMaxWatchers(maxWatchers))
+	if err != nil {
+		return nil, err
+	}
+	v.Start(ctx)
+	return v, nil
 }
 
 func connected(nc *nats.Conn) error {
