@@ -24,8 +24,9 @@ var (
 	// (its watch ended): they may resume from the last revision they saw.
 	ErrReloaded = errors.New("the state view reloaded the bucket")
 	// ErrSwitched ends the watchers when readers move to another state
-	// bucket (after a replay): revisions of the old bucket mean nothing in
-	// the new one, so they must start over.
+	// bucket (after a replay), or the bucket was created again: revisions
+	// of the old bucket mean nothing in the new one, so they must start
+	// over.
 	ErrSwitched = errors.New("the state bucket was switched")
 
 	errClosed = errors.New("watcher closed")

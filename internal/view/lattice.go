@@ -285,14 +285,28 @@ func (l *latticeState) page(f Filter, p PageRequest) HostsPage {
 // for the ones gone or no longer matching, in revision order.
 func (l *latticeState) changesAfter(f Filter, rev uint64) []Change {
 	var out []Change
-	for id, e := range l.hosts {
-		if e.rev <= rev {
-			continue
-		}
-		if f.match(e) {
+	changed := func(id string, e *hostEntry) {
+		switch {
+		case e.rev <= rev:
+		case f.match(e):
 			out = append(out, Change{Rev: e.rev, HostID: id, Doc: e.raw})
-		} else {
+		default:
 			out = append(out, Change{Rev: e.rev, HostID: id})
+		}
+	}
+	if f.IDs != nil && len(f.IDs) < len(l.hosts) {
+		for id := range f.IDs {
+			if e := l.hosts[id]; e != nil {
+				changed(id, e)
+			} else if r, ok := l.gone[id]; ok && r > rev {
+				out = append(out, Change{Rev: r, HostID: id})
+			}
+		}
+		return out
+	}
+	for id, e := range l.hosts {
+		if f.IDs == nil || f.IDs[id] {
+			changed(id, e)
 		}
 	}
 	for id, r := range l.gone {
@@ -300,7 +314,6 @@ func (l *latticeState) changesAfter(f Filter, rev uint64) []Change {
 			out = append(out, Change{Rev: r, HostID: id})
 		}
 	}
-	sortChanges(out)
 	return out
 }
 
@@ -320,7 +333,6 @@ func (l *latticeState) current(f Filter) []Change {
 			}
 		}
 	}
-	sortChanges(out)
 	return out
 }
 

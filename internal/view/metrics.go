@@ -28,7 +28,7 @@ type Metrics struct {
 var _ prometheus.Collector = (*Metrics)(nil)
 
 func newMetrics(v *View) *Metrics {
-	return &Metrics{
+	m := &Metrics{
 		v: v,
 		hosts: prometheus.NewDesc("latticestate_lattice_hosts",
 			"Hosts of a lattice by status, as projected.", []string{"lattice", "status"}, nil),
@@ -49,6 +49,12 @@ func newMetrics(v *View) *Metrics {
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "latticestate_watchers_rejected_total",
 			Help: "Watch requests refused because the maximum number of watchers was reached."}),
 	}
+	// Every reason has a series from the start, so that rate() sees the
+	// first drop.
+	for _, reason := range []string{"slow", "reloaded", "switched", "stopped"} {
+		m.dropCounter.WithLabelValues(reason)
+	}
+	return m
 }
 
 // Metrics returns the view's metrics, to register with a registry.

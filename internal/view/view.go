@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -60,7 +61,10 @@ type View struct {
 
 // state is one load of one bucket.
 type state struct {
-	bucket   string
+	bucket string
+	// created tells a bucket from one deleted and created again under the
+	// same name, whose revisions start over.
+	created  time.Time
 	stream   jetstream.Stream
 	rev      uint64 // the last revision applied
 	lattices map[string]*latticeState
@@ -243,7 +247,7 @@ func (v *View) follow(ctx context.Context, bucket string) (loaded bool, err erro
 
 	// The initial values build a new state while readers keep the one
 	// they have.
-	st := &state{bucket: bucket, stream: stream, lattices: map[string]*latticeState{}}
+	st := &state{bucket: bucket, created: stream.CachedInfo().Created, stream: stream, lattices: map[string]*latticeState{}}
 	start := time.Now()
 	for loading := true; loading; {
 		select {
@@ -373,7 +377,7 @@ func (v *View) install(st *state) {
 	defer v.mu.Unlock()
 	if old := v.st; old != nil {
 		err := ErrReloaded
-		if old.bucket != st.bucket {
+		if old.bucket != st.bucket || !old.created.Equal(st.created) {
 			err = ErrSwitched
 		}
 		v.failAll(old, err)
@@ -556,6 +560,9 @@ type HostsPage struct {
 	Next string
 	// Total counts the hosts the filter matches, in every page.
 	Total int
+	// Revision is the bucket revision the page was read at: a watcher
+	// that resumes from it (WatchOptions.After) misses no later change.
+	Revision uint64
 }
 
 // Hosts returns the page p of the hosts of lattice that f matches.
@@ -567,9 +574,29 @@ func (v *View) Hosts(lattice string, f Filter, p PageRequest) (HostsPage, error)
 	}
 	l := v.st.lattices[lattice]
 	if l == nil {
-		return HostsPage{}, nil
+		return HostsPage{Revision: v.st.rev}, nil
 	}
-	return l.page(f, p), nil
+	page := l.page(f, p)
+	page.Revision = v.st.rev
+	return page, nil
+}
+
+// Lattices returns, sorted, the lattices that have at least one host, link
+// or ref map.
+func (v *View) Lattices() ([]string, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.st == nil {
+		return nil, ErrNotCurrent
+	}
+	out := []string{}
+	for name, l := range v.st.lattices {
+		if len(l.hosts) > 0 || len(l.links) > 0 || len(l.refmaps) > 0 {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // SummaryJSON returns the counts of lattice as a JSON Summary.

@@ -302,7 +302,10 @@ func TestView_Subscribe(t *testing.T) {
 	require.NoError(t, testutil.CollectAndCompare(f.v.Metrics(), strings.NewReader(`
 # HELP latticestate_watchers_dropped_total Watchers ended by the server with a resync event: slow (buffer full), reloaded, switched or stopped.
 # TYPE latticestate_watchers_dropped_total counter
+latticestate_watchers_dropped_total{reason="reloaded"} 0
 latticestate_watchers_dropped_total{reason="slow"} 1
+latticestate_watchers_dropped_total{reason="stopped"} 0
+latticestate_watchers_dropped_total{reason="switched"} 0
 `), "latticestate_watchers_dropped_total"))
 
 	// Resuming from before the changes: the latest of each changed host and
@@ -315,6 +318,15 @@ latticestate_watchers_dropped_total{reason="slow"} 1
 		[]string{initial[0].HostID, initial[1].HostID, initial[2].HostID})
 	require.Nil(t, initial[1].Doc)
 	require.Equal(t, got[len(got)-1], initial[2])
+
+	// Resuming a watcher of one host: that host only, not the others.
+	only, err := view.ParseFilter(map[string][]string{"host": {eventtest.HostID(1)}})
+	require.NoError(t, err)
+	resumedOne, initial, err := f.v.Subscribe("default", only, view.WatchOptions{Hosts: true, After: resumeAt})
+	require.NoError(t, err)
+	defer resumedOne.Close()
+	require.Len(t, initial, 1)
+	require.Equal(t, eventtest.HostID(1), initial[0].HostID)
 
 	_, _, err = f.v.Subscribe("default", view.Filter{}, view.WatchOptions{Hosts: true, After: 1 << 40})
 	require.ErrorIs(t, err, view.ErrUnknownRevision)
