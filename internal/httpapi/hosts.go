@@ -8,6 +8,10 @@ import (
 	"latticestate/streams"
 )
 
+// RevisionHeader carries, on a live host list, the bucket revision it was
+// read at: a watch started with since=<it> misses no later change.
+const RevisionHeader = "Latticestate-Revision"
+
 // writeHostsPage answers host documents: the JSON array of them, or with
 // paged the envelope {"hosts": [...], "total": N, "next": cursor|null}.
 func writeHostsPage(w http.ResponseWriter, res view.HostsPage, paged bool) {
@@ -39,6 +43,9 @@ func writeHostsPage(w http.ResponseWriter, res view.HostsPage, paged bool) {
 		buf = append(buf, '}')
 	}
 	buf = append(buf, '\n')
+	if res.Revision > 0 {
+		w.Header().Set(RevisionHeader, strconv.FormatUint(res.Revision, 10))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf)

@@ -35,6 +35,7 @@ func (l lag) Lag(context.Context) (uint64, error) { return uint64(l), nil }
 // apiFixture is an API server over a real JetStream server.
 type apiFixture struct {
 	srv *httptest.Server
+	v   *view.View
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	res *streams.Resources
@@ -65,7 +66,7 @@ func mustFixture(t *testing.T, pending uint64, opts ...view.Option) apiFixture {
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return apiFixture{srv: srv, nc: nc, js: js, res: res}
+	return apiFixture{srv: srv, v: v, nc: nc, js: js, res: res}
 }
 
 func mustServer(t *testing.T, pending uint64) *httptest.Server {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,9 @@ const (
 	summaryEvery = time.Second
 	// sseChunk is how much of the first hosts is written at once.
 	sseChunk = 64 << 10
+	// watchSync bounds how long a new watcher waits for the view to catch
+	// up with the bucket.
+	watchSync = time.Second
 )
 
 // watch streams host changes as Server-Sent Events from the view: first
@@ -55,10 +59,15 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if last := r.Header.Get("Last-Event-ID"); last != "" && opts.Hosts {
-		rev, err := strconv.ParseUint(last, 10, 64)
+	// since is Last-Event-ID for clients that cannot set headers, such
+	// as EventSource on its first request; the header wins.
+	for _, from := range []struct{ name, value string }{{"since", q.Get("since")}, {"Last-Event-ID", r.Header.Get("Last-Event-ID")}} {
+		if from.value == "" || !opts.Hosts {
+			continue
+		}
+		rev, err := strconv.ParseUint(from.value, 10, 64)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("Last-Event-ID %q is not a revision", last))
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s %q is not a revision", from.name, from.value))
 			return
 		}
 		opts.After = rev
@@ -68,10 +77,12 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if err := s.View.Sync(ctx); err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	// The first hosts should include every write the bucket had, but a
+	// view that cannot catch up at once still serves a consistent state
+	// and every change after it: watchers are not refused for that.
+	syncCtx, cancel := context.WithTimeout(ctx, watchSync)
+	_ = s.View.Sync(syncCtx)
+	cancel()
 	sub, initial, err := s.View.Subscribe(lattice, filter, opts)
 	var unknown bool
 	switch {

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"latticestate/internal/eventtest"
+	"latticestate/internal/natstest"
 	"latticestate/internal/view"
 	"latticestate/projections"
 	"latticestate/streams"
@@ -103,6 +104,17 @@ func putHost(t *testing.T, f apiFixture, i int, status string, labels map[string
 	rev, err := f.res.State.Put(context.Background(), streams.HostKey("default", h.HostID), b)
 	require.NoError(t, err)
 	return rev
+}
+
+// mustWatchers waits until the server has n watchers.
+func mustWatchers(t *testing.T, f apiFixture, n int) {
+	t.Helper()
+	natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if got := f.v.Watchers(); got != n {
+			return fmt.Errorf("%d watchers, want %d", got, n)
+		}
+		return nil
+	})
 }
 
 func hostOf(t *testing.T, e sseEvent) *projections.Host {
@@ -201,9 +213,26 @@ func TestServer_Watch(t *testing.T) {
 	}
 	require.Len(t, got, 200, "every new host, before the resync or after it")
 
+	// A page's revision, then a change: a watch of its hosts since that
+	// revision starts with the change alone.
+	resp, err := http.Get(f.srv.URL + "/api/v1/lattices/default/hosts?limit=2")
+	require.NoError(t, err)
+	resp.Body.Close()
+	since := resp.Header.Get("Latticestate-Revision")
+	require.NotEmpty(t, since)
+	rev = putHost(t, f, 2, projections.StatusUp, map[string]string{"after": "page"})
+	resumed.cancel()
+	<-resumed.done
+	mustWatchers(t, f, 2)
+	fromPage := mustWatch(t, base+"?since="+since+"&host="+eventtest.HostID(2)+"&host="+eventtest.HostID(0), "")
+	e = fromPage.mustNext(t, "host")
+	require.Equal(t, strconv.FormatUint(rev, 10), e.id)
+	fromPage.mustNext(t, "ready")
+	fromPage.cancel()
+	<-fromPage.done
+	mustWatchers(t, f, 2)
+
 	// A revision the server cannot continue from: start over.
-	one.cancel()
-	<-one.done
 	unknown := mustWatch(t, base, "999999999")
 	e = unknown.mustNext(t, "resync")
 	require.True(t, e.hasID)
