@@ -1,14 +1,22 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 
 	"latticestate/internal/eventtest"
@@ -16,6 +24,10 @@ import (
 	"latticestate/projections"
 	"latticestate/streams"
 )
+
+// viewSoak reports whether the long versions of the view's load tests run
+// (LATTICESTATE_SOAK=1).
+func viewSoak() bool { return os.Getenv("LATTICESTATE_SOAK") == "1" }
 
 // latticeGauge is one sample of a lattice gauge in /metrics.
 var latticeGauge = regexp.MustCompile(`^(latticestate_lattice_\w+)\{([^}]*)\} (\S+)$`)
@@ -72,6 +84,323 @@ func gaugesFromAPI(tb testing.TB, p *projectorProc) map[string]float64 {
 		out[fmt.Sprintf(`latticestate_lattice_actor_instances{lattice=%q}`, l)] = instances
 	}
 	return out
+}
+
+// loadWatcher is one /watch client of the load test: it follows the stream
+// with as little work as it can (no JSON decoding), keeping the latest
+// document of each host; a silent one never reads after the headers.
+type loadWatcher struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu         sync.Mutex
+	ready      bool
+	events     int
+	resyncs    int
+	ended      bool
+	lastRev    uint64
+	outOfOrder int
+	docs       map[string]string
+}
+
+var hostIDPrefix = []byte(`{"host_id":"`)
+
+// startLoadWatcher connects a client; it may run on any goroutine.
+func startLoadWatcher(client *http.Client, url string, silent bool) (*loadWatcher, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &loadWatcher{cancel: cancel, done: make(chan struct{}), docs: map[string]string{}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		cancel()
+		return nil, fmt.Errorf("watch: %s", resp.Status)
+	}
+	go func() {
+		defer close(w.done)
+		defer resp.Body.Close()
+		if silent {
+			<-ctx.Done()
+			return
+		}
+		r := bufio.NewReaderSize(resp.Body, 64<<10)
+		var id uint64
+		var event string
+		for {
+			line, err := r.ReadSlice('\n')
+			if err != nil {
+				w.mu.Lock()
+				w.ended = true
+				w.mu.Unlock()
+				return
+			}
+			line = bytes.TrimSuffix(line, []byte("\n"))
+			switch {
+			case bytes.HasPrefix(line, []byte("id: ")):
+				id, _ = strconv.ParseUint(string(line[4:]), 10, 64)
+			case bytes.HasPrefix(line, []byte("event: ")):
+				event = string(line[7:])
+			case bytes.HasPrefix(line, []byte("data: ")) && event == "host":
+				data := line[6:]
+				if bytes.HasPrefix(data, hostIDPrefix) && len(data) > len(hostIDPrefix)+56 {
+					w.mu.Lock()
+					w.docs[string(data[len(hostIDPrefix):len(hostIDPrefix)+56])] = string(data)
+					w.mu.Unlock()
+				}
+			case len(line) == 0 && event != "":
+				w.mu.Lock()
+				switch event {
+				case "ready":
+					w.ready = true
+				case "resync":
+					w.resyncs++
+				case "host", "delete":
+					if w.ready {
+						w.events++
+						if id <= w.lastRev {
+							w.outOfOrder++
+						}
+						w.lastRev = id
+					}
+				}
+				w.mu.Unlock()
+				event = ""
+			}
+		}
+	}()
+	return w, nil
+}
+
+func (w *loadWatcher) stop() {
+	w.cancel()
+	<-w.done
+}
+
+// processRSS is the resident memory of a process, in bytes.
+func processRSS(tb testing.TB, pid int) int64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(tb, err)
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			require.NoError(tb, err)
+			return kb << 10
+		}
+	}
+	tb.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
+
+// metricValue reads one unlabelled sample from /metrics.
+func metricValue(tb testing.TB, p *projectorProc, name string) float64 {
+	tb.Helper()
+	code, body, err := p.get("/metrics")
+	require.NoError(tb, err)
+	require.Equal(tb, 200, code)
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			v, err := strconv.ParseFloat(rest, 64)
+			require.NoError(tb, err)
+			return v
+		}
+	}
+	tb.Fatalf("no %s in /metrics", name)
+	return 0
+}
+
+// projectorConn returns the id of the projector's own NATS connection.
+func projectorConn(tb testing.TB, s *server.Server) uint64 {
+	tb.Helper()
+	cz, err := s.Connz(&server.ConnzOptions{Limit: 10_000})
+	require.NoError(tb, err)
+	for _, c := range cz.Conns {
+		if c.Name == "latticestate-projector" {
+			return c.Cid
+		}
+	}
+	tb.Fatal("no connection named latticestate-projector")
+	return 0
+}
+
+// TestServe_WatchersUnderLoad: many /watch clients, a few of which never
+// read, while 500 events a second arrive. The projector's connection is
+// never cut as a slow consumer, /readyz stays 200 (or recovers within 1 s),
+// every reading client ends with the state the API serves (or was told to
+// resync), and once they leave the server's goroutines and memory come
+// back. 50 clients (2 silent) for 5 s; 1,000 (10 silent) for 60 s with
+// LATTICESTATE_SOAK=1.
+func TestServe_WatchersUnderLoad(t *testing.T) {
+	clients, silent, dur := 50, 2, 5*time.Second
+	if viewSoak() {
+		clients, silent, dur = 1000, 10, 60*time.Second
+	}
+	const hosts, rate = 100, 500
+	s := natstest.MustRunServer(t)
+	nc, _ := natstest.MustConnect(t, s)
+	p := mustStartProjector(t, s.ClientURL(), "--max-watchers", strconv.Itoa(clients))
+	var lines [][]byte
+	for i := range hosts {
+		lines = append(lines, eventtest.HostHeartbeat(eventtest.HostID(i), eventtest.Heartbeat{
+			HostInfo: eventtest.HostInfo{FriendlyName: fmt.Sprint("h", i), Version: "1.0.0", Labels: map[string]string{"zone": "a"}},
+			Actors:   map[string]uint64{"MECHO": 1}}))
+	}
+	mustPublish(t, nc, streams.HostEventSubject("default"), lines)
+	waitCaughtUp(t, p, 30*time.Second)
+	projCID := projectorConn(t, s)
+	pid := p.cmd.Process.Pid
+
+	// The baseline is the projector under the load, warmed up, without
+	// watchers; the load runs until they have left and it is measured again.
+	stopLoad := startHeartbeats(t, nc, lines, rate)
+	time.Sleep(2 * time.Second)
+	baseGoroutines := metricValue(t, p, "go_goroutines")
+	baseRSS := processRSS(t, pid)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: -1}}
+	url := p.addr + "/api/v1/lattices/default/watch"
+	// Clients connect 50 at a time.
+	watchers := make([]*loadWatcher, clients)
+	errs := make([]error, clients)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 50)
+	connectStart := time.Now()
+	for i := range clients {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			watchers[i], errs[i] = startLoadWatcher(client, url, i < silent)
+		})
+	}
+	wg.Wait()
+	connected := time.Since(connectStart)
+	for _, w := range watchers {
+		if w != nil {
+			t.Cleanup(w.stop)
+		}
+	}
+	require.NoError(t, errors.Join(errs...))
+	// One more is one too many.
+	code, _, err := p.get("/api/v1/lattices/default/watch")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	peakRSS := processRSS(t, pid)
+	peakGoroutines := metricValue(t, p, "go_goroutines")
+
+	// /readyz, every 100 ms: the longest time it was not 200.
+	var notReady, worst time.Duration
+	samples, bad := 0, 0
+	for end := time.Now().Add(dur); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		samples++
+		if err := p.ready(); err != nil {
+			bad++
+			notReady += 100 * time.Millisecond
+			worst = max(worst, notReady)
+		} else {
+			notReady = 0
+		}
+		peakRSS = max(peakRSS, processRSS(t, pid))
+	}
+	sent := stopLoad()
+	waitCaughtUp(t, p, 30*time.Second)
+	stopLoad = startHeartbeats(t, nc, lines, rate)
+
+	// Every reading client catches up with the state the API serves when
+	// the load paused, or was told to resync.
+	code, body, err := p.get("/api/v1/lattices/default/hosts")
+	require.NoError(t, err)
+	require.Equal(t, 200, code)
+	var final []json.RawMessage
+	require.NoError(t, json.Unmarshal(body, &final))
+	want := map[string]string{}
+	for _, d := range final {
+		want[string(d[len(hostIDPrefix):len(hostIDPrefix)+56])] = string(d)
+	}
+	current := func(w *loadWatcher) error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.resyncs > 0 {
+			return nil
+		}
+		if w.ended {
+			return fmt.Errorf("stream ended without resync")
+		}
+		for id, d := range want {
+			if w.docs[id] == d {
+				continue
+			}
+			var got, exp struct{ Seq uint64 }
+			_ = json.Unmarshal([]byte(w.docs[id]), &got)
+			_ = json.Unmarshal([]byte(d), &exp)
+			if got.Seq < exp.Seq {
+				return fmt.Errorf("host %s at seq %d, not %d", id, got.Seq, exp.Seq)
+			}
+		}
+		return nil
+	}
+	natstest.CheckFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		for i, w := range watchers[silent:] {
+			if err := current(w); err != nil {
+				return fmt.Errorf("client %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	resynced, events := 0, 0
+	for _, w := range watchers[silent:] {
+		w.mu.Lock()
+		require.Zero(t, w.outOfOrder, "ids in revision order")
+		if w.resyncs > 0 {
+			resynced++
+		}
+		events += w.events
+		w.mu.Unlock()
+	}
+	dropped := metricValue(t, p, `latticestate_watchers_dropped_total{reason="slow"}`)
+
+	// The projector kept its connection: no slow consumer.
+	require.Equal(t, projCID, projectorConn(t, s), "the projector's connection was never replaced")
+	closed, err := s.Connz(&server.ConnzOptions{State: server.ConnClosed, Limit: 10_000})
+	require.NoError(t, err)
+	for _, c := range closed.Conns {
+		require.NotEqual(t, "latticestate-projector", c.Name, "projector connection closed: %s", c.Reason)
+	}
+
+	for _, w := range watchers {
+		w.stop() // again at cleanup: stop is idempotent
+	}
+	client.CloseIdleConnections()
+	var afterGoroutines float64
+	natstest.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+		afterGoroutines = metricValue(t, p, "go_goroutines")
+		if n := metricValue(t, p, "latticestate_watchers"); n != 0 {
+			return fmt.Errorf("%v watchers left", n)
+		}
+		if afterGoroutines > baseGoroutines+10 {
+			return fmt.Errorf("%v goroutines, %v before the clients", afterGoroutines, baseGoroutines)
+		}
+		return nil
+	})
+	var afterRSS int64
+	natstest.CheckFor(t, 60*time.Second, time.Second, func() error {
+		if afterRSS = processRSS(t, pid); afterRSS > baseRSS+(peakRSS-baseRSS)/4+8<<20 {
+			return fmt.Errorf("RSS %d MB, %d MB before the clients, %d MB at the peak", afterRSS>>20, baseRSS>>20, peakRSS>>20)
+		}
+		return nil
+	})
+	t.Logf("%d watchers (%d silent, connected in %v) for %v, %d events published (%d/s): /readyz not 200 in %d of %d samples (longest %v); "+
+		"%d events delivered to reading clients, %d of them resynced, %v dropped as slow; goroutines %v → %v → %v; RSS %d → %d → %d MB",
+		clients, silent, connected.Round(time.Millisecond), dur, sent, rate, bad, samples, worst, events, resynced, dropped,
+		baseGoroutines, peakGoroutines, afterGoroutines, baseRSS>>20, peakRSS>>20, afterRSS>>20)
+	require.Less(t, worst, time.Second, "/readyz recovers within 1 s")
+	p.stop(t)
 }
 
 // TestServe_LatticeGauges: after a known sequence of events, every lattice
