@@ -338,7 +338,19 @@ func (v *View) watchSwitches(ctx context.Context, bucket string) (<-chan string,
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for e := range w.Updates() {
+		for {
+			var e jetstream.KeyValueEntry
+			var ok bool
+			// A watch stopped by its context while it was being set up
+			// may never close its channel: ctx ends the loop too.
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok = <-w.Updates():
+			}
+			if !ok {
+				return
+			}
 			if e == nil || e.Operation() != jetstream.KeyValuePut || string(e.Value()) == bucket {
 				continue
 			}
