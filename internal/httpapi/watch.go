@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -20,13 +22,18 @@ const (
 	// watchWriteTimeout cuts off a client that takes no data for this long:
 	// it holds no goroutine and no buffer of the server's beyond it.
 	watchWriteTimeout = 10 * time.Second
-	// watchFlushEvery is how often at most one stream is written to: the
-	// changes of a burst go out together, in one write.
-	watchFlushEvery = 50 * time.Millisecond
+	// watchFlushEvery is how often at most one stream is written to, per
+	// hundred streams served (at most watchFlushMax): the changes of a
+	// burst go out together, in one write, and many streams cost few
+	// wakeups, so that they leave the projector its share of the CPU. The
+	// first change after a quiet spell goes out at once.
+	watchFlushEvery = 100 * time.Millisecond
+	watchFlushMax   = time.Second
 	// summaryEvery is how often at most a stream gets a summary event.
 	summaryEvery = time.Second
-	// sseChunk is how much of the first hosts is written at once.
-	sseChunk = 64 << 10
+	// sseChunk is how much is written at once; a stream keeps a buffer of
+	// about this size between writes.
+	sseChunk = 32 << 10
 	// watchSync bounds how long a new watcher waits for the view to catch
 	// up with the bucket.
 	watchSync = time.Second
@@ -150,6 +157,7 @@ type sseStream struct {
 	buf []byte
 
 	lastFlush, lastSummary time.Time
+	lastSummaryJSON        []byte
 }
 
 func (o *sseStream) change(c view.Change) {
@@ -166,12 +174,17 @@ func (o *sseStream) change(c view.Change) {
 	o.buf = append(o.buf, "\n\n"...)
 }
 
-// summary adds a summary event; false when it cannot be made.
+// summary adds a summary event, unless the counts are those of the last
+// one; false when it cannot be made.
 func (o *sseStream) summary(v *view.View, lattice string) bool {
 	b, err := v.SummaryJSON(lattice)
 	if err != nil {
 		return false
 	}
+	if bytes.Equal(b, o.lastSummaryJSON) {
+		return true
+	}
+	o.lastSummaryJSON = b // shared and never modified
 	o.buf = append(o.buf, "event: summary\ndata: "...)
 	o.buf = append(o.buf, b...)
 	o.buf = append(o.buf, "\n\n"...)
@@ -186,9 +199,21 @@ func (o *sseStream) flush() error {
 	if _, err := o.w.Write(o.buf); err != nil {
 		return err
 	}
-	o.buf = o.buf[:0]
+	if cap(o.buf) > 2*sseChunk {
+		o.buf = nil // a burst's buffer is not kept by every stream
+	} else {
+		o.buf = o.buf[:0]
+	}
 	o.lastFlush = time.Now()
 	return o.rc.Flush()
+}
+
+// flushEvery is how long a busy stream waits between writes: longer with
+// more streams, and spread around that so that they do not write all at
+// once.
+func flushEvery(watchers int) time.Duration {
+	d := min(watchFlushEvery*time.Duration(1+watchers/100), watchFlushMax)
+	return d/2 + rand.N(d)
 }
 
 // resync tells the client that this stream ends without some changes:
@@ -220,12 +245,19 @@ func (o *sseStream) follow(r *http.Request, sub *view.Subscription, v *view.View
 	defer timer.Stop()
 	var (
 		changes    []view.Change
-		woken      bool
-		summaryDue bool
-		armed      bool
-		armedFor   time.Time
+		pending    bool      // woken: changes or new counts may wait
+		summaryDue bool      // the counts changed since the last summary
+		armedFor   time.Time // when the timer fires; zero when it is not armed
+		every      = flushEvery(v.Watchers())
 	)
 	for {
+		// While the next write is already due at the timer, more changes
+		// wait for it without waking this goroutine: a busy stream costs a
+		// wakeup per write, not one per change.
+		wake := sub.Wake()
+		if pending && !armedFor.IsZero() && !armedFor.After(o.lastFlush.Add(every)) {
+			wake = nil
+		}
 		select {
 		case <-r.Context().Done():
 			return
@@ -239,24 +271,35 @@ func (o *sseStream) follow(r *http.Request, sub *view.Subscription, v *view.View
 				return
 			}
 			continue
-		case <-sub.Wake():
-			woken = true
+		case <-wake:
+			pending = true
 		case <-timer.C:
-			armed = false
+			armedFor = time.Time{}
 		}
 		now := time.Now()
 		var next time.Time
-		if woken {
-			if due := o.lastFlush.Add(watchFlushEvery); now.Before(due) {
+		if pending {
+			if due := o.lastFlush.Add(every); now.Before(due) {
 				next = due
 			} else {
-				woken = false
+				pending = false
+				every = flushEvery(v.Watchers())
 				changes = sub.Take(changes)
 				for _, c := range changes {
 					o.change(c)
+					if len(o.buf) >= sseChunk && o.flush() != nil {
+						return
+					}
 				}
 				clear(changes)
-				summaryDue = summaryDue || sub.SummaryChanged()
+				if cap(changes) > 1024 {
+					changes = nil
+				}
+				// Once a summary is due, the counts' flag stays set, so
+				// that further changes do not wake a summary watcher.
+				if !summaryDue {
+					summaryDue = sub.SummaryChanged()
+				}
 			}
 		}
 		if summaryDue {
@@ -264,16 +307,22 @@ func (o *sseStream) follow(r *http.Request, sub *view.Subscription, v *view.View
 				if next.IsZero() || due.Before(next) {
 					next = due
 				}
-			} else if summaryDue = false; !o.summary(v, lattice) {
-				return
+			} else {
+				// The counts are read now: their flag is cleared first,
+				// so that a change after this calls for the next summary.
+				sub.SummaryChanged()
+				summaryDue = false
+				if !o.summary(v, lattice) {
+					return
+				}
 			}
 		}
 		if len(o.buf) > 0 && o.flush() != nil {
 			return
 		}
-		if !next.IsZero() && (!armed || next.Before(armedFor)) {
+		if !next.IsZero() && (armedFor.IsZero() || next.Before(armedFor)) {
 			timer.Reset(time.Until(next))
-			armed, armedFor = true, next
+			armedFor = next
 		}
 	}
 }
