@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 
 	"latticestate/internal/eventtest"
@@ -87,8 +86,9 @@ func gaugesFromAPI(tb testing.TB, p *projectorProc) map[string]float64 {
 }
 
 // loadWatcher is one /watch client of the load test: it follows the stream
-// with as little work as it can (no JSON decoding), keeping the latest
-// document of each host; a silent one never reads after the headers.
+// with as little work as it can (no JSON decoding, no allocation per
+// event), keeping the seq of the latest document of each host; a silent
+// one never reads after the headers.
 type loadWatcher struct {
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -100,15 +100,26 @@ type loadWatcher struct {
 	ended      bool
 	lastRev    uint64
 	outOfOrder int
-	docs       map[string]string
+	seqs       []uint64 // by host index
 }
 
 var hostIDPrefix = []byte(`{"host_id":"`)
 
-// startLoadWatcher connects a client; it may run on any goroutine.
-func startLoadWatcher(client *http.Client, url string, silent bool) (*loadWatcher, error) {
+// docSeq reads the seq that ends a host document (…,"seq":N}).
+func docSeq(doc []byte) uint64 {
+	i := bytes.LastIndex(doc, []byte(`"seq":`))
+	if i < 0 || len(doc) == 0 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(string(bytes.TrimSuffix(doc[i+6:], []byte("}"))), 10, 64)
+	return n
+}
+
+// startLoadWatcher connects a client that follows hosts (index by id); it
+// may run on any goroutine.
+func startLoadWatcher(client *http.Client, url string, hosts map[string]int, silent bool) (*loadWatcher, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &loadWatcher{cancel: cancel, done: make(chan struct{}), docs: map[string]string{}}
+	w := &loadWatcher{cancel: cancel, done: make(chan struct{}), seqs: make([]uint64, len(hosts))}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		cancel()
@@ -133,7 +144,7 @@ func startLoadWatcher(client *http.Client, url string, silent bool) (*loadWatche
 		}
 		r := bufio.NewReaderSize(resp.Body, 64<<10)
 		var id uint64
-		var event string
+		var event []byte
 		for {
 			line, err := r.ReadSlice('\n')
 			if err != nil {
@@ -142,22 +153,25 @@ func startLoadWatcher(client *http.Client, url string, silent bool) (*loadWatche
 				w.mu.Unlock()
 				return
 			}
-			line = bytes.TrimSuffix(line, []byte("\n"))
+			line = line[:len(line)-1]
 			switch {
 			case bytes.HasPrefix(line, []byte("id: ")):
 				id, _ = strconv.ParseUint(string(line[4:]), 10, 64)
 			case bytes.HasPrefix(line, []byte("event: ")):
-				event = string(line[7:])
-			case bytes.HasPrefix(line, []byte("data: ")) && event == "host":
+				event = append(event[:0], line[7:]...)
+			case bytes.HasPrefix(line, []byte("data: ")) && string(event) == "host":
 				data := line[6:]
 				if bytes.HasPrefix(data, hostIDPrefix) && len(data) > len(hostIDPrefix)+56 {
-					w.mu.Lock()
-					w.docs[string(data[len(hostIDPrefix):len(hostIDPrefix)+56])] = string(data)
-					w.mu.Unlock()
+					if i, ok := hosts[string(data[len(hostIDPrefix):len(hostIDPrefix)+56])]; ok {
+						seq := docSeq(data)
+						w.mu.Lock()
+						w.seqs[i] = seq
+						w.mu.Unlock()
+					}
 				}
-			case len(line) == 0 && event != "":
+			case len(line) == 0 && len(event) > 0:
 				w.mu.Lock()
-				switch event {
+				switch string(event) {
 				case "ready":
 					w.ready = true
 				case "resync":
@@ -172,7 +186,7 @@ func startLoadWatcher(client *http.Client, url string, silent bool) (*loadWatche
 					}
 				}
 				w.mu.Unlock()
-				event = ""
+				event = event[:0]
 			}
 		}
 	}()
@@ -182,6 +196,23 @@ func startLoadWatcher(client *http.Client, url string, silent bool) (*loadWatche
 func (w *loadWatcher) stop() {
 	w.cancel()
 	<-w.done
+}
+
+// processCPU is the CPU time a process has used (user and system).
+func processCPU(tb testing.TB, pid int) time.Duration {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(tb, err)
+	// The fields after the command (which may hold spaces) start after
+	// its closing parenthesis; utime and stime are the 12th and 13th.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ticks := 0
+	for _, v := range f[11:13] {
+		n, err := strconv.Atoi(v)
+		require.NoError(tb, err)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 // processRSS is the resident memory of a process, in bytes.
@@ -217,23 +248,10 @@ func metricValue(tb testing.TB, p *projectorProc, name string) float64 {
 	return 0
 }
 
-// projectorConn returns the id of the projector's own NATS connection.
-func projectorConn(tb testing.TB, s *server.Server) uint64 {
-	tb.Helper()
-	cz, err := s.Connz(&server.ConnzOptions{Limit: 10_000})
-	require.NoError(tb, err)
-	for _, c := range cz.Conns {
-		if c.Name == "latticestate-projector" {
-			return c.Cid
-		}
-	}
-	tb.Fatal("no connection named latticestate-projector")
-	return 0
-}
-
 // TestServe_WatchersUnderLoad: many /watch clients, a few of which never
-// read, while 500 events a second arrive. The projector's connection is
-// never cut as a slow consumer, /readyz stays 200 (or recovers within 1 s),
+// read, while 500 events a second arrive at serve's embedded NATS server.
+// The projector's connection is never cut as a slow consumer, /readyz
+// stays 200 (or recovers within 1 s),
 // every reading client ends with the state the API serves (or was told to
 // resync), and once they leave the server's goroutines and memory come
 // back. 50 clients (2 silent) for 5 s; 1,000 (10 silent) for 60 s with
@@ -244,18 +262,23 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 		clients, silent, dur = 1000, 10, 60*time.Second
 	}
 	const hosts, rate = 100, 500
-	s := natstest.MustRunServer(t)
-	nc, _ := natstest.MustConnect(t, s)
-	p := mustStartProjector(t, s.ClientURL(), "--max-watchers", strconv.Itoa(clients))
+	// serve with its embedded NATS server, as by default: the clients in
+	// this process do not slow the server down, and the server's own log
+	// says whether it cut a connection as a slow consumer.
+	natsPort := freePort(t)
+	p := mustStartProjector(t, "", "--nats-listen", "127.0.0.1:"+natsPort, "--data-dir", t.TempDir(),
+		"--server-logs", "--max-watchers", strconv.Itoa(clients))
+	nc, _ := natstest.MustConnectURL(t, "nats://127.0.0.1:"+natsPort)
 	var lines [][]byte
+	index := map[string]int{}
 	for i := range hosts {
+		index[eventtest.HostID(i)] = i
 		lines = append(lines, eventtest.HostHeartbeat(eventtest.HostID(i), eventtest.Heartbeat{
 			HostInfo: eventtest.HostInfo{FriendlyName: fmt.Sprint("h", i), Version: "1.0.0", Labels: map[string]string{"zone": "a"}},
 			Actors:   map[string]uint64{"MECHO": 1}}))
 	}
 	mustPublish(t, nc, streams.HostEventSubject("default"), lines)
 	waitCaughtUp(t, p, 30*time.Second)
-	projCID := projectorConn(t, s)
 	pid := p.cmd.Process.Pid
 
 	// The baseline is the projector under the load, warmed up, without
@@ -276,7 +299,7 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			watchers[i], errs[i] = startLoadWatcher(client, url, i < silent)
+			watchers[i], errs[i] = startLoadWatcher(client, url, index, i < silent)
 		})
 	}
 	wg.Wait()
@@ -287,27 +310,44 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 		}
 	}
 	require.NoError(t, errors.Join(errs...))
-	// One more is one too many.
-	code, _, err := p.get("/api/v1/lattices/default/watch")
+	// One more is one too many, unless the server dropped one since.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	require.NoError(t, err)
-	require.Equal(t, http.StatusServiceUnavailable, code)
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	cancel()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Positive(t, metricValue(t, p, `latticestate_watchers_dropped_total{reason="slow"}`), "a watcher beyond the maximum")
+	}
 	peakRSS := processRSS(t, pid)
 	peakGoroutines := metricValue(t, p, "go_goroutines")
 
+	cpuStart, testCPUStart, wallStart := processCPU(t, pid), processCPU(t, os.Getpid()), time.Now()
 	// /readyz, every 100 ms: the longest time it was not 200.
-	var notReady, worst time.Duration
+	var since time.Time // when /readyz last stopped answering 200
+	var worst time.Duration
 	samples, bad := 0, 0
+	var notReadyAnswers []string
 	for end := time.Now().Add(dur); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		samples++
 		if err := p.ready(); err != nil {
-			bad++
-			notReady += 100 * time.Millisecond
-			worst = max(worst, notReady)
+			if bad++; bad%20 == 1 {
+				notReadyAnswers = append(notReadyAnswers, err.Error())
+			}
+			if since.IsZero() {
+				since = time.Now()
+			}
+			worst = max(worst, time.Since(since))
 		} else {
-			notReady = 0
+			since = time.Time{}
 		}
 		peakRSS = max(peakRSS, processRSS(t, pid))
 	}
+	wall := time.Since(wallStart)
+	serveCPU, testCPU := processCPU(t, pid)-cpuStart, processCPU(t, os.Getpid())-testCPUStart
 	sent := stopLoad()
 	waitCaughtUp(t, p, 30*time.Second)
 	stopLoad = startHeartbeats(t, nc, lines, rate)
@@ -316,12 +356,13 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 	// the load paused, or was told to resync.
 	code, body, err := p.get("/api/v1/lattices/default/hosts")
 	require.NoError(t, err)
-	require.Equal(t, 200, code)
+	require.Equal(t, http.StatusOK, code)
 	var final []json.RawMessage
 	require.NoError(t, json.Unmarshal(body, &final))
-	want := map[string]string{}
+	require.Len(t, final, hosts)
+	want := make([]uint64, hosts)
 	for _, d := range final {
-		want[string(d[len(hostIDPrefix):len(hostIDPrefix)+56])] = string(d)
+		want[index[string(d[len(hostIDPrefix):len(hostIDPrefix)+56])]] = docSeq(d)
 	}
 	current := func(w *loadWatcher) error {
 		w.mu.Lock()
@@ -332,15 +373,9 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 		if w.ended {
 			return fmt.Errorf("stream ended without resync")
 		}
-		for id, d := range want {
-			if w.docs[id] == d {
-				continue
-			}
-			var got, exp struct{ Seq uint64 }
-			_ = json.Unmarshal([]byte(w.docs[id]), &got)
-			_ = json.Unmarshal([]byte(d), &exp)
-			if got.Seq < exp.Seq {
-				return fmt.Errorf("host %s at seq %d, not %d", id, got.Seq, exp.Seq)
+		for i, seq := range want {
+			if w.seqs[i] < seq {
+				return fmt.Errorf("host %d at seq %d, not %d", i, w.seqs[i], seq)
 			}
 		}
 		return nil
@@ -365,12 +400,12 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 	}
 	dropped := metricValue(t, p, `latticestate_watchers_dropped_total{reason="slow"}`)
 
-	// The projector kept its connection: no slow consumer.
-	require.Equal(t, projCID, projectorConn(t, s), "the projector's connection was never replaced")
-	closed, err := s.Connz(&server.ConnzOptions{State: server.ConnClosed, Limit: 10_000})
-	require.NoError(t, err)
-	for _, c := range closed.Conns {
-		require.NotEqual(t, "latticestate-projector", c.Name, "projector connection closed: %s", c.Reason)
+	// serve's connections were never cut: the server reported no slow
+	// consumer, and neither connection lost the server.
+	for line := range strings.SplitSeq(p.logs(), "\n") {
+		cut := strings.Contains(line, "Slow Consumer") && !strings.Contains(line, "Slow Consumer Recovered")
+		require.False(t, cut && strings.Contains(line, "latticestate-projector"), line)
+		require.NotContains(t, line, "NATS disconnected")
 	}
 
 	for _, w := range watchers {
@@ -388,17 +423,25 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 		}
 		return nil
 	})
-	var afterRSS int64
-	natstest.CheckFor(t, 60*time.Second, time.Second, func() error {
-		if afterRSS = processRSS(t, pid); afterRSS > baseRSS+(peakRSS-baseRSS)/4+8<<20 {
-			return fmt.Errorf("RSS %d MB, %d MB before the clients, %d MB at the peak", afterRSS>>20, baseRSS>>20, peakRSS>>20)
-		}
-		return nil
-	})
+	// Memory comes back to within a quarter of what the clients added
+	// (Go returns freed memory to the system gradually), give or take what
+	// the stream, grown by the run's events, holds in the server's caches.
+	rssBack := baseRSS + (peakRSS-baseRSS)/4 + 32<<20
+	afterRSS := processRSS(t, pid)
+	for deadline := time.Now().Add(60 * time.Second); afterRSS > rssBack && time.Now().Before(deadline); {
+		time.Sleep(time.Second)
+		afterRSS = processRSS(t, pid)
+	}
 	t.Logf("%d watchers (%d silent, connected in %v) for %v, %d events published (%d/s): /readyz not 200 in %d of %d samples (longest %v); "+
-		"%d events delivered to reading clients, %d of them resynced, %v dropped as slow; goroutines %v → %v → %v; RSS %d → %d → %d MB",
+		"%d events delivered to reading clients, %d of them resynced, %v dropped as slow; goroutines %v → %v → %v; RSS %d → %d → %d MB; "+
+		"CPU of serve %.0f%%, of this test's clients, server and publisher %.0f%%",
 		clients, silent, connected.Round(time.Millisecond), dur, sent, rate, bad, samples, worst, events, resynced, dropped,
-		baseGoroutines, peakGoroutines, afterGoroutines, baseRSS>>20, peakRSS>>20, afterRSS>>20)
+		baseGoroutines, peakGoroutines, afterGoroutines, baseRSS>>20, peakRSS>>20, afterRSS>>20,
+		100*serveCPU.Seconds()/wall.Seconds(), 100*testCPU.Seconds()/wall.Seconds())
+	if len(notReadyAnswers) > 0 {
+		t.Logf("/readyz when not 200 (every 20th): %q", notReadyAnswers)
+	}
+	require.LessOrEqual(t, afterRSS, rssBack, "RSS back after the clients left")
 	require.Less(t, worst, time.Second, "/readyz recovers within 1 s")
 	p.stop(t)
 }
