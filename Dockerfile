@@ -5,7 +5,8 @@
 #   docker run --rm latticestate serve --nats-url nats://nats:4222 --user projector
 #   docker run --rm --entrypoint /usr/local/bin/emitter latticestate --help
 
-FROM golang:1.26 AS build
+# The Go of go.mod.
+FROM golang:1.26.8 AS build
 WORKDIR /src
 # Modules first, so editing the source does not download them again.
 COPY go.mod go.sum ./

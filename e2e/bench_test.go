@@ -68,12 +68,16 @@ func TestBench_Smoke(t *testing.T) {
 			require.EqualValues(t, 0, stage["live"].(map[string]any)["unapplied"])
 		case "memory":
 			positive(t, stage["memory"], name, "rss_kib", "quarter_events", "quarter_rss_kib", "growth_ratio")
+		case "asof":
+			positive(t, stage["as_of"], name, "hosts", "live_list_ms", "worst_ratio")
+			positive(t, stage["as_of"].(map[string]any)["snapshots"], name, "every", "bytes", "stream_bytes", "share_of_stream")
+			require.Len(t, stage["as_of"].(map[string]any)["points"], 3)
 		}
 	}
-	require.Equal(t, map[string]int{"raw": 1, "naive": 1, "replay": 1, "live": 1, "memory": 1}, seen)
+	require.Equal(t, map[string]int{"raw": 1, "naive": 1, "replay": 1, "live": 1, "memory": 1, "asof": 1}, seen)
 
 	targets := report["targets"].([]any)
-	require.Len(t, targets, 4)
+	require.Len(t, targets, 5)
 	for _, tg := range targets {
 		for _, field := range []string{"name", "goal", "measured", "pass"} {
 			require.Contains(t, tg, field)

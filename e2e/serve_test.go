@@ -154,11 +154,14 @@ func TestServe_CrashSafety(t *testing.T) {
 		events, kills = 5_000, 3
 	}
 	s := natstest.MustRunServer(t)
-	_, js := natstest.MustConnect(t, s)
+	nc, js := natstest.MustConnect(t, s)
 	lines := workload(7, 200, events, 0)
 	r := rand.New(rand.NewPCG(1, 2))
 
-	p := mustStartProjector(t, s.ClientURL(), "--batch-size", "200")
+	// Snapshots every 100 to 600 sequences: kills land while they are
+	// written too.
+	snapshotEvery := func() string { return strconv.Itoa(100 + r.IntN(500)) }
+	p := mustStartProjector(t, s.ClientURL(), "--batch-size", "200", "--snapshot-every", snapshotEvery())
 	wait := publisher(t, s.ClientURL(), streams.HostEventSubject("default"), lines, events/8)
 	gapFills := 0
 	for i := range kills {
@@ -166,7 +169,8 @@ func TestServe_CrashSafety(t *testing.T) {
 		p.kill(t)
 		gapFills += strings.Count(p.logs(), "filling gap")
 		t.Logf("kill %d: projector killed", i+1)
-		p = mustStartProjector(t, s.ClientURL(), "--batch-size", strconv.Itoa(50+r.IntN(400)), "--flush-window", strconv.Itoa(1+r.IntN(5000)))
+		p = mustStartProjector(t, s.ClientURL(), "--batch-size", strconv.Itoa(50+r.IntN(400)), "--flush-window", strconv.Itoa(1+r.IntN(5000)),
+			"--snapshot-every", snapshotEvery())
 	}
 	require.Equal(t, len(lines), wait())
 	requireStreamHas(t, js, uint64(len(lines)))
@@ -175,6 +179,27 @@ func TestServe_CrashSafety(t *testing.T) {
 	require.NotEmpty(t, f.Lattice.Hosts)
 	gapFills += strings.Count(p.logs(), "filling gap")
 	t.Logf("%d kills, %d gap fills from the stream, %d hosts", kills, gapFills, len(f.Lattice.Hosts))
+
+	// Time travel from the snapshots written across the kills equals fold.
+	captured := mustStreamEvents(t, js, 0)
+	for _, n := range []uint64{uint64(events) / 3, uint64(events) / 2, uint64(events) - 1} {
+		code, got, body := hostsAsOf(t, p, strconv.FormatUint(n, 10))
+		require.Equal(t, http.StatusOK, code, "%s", body)
+		requireHostsEqual(t, foldEvents(t, captured, n), got, "as_of=%d", n)
+	}
+
+	// A replay killed half way leaves the state to the live projector,
+	// which gets its lease back and ends equal to fold.
+	replay := exec.Command(projectorBin, "replay", "--nats-url", s.ClientURL())
+	require.NoError(t, replay.Start())
+	time.Sleep(time.Duration(200+r.IntN(2000)) * time.Millisecond)
+	require.NoError(t, replay.Process.Kill())
+	_ = replay.Wait()
+	more := workload(8, 200, 500, 0)
+	mustPublish(t, nc, streams.HostEventSubject("default"), more)
+	requireStreamHas(t, js, uint64(len(lines)+len(more)))
+	waitCaughtUp(t, p, 90*time.Second)
+	requireKVEqualsFold(t, js, "default")
 	p.stop(t)
 }
 

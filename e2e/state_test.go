@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"latticestate/internal/eventtest"
+	"latticestate/pipeline"
 	"latticestate/projections"
 	"latticestate/streams"
 )
@@ -29,7 +30,7 @@ func mustFoldStream(tb testing.TB, js jetstream.JetStream, lattice string) *proj
 	folder := projections.NewFolder(lattice)
 	forEachStreamMsg(tb, ctx, js, func(seq uint64, subject string, data []byte) {
 		if l, err := streams.LatticeOf(subject); err == nil && l == lattice {
-			_ = folder.Add(seq, data)
+			_ = folder.AddFrom(pipeline.OriginOf(subject), seq, data)
 		}
 	})
 	return folder
@@ -41,7 +42,7 @@ func mustKVHosts(tb testing.TB, js jetstream.JetStream, lattice string) map[stri
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	kv := mustActiveBucket(tb, js)
+	kv := mustStateBucket(tb, js)
 	w, err := kv.Watch(ctx, streams.HostKeys(lattice), jetstream.IgnoreDeletes())
 	require.NoError(tb, err)
 	defer func() { require.NoError(tb, w.Stop()) }()
@@ -93,13 +94,20 @@ func waitCaughtUp(tb testing.TB, p *projectorProc, total time.Duration) {
 	tb.Helper()
 	deadline := time.Now().Add(total)
 	var err error
+	// Twice in a row: a label request handed to the enricher is counted
+	// in flight a moment after it stops being held.
+	quiet := 0
 	for time.Now().Before(deadline) {
 		if err = p.settled(); err == nil {
-			if err = p.ready(); err == nil {
-				return
-			}
+			err = p.ready()
 		}
-		time.Sleep(50 * time.Millisecond)
+		if quiet = quiet + 1; err != nil {
+			quiet = 0
+		}
+		if quiet == 2 {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 	tb.Fatalf("projector not caught up after %v: %v\n%s", total, err, p.logs())
 }
@@ -202,15 +210,10 @@ func writeFile(name string, b []byte) error { return os.WriteFile(name, b, 0o644
 // errNotYet is what a CheckFor poll returns while waiting.
 var errNotYet = errors.New("not yet")
 
-// mustActiveBucket opens the state bucket readers use now.
-func mustActiveBucket(tb testing.TB, js jetstream.JetStream) jetstream.KeyValue {
+// mustStateBucket opens the state bucket with a plain KV client.
+func mustStateBucket(tb testing.TB, js jetstream.JetStream) jetstream.KeyValue {
 	tb.Helper()
-	ctx := context.Background()
-	meta, err := js.KeyValue(ctx, streams.MetaBucket)
-	require.NoError(tb, err)
-	name, _, err := streams.ActiveState(ctx, meta)
-	require.NoError(tb, err)
-	kv, err := js.KeyValue(ctx, name)
+	kv, err := js.KeyValue(context.Background(), streams.StateBucket)
 	require.NoError(tb, err)
 	return kv
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -44,8 +45,28 @@ type item struct {
 // applyItems decodes items (in stream order, all above p.high), folds them
 // into the documents of the open window and dead-letters those that cannot
 // be decoded. Nothing is written: flush writes the window. On error the
-// caller rolls the window back.
+// caller rolls the window back. Items are applied in runs that end at the
+// snapshot boundaries, and the snapshots due are taken between runs.
 func (p *Projector) applyItems(ctx context.Context, items []item) error {
+	for len(items) > 0 {
+		n := len(items)
+		if s := p.snaps; s != nil {
+			if b := s.due(p.high, items[0].seq); b > 0 {
+				p.takeSnapshots(ctx, b)
+			}
+			end := s.next(items[0].seq)
+			n = sort.Search(len(items), func(i int) bool { return items[i].seq > end })
+		}
+		if err := p.applyRun(ctx, items[:n]); err != nil {
+			return err
+		}
+		items = items[n:]
+	}
+	return nil
+}
+
+// applyRun is applyItems for a run that crosses no snapshot boundary.
+func (p *Projector) applyRun(ctx context.Context, items []item) error {
 	if len(items) == 0 {
 		return nil
 	}
@@ -85,8 +106,16 @@ func (p *Projector) applyItems(ctx context.Context, items []item) error {
 	if err != nil {
 		return err
 	}
-	p.high = items[len(items)-1].seq
+	last := &items[len(items)-1]
+	p.high, p.highTime = last.seq, last.captured
 	w.events += len(items)
+	if p.snaps != nil {
+		for i := range items {
+			if items[i].key != "" {
+				p.snaps.applied(items[i].ev.Lattice, items[i].seq)
+			}
+		}
+	}
 	if p.opts.observe != nil {
 		for i := range items {
 			if items[i].key != "" {
@@ -108,19 +137,7 @@ func (p *Projector) decode(items []item) {
 			return
 		}
 		it.decoded = true
-		lattice, err := streams.LatticeOf(it.subject)
-		if err != nil {
-			it.err = &projections.DecodeError{Category: projections.ErrEnvelope, Reason: err.Error()}
-			return
-		}
-		ev, err := projections.Decode(it.data)
-		if err != nil {
-			it.err = err
-			return
-		}
-		ev.Seq, ev.Lattice = it.seq, lattice
-		it.ev = ev
-		it.key = docKey(lattice, ev.Target())
+		it.ev, it.key, it.err = decodeEvent(p.opts.decoder, it.seq, it.subject, it.data)
 	}
 	if p.opts.tracer != nil {
 		inner := decodeOne
@@ -186,6 +203,8 @@ func categoryName(err error) string {
 		return "data"
 	case errors.Is(err, projections.ErrInvalidHostID):
 		return "host_id"
+	case errors.Is(err, projections.ErrForged):
+		return "forged"
 	}
 	return "other"
 }

@@ -59,15 +59,24 @@ func BenchmarkReplay(b *testing.B) {
 			b.ReportMetric(st.EventsPerSec, "events/s")
 		}
 	})
-	b.Run("latticestate-replay", func(b *testing.B) {
-		for b.Loop() {
-			st, err := bench.Replay(ctx, js, res, n, nil, pipeline.WithBatchSize(pipeline.DefaultBatchSize), pipeline.WithFlushWindow(*replayWindow))
-			require.NoError(b, err)
-			b.ReportMetric(st.EventsPerSec, "events/s")
-			b.ReportMetric(st.KVWritesPerSec, "kv-writes/s")
-			b.ReportMetric(cpuPerEvent(st), "cpu-µs/event")
+	// With snapshots at the default interval (what serve does), and
+	// without: what snapshots add to catching up.
+	for _, every := range []uint64{streams.DefaultSnapshotEvery, 0} {
+		name := "latticestate-replay"
+		if every == 0 {
+			name += "-no-snapshots"
 		}
-	})
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				st, err := bench.Replay(ctx, js, res, n, nil, pipeline.WithBatchSize(pipeline.DefaultBatchSize),
+					pipeline.WithFlushWindow(*replayWindow), pipeline.WithSnapshotEvery(every))
+				require.NoError(b, err)
+				b.ReportMetric(st.EventsPerSec, "events/s")
+				b.ReportMetric(st.KVWritesPerSec, "kv-writes/s")
+				b.ReportMetric(cpuPerEvent(st), "cpu-µs/event")
+			}
+		})
+	}
 }
 
 // cpuPerEvent is the process's CPU time per event of a stage, server

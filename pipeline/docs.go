@@ -12,21 +12,16 @@ import (
 	"latticestate/streams"
 )
 
-// LinkDoc is the stored form of a link definition.
-type LinkDoc struct {
-	Key  string            `json:"key"`
-	Link *projections.Link `json:"link"`
-	Seq  uint64            `json:"seq"`
-}
+// LinkDoc and RefmapDoc are the stored link and ref map documents, defined
+// beside the host document in projections.
+type (
+	LinkDoc   = projections.LinkDoc
+	RefmapDoc = projections.RefmapDoc
+)
 
-// RefmapDoc is the stored form of a ref map entry.
-type RefmapDoc struct {
-	OCIURL    string `json:"oci_url"`
-	PublicKey string `json:"public_key"`
-	Seq       uint64 `json:"seq"`
-}
-
-// document is one key of the state bucket as the projector knows it.
+// document is one key of the state bucket as the projector knows it: its
+// bucket revision, and the projections.Document it holds, whose fields it
+// keeps as its own.
 type document struct {
 	key string
 	// rev is the bucket revision (stream sequence of the key's last
@@ -119,35 +114,14 @@ func docKey(lattice string, t projections.Target) string {
 	return ""
 }
 
-// apply folds ev into the document, returning the intents raised. Events at
-// or below the document's seq were applied before and are skipped.
+// apply folds ev into the document by projections.Document.Apply,
+// returning the intents raised and whether ev was applied: events at or
+// below the document's seq were applied before and are skipped.
 func (d *document) apply(ev *projections.Event) ([]projections.Intent, bool) {
-	if ev.Seq <= d.seq {
-		return nil, false
-	}
-	d.seq = ev.Seq
-	var intents []projections.Intent
-	switch t := ev.Target(); t.Kind {
-	case projections.TargetHost:
-		d.host, intents = projections.ApplyHost(d.host, ev)
-	case projections.TargetLink:
-		var cur *projections.Link
-		if d.link != nil {
-			cur = d.link.Link
-		}
-		if l := projections.ApplyLink(cur, ev); l != nil {
-			d.link = &LinkDoc{Key: t.Key, Link: l}
-		} else {
-			d.link = nil
-		}
-	case projections.TargetRefmap:
-		cur := ""
-		if d.refmap != nil {
-			cur = d.refmap.PublicKey
-		}
-		d.refmap = &RefmapDoc{OCIURL: t.Key, PublicKey: projections.ApplyRefmap(cur, ev)}
-	}
-	return intents, true
+	doc := projections.Document{Seq: d.seq, Host: d.host, Link: d.link, Refmap: d.refmap}
+	intents, applied := doc.Apply(ev)
+	d.seq, d.host, d.link, d.refmap = doc.Seq, doc.Host, doc.Link, doc.Refmap
+	return intents, applied
 }
 
 // encodeBuffers are scratch space for encoding host documents: a window's
@@ -157,24 +131,34 @@ var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // encode returns the bytes to store; nil means the document is deleted.
 func (d *document) encode() ([]byte, error) {
+	if !d.live() {
+		return nil, nil
+	}
+	buf := encodeBuffers.Get().(*[]byte)
+	defer encodeBuffers.Put(buf)
+	b, err := d.appendEncoded((*buf)[:0])
+	if err != nil {
+		return nil, err
+	}
+	*buf = b
+	return bytes.Clone(b), nil
+}
+
+// appendEncoded appends the bytes to store of a live document to dst.
+func (d *document) appendEncoded(dst []byte) ([]byte, error) {
 	switch {
 	case d.host != nil:
-		buf := encodeBuffers.Get().(*[]byte)
-		defer encodeBuffers.Put(buf)
-		b, err := projections.AppendHost((*buf)[:0], d.host)
-		if err != nil {
-			return nil, err
-		}
-		*buf = b
-		return bytes.Clone(b), nil
+		return projections.AppendHost(dst, d.host)
 	case d.link != nil:
 		l := *d.link
 		l.Seq = d.seq
-		return projections.Marshal(&l)
+		b, err := projections.Marshal(&l)
+		return append(dst, b...), err
 	case d.refmap != nil:
 		r := *d.refmap
 		r.Seq = d.seq
-		return projections.Marshal(&r)
+		b, err := projections.Marshal(&r)
+		return append(dst, b...), err
 	}
-	return nil, nil
+	return dst, nil
 }

@@ -16,114 +16,214 @@ import (
 	"latticestate/streams"
 )
 
-// EnricherConfig tunes label enrichment; zero values take the defaults.
-type EnricherConfig struct {
-	// MaxInFlight bounds concurrent inventory requests (default 1000).
-	MaxInFlight int
-	// Timeout is how long one request waits for a reply (default 2s).
-	Timeout time.Duration
-	// Attempts is how many requests are made before giving up (default 3),
-	// with Backoff doubling between them (default 250ms).
-	Attempts int
-	Backoff  time.Duration
-	Logger   *slog.Logger
-	Metrics  *EnricherMetrics
+// Defaults of the Enricher's options.
+const (
+	DefaultMaxInFlight    = 1000
+	DefaultRequestTimeout = 2 * time.Second
+	DefaultAttempts       = 3
+	DefaultBackoff        = 250 * time.Millisecond
+)
+
+// EnricherOption configures an Enricher; an invalid one fails NewEnricher.
+type EnricherOption func(*enricherOptions) error
+
+type enricherOptions struct {
+	maxInFlight int
+	timeout     time.Duration
+	attempts    int
+	backoff     time.Duration
+	log         *slog.Logger
+	metrics     *EnricherMetrics
+}
+
+// WithMaxInFlight bounds the concurrent inventory requests
+// (DefaultMaxInFlight).
+func WithMaxInFlight(n int) EnricherOption {
+	return func(o *enricherOptions) error {
+		if n < 1 {
+			return fmt.Errorf("max in-flight requests %d: want at least 1", n)
+		}
+		o.maxInFlight = n
+		return nil
+	}
+}
+
+// WithRequestTimeout sets how long one inventory request waits for its
+// reply (DefaultRequestTimeout).
+func WithRequestTimeout(d time.Duration) EnricherOption {
+	return func(o *enricherOptions) error {
+		if d <= 0 {
+			return fmt.Errorf("request timeout %v: want a positive duration", d)
+		}
+		o.timeout = d
+		return nil
+	}
+}
+
+// WithAttempts sets how many requests are made for one host before its
+// outcome is recorded as a failure (DefaultAttempts), waiting backoff
+// before the second and doubling it before each next one
+// (DefaultBackoff).
+func WithAttempts(n int, backoff time.Duration) EnricherOption {
+	return func(o *enricherOptions) error {
+		if n < 1 || backoff <= 0 {
+			return fmt.Errorf("attempts %d, backoff %v: want at least 1 attempt and a positive backoff", n, backoff)
+		}
+		o.attempts, o.backoff = n, backoff
+		return nil
+	}
+}
+
+// WithEnricherLogger sets the Enricher's structured logger (default
+// slog.Default()).
+func WithEnricherLogger(l *slog.Logger) EnricherOption {
+	return func(o *enricherOptions) error {
+		if l == nil {
+			return errors.New("nil enricher logger")
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// WithEnricherMetrics records the Enricher's metrics in m (default: metrics
+// registered nowhere).
+func WithEnricherMetrics(m *EnricherMetrics) EnricherOption {
+	return func(o *enricherOptions) error {
+		if m == nil {
+			return errors.New("nil enricher metrics")
+		}
+		o.metrics = m
+		return nil
+	}
 }
 
 // Enricher asks hosts first seen without labels for their inventory and
 // records the outcome as a host_labels_resolved event. The projection never
 // waits on it: RequestLabels intents are queued, deduplicated per host, and
-// served by at most MaxInFlight concurrent requests, each holding nothing
+// served by a bounded number of concurrent requests, each holding nothing
 // but a goroutine while it waits, so a thousand silent hosts cost about one
 // timeout.
 type Enricher struct {
 	nc  *nats.Conn
 	rec recorder
-	cfg EnricherConfig
+	cfg enricherOptions
 	log *slog.Logger
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	slots  chan struct{}
+	slots chan struct{}
+	wg    sync.WaitGroup
 
+	// mu guards the lifetime (ctx, cancel, started, stopped), the intents
+	// handed over before Start, and inFlight. Requests are started only
+	// while holding it and before Stop, so Stop's wait sees every one.
 	mu       sync.Mutex
+	ctx      context.Context
+	cancel   context.CancelFunc
+	started  bool
+	stopped  bool
+	pending  []projections.Intent
 	inFlight map[string]struct{}
 }
 
 // NewEnricher returns an Enricher that requests inventories over nc and
-// records outcomes through js. Start it before handing it intents.
-func NewEnricher(nc *nats.Conn, js jetstream.JetStream, cfg EnricherConfig) *Enricher {
-	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 1000
+// records outcomes through js. Intents handed to it before Start wait for
+// Start; after Stop they are dropped.
+// Options: WithMaxInFlight, WithRequestTimeout, WithAttempts,
+// WithEnricherLogger, WithEnricherMetrics; an invalid option fails it.
+func NewEnricher(nc *nats.Conn, js jetstream.JetStream, opts ...EnricherOption) (*Enricher, error) {
+	if nc == nil || js == nil {
+		return nil, errors.New("enricher: nil NATS connection or JetStream")
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 2 * time.Second
+	o := enricherOptions{maxInFlight: DefaultMaxInFlight, timeout: DefaultRequestTimeout,
+		attempts: DefaultAttempts, backoff: DefaultBackoff, log: slog.Default()}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("enricher option: %w", err)
+		}
 	}
-	if cfg.Attempts <= 0 {
-		cfg.Attempts = 3
-	}
-	if cfg.Backoff <= 0 {
-		cfg.Backoff = 250 * time.Millisecond
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = NewEnricherMetrics(nil)
+	if o.metrics == nil {
+		o.metrics = NewEnricherMetrics(nil)
 	}
 	return &Enricher{
 		nc:       nc,
 		rec:      recorder{js: js, now: time.Now},
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "enricher"),
-		slots:    make(chan struct{}, cfg.MaxInFlight),
+		cfg:      o,
+		log:      o.log.With("component", "enricher"),
+		slots:    make(chan struct{}, o.maxInFlight),
 		inFlight: map[string]struct{}{},
-	}
+	}, nil
 }
 
-// Start begins serving intents; Stop ends it.
+// Start serves the intents queued so far and those handed over until Stop
+// or until ctx ends. Only the first call has an effect.
 func (e *Enricher) Start(ctx context.Context) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started || e.stopped {
+		return
+	}
+	e.started = true
 	e.ctx, e.cancel = context.WithCancel(ctx)
+	for _, in := range e.pending {
+		e.goResolve(in)
+	}
+	e.pending = nil
 }
 
-// Stop cancels outstanding requests and waits for them to end. Hosts whose
-// outcome was not recorded are asked again when they are next created.
+// Stop cancels outstanding requests and waits for them to end; intents
+// still queued are dropped. Hosts whose outcome was not recorded are asked
+// again when they are next created.
 func (e *Enricher) Stop() {
+	e.mu.Lock()
+	e.stopped = true
 	if e.cancel != nil {
 		e.cancel()
 	}
+	for _, in := range e.pending {
+		delete(e.inFlight, in.Lattice+"."+in.HostID)
+		e.cfg.metrics.InFlight.Dec()
+	}
+	e.pending = nil
+	e.mu.Unlock()
 	e.wg.Wait()
 }
 
-// Handle queues the RequestLabels intents; it never blocks.
+// Handle queues the RequestLabels intents; it never blocks. Before Start
+// they wait for it; after Stop they are dropped.
 func (e *Enricher) Handle(intents []projections.Intent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	for _, in := range intents {
-		if in.Kind != projections.IntentRequestLabels {
+		if in.Kind != projections.IntentRequestLabels || e.stopped {
 			continue
 		}
 		key := in.Lattice + "." + in.HostID
-		e.mu.Lock()
-		_, busy := e.inFlight[key]
-		if !busy {
-			e.inFlight[key] = struct{}{}
-		}
-		e.mu.Unlock()
-		if busy {
-			e.cfg.Metrics.Deduplicated.Inc()
+		if _, busy := e.inFlight[key]; busy {
+			e.cfg.metrics.Deduplicated.Inc()
 			continue
 		}
-		e.cfg.Metrics.InFlight.Inc()
-		e.wg.Go(func() {
-			defer func() {
-				e.mu.Lock()
-				delete(e.inFlight, key)
-				e.mu.Unlock()
-				e.cfg.Metrics.InFlight.Dec()
-			}()
-			e.resolve(in)
-		})
+		e.inFlight[key] = struct{}{}
+		e.cfg.metrics.InFlight.Inc()
+		if !e.started {
+			e.pending = append(e.pending, in)
+			continue
+		}
+		e.goResolve(in)
 	}
+}
+
+// goResolve resolves in on its own goroutine; e.mu is held.
+func (e *Enricher) goResolve(in projections.Intent) {
+	key := in.Lattice + "." + in.HostID
+	e.wg.Go(func() {
+		defer func() {
+			e.mu.Lock()
+			delete(e.inFlight, key)
+			e.mu.Unlock()
+			e.cfg.metrics.InFlight.Dec()
+		}()
+		e.resolve(in)
+	})
 }
 
 // resolve asks one host for its labels and records the outcome.
@@ -138,7 +238,7 @@ func (e *Enricher) resolve(in projections.Intent) {
 	if e.ctx.Err() != nil {
 		return
 	}
-	e.cfg.Metrics.Outcomes.WithLabelValues(outcome).Inc()
+	e.cfg.metrics.Outcomes.WithLabelValues(outcome).Inc()
 	if labels == nil {
 		labels = map[string]string{}
 	}
@@ -161,9 +261,9 @@ func (e *Enricher) resolve(in projections.Intent) {
 // ask requests the host's inventory, on the 1.x subject and then the OTP
 // one, with retries; it returns the labels and the outcome.
 func (e *Enricher) ask(in projections.Intent) (map[string]string, string) {
-	wait := e.cfg.Backoff
+	wait := e.cfg.backoff
 	outcome := projections.OutcomeTimeout
-	for attempt := range e.cfg.Attempts {
+	for attempt := range e.cfg.attempts {
 		if attempt > 0 {
 			t := time.NewTimer(wait)
 			select {
@@ -195,7 +295,7 @@ func (e *Enricher) ask(in projections.Intent) (map[string]string, string) {
 // answered at once, so asking the 1.x subject first costs an OTP host
 // nothing.
 func (e *Enricher) request(in projections.Intent) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.timeout)
 	defer cancel()
 	msg, err := e.nc.RequestWithContext(ctx, streams.V1InventorySubject(in.Lattice, in.HostID), nil)
 	if errors.Is(err, nats.ErrNoResponders) {

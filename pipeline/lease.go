@@ -30,6 +30,8 @@ import (
 type lease struct {
 	kv  jetstream.KeyValue
 	key string
+	// yieldKey is where a replay asks the holder to hand the lease over.
+	yieldKey string
 	// holder is this projector's value of the key: host name, process id
 	// and a random part, unique to the Projector.
 	holder []byte
@@ -46,10 +48,11 @@ const leaseRenew = streams.LeaseTTL / 5
 func newLease(kv jetstream.KeyValue, consumer string, log *slog.Logger) *lease {
 	host, _ := os.Hostname()
 	return &lease{
-		kv:     kv,
-		key:    streams.LeaseKey(consumer),
-		holder: fmt.Appendf(nil, "%s/%d/%s", host, os.Getpid(), rand.Text()[:10]),
-		log:    log,
+		kv:       kv,
+		key:      streams.LeaseKey(consumer),
+		yieldKey: streams.YieldKey(consumer),
+		holder:   fmt.Appendf(nil, "%s/%d/%s", host, os.Getpid(), rand.Text()[:10]),
+		log:      log,
 	}
 }
 
@@ -59,9 +62,18 @@ func (l *lease) acquire(ctx context.Context) error {
 	// seen: by this projector's clock, so clocks need not agree.
 	var seen uint64
 	var seenAt time.Time
+	var yields yieldWatch
 	t := time.NewTicker(leaseRenew)
 	defer t.Stop()
 	for {
+		if yields.holdsBack(ctx, l) {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+			}
+			continue
+		}
 		e, err := l.kv.Get(ctx, l.key)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
@@ -115,18 +127,26 @@ func (l *lease) take(ctx context.Context, rev uint64, from string) bool {
 }
 
 // keep renews the held lease every leaseRenew until ctx ends, and calls
-// lost and returns if another projector holds it now. Renewals that fail
+// lost and returns if another projector holds it now. When another process
+// asks for the lease (YieldKey), it calls yield once: the holder then
+// finishes its window and releases the lease. Renewals that fail
 // otherwise (the server is unavailable) are retried; should they fail for
 // longer than streams.LeaseTTL, a standby may take the lease over, and the
 // next renewal finds out.
-func (l *lease) keep(ctx context.Context, lost func()) {
+func (l *lease) keep(ctx context.Context, lost, yield func()) {
 	t := time.NewTicker(leaseRenew)
 	defer t.Stop()
+	var yields yieldWatch
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if yield != nil && yields.holdsBack(ctx, l) {
+			l.log.Info("handing the lease over on request", "key", l.key)
+			yield()
+			yield = nil
 		}
 		rev, err := l.kv.Update(ctx, l.key, l.holder, l.rev)
 		switch {
@@ -159,4 +179,39 @@ func (l *lease) release(ctx context.Context) {
 		l.log.Debug("release lease", "key", l.key, "err", err)
 	}
 	l.rev = 0
+}
+
+// yieldWatch follows requests to hand the lease over. A request holds the
+// projectors back for streams.YieldTTL after it was first seen, by the
+// watcher's own clock, so one left by a replay that died expires.
+type yieldWatch struct {
+	rev    uint64
+	seenAt time.Time
+}
+
+// holdsBack reports whether a fresh request of another process is pending.
+func (y *yieldWatch) holdsBack(ctx context.Context, l *lease) bool {
+	e, err := l.kv.Get(ctx, l.yieldKey)
+	if err != nil || bytes.Equal(e.Value(), l.holder) {
+		return false
+	}
+	if e.Revision() != y.rev {
+		y.rev, y.seenAt = e.Revision(), time.Now()
+	}
+	return time.Since(y.seenAt) < streams.YieldTTL
+}
+
+// requestHandOver asks the holder of the lease to hand it over to l.
+func (l *lease) requestHandOver(ctx context.Context) error {
+	if _, err := l.kv.Put(ctx, l.yieldKey, l.holder); err != nil {
+		return fmt.Errorf("ask for lease %s: %w", l.key, err)
+	}
+	return nil
+}
+
+// handedOver withdraws l's request once it holds the lease.
+func (l *lease) handedOver(ctx context.Context) {
+	if err := l.kv.Delete(ctx, l.yieldKey); err != nil {
+		l.log.Debug("withdraw lease request", "key", l.yieldKey, "err", err)
+	}
 }

@@ -23,6 +23,21 @@ type Metrics struct {
 	// LeasesHeld counts the projectors of the process that hold their
 	// consumer's lease and pull from it; the others stand by.
 	LeasesHeld prometheus.Gauge
+	// Snapshots counts snapshots written, SnapshotBytes their compressed
+	// size, SnapshotFailures those that could not be written.
+	Snapshots        prometheus.Counter
+	SnapshotBytes    prometheus.Counter
+	SnapshotFailures prometheus.Counter
+	// Rebuilds counts rebuilds of the state bucket from the stream, by
+	// reason: replaced (the stream is not the one the checkpoint counts
+	// in), bucket (the state bucket was deleted), replay (asked for).
+	Rebuilds *prometheus.CounterVec
+	// HistoryLost counts lattices rebuilt without the start of their
+	// history: its events were gone and no snapshot covered them.
+	HistoryLost prometheus.Counter
+	// ConsumerDrift counts the times the projector found its durable
+	// consumer changed or deleted by someone else and set it again.
+	ConsumerDrift prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -57,11 +72,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "latticestate_intents_held", Help: "Label requests waiting for the projector to reach the head of the stream."}),
 		LeasesHeld: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "latticestate_leases_held", Help: "Consumers this process pulls from, holding their lease; 0 while every projector of it stands by."}),
+		Snapshots: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latticestate_snapshots_written_total", Help: "Snapshots of a lattice written to the snapshot store."}),
+		SnapshotBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latticestate_snapshot_bytes_total", Help: "Compressed bytes of the snapshots written."}),
+		SnapshotFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latticestate_snapshot_failures_total", Help: "Snapshots that could not be written."}),
+		Rebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latticestate_rebuilds_total", Help: "Rebuilds of the state bucket from the event stream, by reason (replaced, bucket, replay)."}, []string{"reason"}),
+		HistoryLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latticestate_history_lost_total", Help: "Lattices rebuilt without the start of their history (events gone, no snapshot)."}),
+		ConsumerDrift: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latticestate_consumer_drift_total", Help: "Times the projector's durable consumer was found changed or deleted by someone else and set again."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Applied, m.Ignored, m.Skipped, m.Rejected, m.DeadLettered, m.Lag,
 			m.BatchSize, m.WriteSeconds, m.Writes, m.Conflicts, m.Checkpoint, m.HeldIntents,
-			m.LeasesHeld)
+			m.LeasesHeld, m.Snapshots, m.SnapshotBytes, m.SnapshotFailures, m.Rebuilds, m.HistoryLost,
+			m.ConsumerDrift)
 	}
 	return m
 }

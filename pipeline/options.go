@@ -24,9 +24,12 @@ type options struct {
 	metrics       *Metrics
 	onIntents     func([]projections.Intent)
 	observe       func(*projections.Event, time.Time)
-	noConsumer    bool
 	tracer        trace.Tracer
 	streamOptions streams.Options
+	snapshotEvery uint64
+	// decoder decodes the events the projector applies, sharing what
+	// recurs; each projector has its own.
+	decoder *projections.Decoder
 }
 
 // Defaults of WithBatchSize and WithFlushWindow.
@@ -42,6 +45,8 @@ func defaultOptions() options {
 		workers:       runtime.GOMAXPROCS(0),
 		logger:        slog.Default(),
 		streamOptions: streams.DefaultOptions(),
+		snapshotEvery: streams.DefaultSnapshotEvery,
+		decoder:       projections.NewDecoder(),
 	}
 }
 
@@ -149,19 +154,20 @@ func WithTracer(t trace.Tracer) Option {
 	}
 }
 
-// WithoutConsumer makes a projector for Rebuild only: it reads the stream
-// directly and creates no durable consumer (Run and Status then fail).
-func WithoutConsumer() Option {
-	return func(o *options) error {
-		o.noConsumer = true
-		return nil
-	}
-}
-
 // WithStreamOptions sets the replicas used for the projector's consumer.
 func WithStreamOptions(so streams.Options) Option {
 	return func(o *options) error {
 		o.streamOptions = so
+		return nil
+	}
+}
+
+// WithSnapshotEvery sets the distance in stream sequences between the
+// snapshots of a lattice (default streams.DefaultSnapshotEvery; 0: no
+// snapshots, so time travel and replay need the whole history).
+func WithSnapshotEvery(n uint64) Option {
+	return func(o *options) error {
+		o.snapshotEvery = n
 		return nil
 	}
 }

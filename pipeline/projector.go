@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,14 +42,21 @@ type Projector struct {
 	// lastDelivery is the consumer's delivery sequence of the last event
 	// applied; 0 after the iterator was reopened.
 	lastDelivery uint64
-	// switches receives the name of the state bucket a replay switched
-	// readers to.
-	switches chan string
+	// streamID is the identity (creation time) of the event stream the
+	// state counts in, recorded with the checkpoint.
+	streamID string
+	// highTime is when the event at high was captured.
+	highTime time.Time
+	// snaps records snapshots; nil when they are off.
+	snaps *snapshotter
 	// lease makes this projector the one that pulls from the consumer;
 	// nil without a meta bucket, when it always pulls.
 	lease *lease
 	// active is set while the lease is held; read by Status.
 	active atomic.Bool
+	// handedOver is set when the lease was handed over on request: the
+	// bucket is rewritten meanwhile, so the cache is read again.
+	handedOver atomic.Bool
 	// groups groups a batch's events by document; reused.
 	groups grouping
 	// spare holds batches' item slices, handed back once applied, for
@@ -59,12 +65,13 @@ type Projector struct {
 }
 
 // New returns a Projector that feeds the events of res.Events into
-// res.State through its durable consumer, which it creates or updates.
-// Projectors of one consumer take turns through a lease in res.Meta; one
-// made without res.Meta follows no switch of the state bucket and takes no
-// lease: it always pulls.
-// Options: WithLattice, WithBatchSize, WithWorkers, WithLogger, WithMetrics,
-// WithIntentHandler, WithStreamOptions; an invalid option fails New.
+// res.State through its durable consumer, which it creates or updates, and
+// records snapshots in res.Snapshots (none when nil). Projectors of one
+// consumer take turns through a lease in res.Meta; one made without
+// res.Meta takes no lease: it always pulls.
+// Options: WithLattice, WithBatchSize, WithFlushWindow, WithWorkers,
+// WithLogger, WithMetrics, WithIntentHandler, WithObserver, WithTracer,
+// WithStreamOptions, WithSnapshotEvery; an invalid option fails New.
 func New(ctx context.Context, js jetstream.JetStream, res *streams.Resources, opts ...Option) (*Projector, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -75,12 +82,9 @@ func New(ctx context.Context, js jetstream.JetStream, res *streams.Resources, op
 	if o.metrics == nil {
 		o.metrics = NewMetrics(nil)
 	}
-	var cons jetstream.Consumer
-	if !o.noConsumer {
-		var err error
-		if cons, err = streams.EnsureConsumer(ctx, res.Events, o.lattice, o.streamOptions); err != nil {
-			return nil, err
-		}
+	cons, err := streams.EnsureConsumer(ctx, res.Events, o.lattice, o.streamOptions)
+	if err != nil {
+		return nil, err
 	}
 	r := *res
 	p := &Projector{
@@ -93,11 +97,11 @@ func New(ctx context.Context, js jetstream.JetStream, res *streams.Resources, op
 		metrics:  o.metrics,
 		log:      o.logger.With("consumer", streams.ConsumerName(o.lattice)),
 		intents:  map[string]projections.Intent{},
-		switches: make(chan string, 1),
 		spare:    make(chan []item, 2),
 		win:      newWindow(),
 	}
-	if res.Meta != nil && cons != nil {
+	p.snaps = newSnapshotter(res.Snapshots, o.snapshotEvery, p.log, p.metrics)
+	if res.Meta != nil {
 		p.lease = newLease(res.Meta, p.name, p.log)
 	}
 	if o.lattice != "" {
@@ -115,27 +119,20 @@ const shutdownGrace = 30 * time.Second
 // consumer's lease, and stands by while another projector does. It
 // returns an error only when it cannot start.
 func (p *Projector) Run(ctx context.Context) error {
-	if p.consumer == nil {
-		return errors.New("projector made WithoutConsumer cannot Run")
-	}
 	if err := p.loadCheckpoint(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
+	p.dropLegacySwitch(ctx)
 	p.warm(ctx)
 	p.log.Info("projector started", "bucket", p.res.State.Bucket(), "checkpoint", p.high)
-	stopWatch, err := p.watchSwitches(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-	defer stopWatch()
 	for ctx.Err() == nil {
 		p.lead(ctx)
+	}
+	if p.snaps != nil {
+		p.snaps.wait()
 	}
 	p.log.Info("projector stopped", "checkpoint", p.flushed)
 	return nil
@@ -157,10 +154,17 @@ func (p *Projector) lead(ctx context.Context) {
 	// then, through the final flush.
 	held, giveUp := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	if p.lease != nil {
-		wg.Go(func() { p.lease.keep(held, giveUp) })
-	}
 	pulling, stopPulling := context.WithCancel(ctx)
+	if p.lease != nil {
+		// Asked to hand over (a replay), it stops pulling and ends as at
+		// shutdown: the window written and the lease released.
+		wg.Go(func() {
+			p.lease.keep(held, giveUp, func() {
+				p.handedOver.Store(true)
+				stopPulling()
+			})
+		})
+	}
 	stopOnLoss := context.AfterFunc(held, stopPulling)
 	p.active.Store(true)
 	p.metrics.LeasesHeld.Inc()
@@ -217,16 +221,16 @@ func (p *Projector) pull(ctx context.Context) {
 			if !backoff.wait(ctx) {
 				return
 			}
+			p.refollow(ctx)
 			continue
 		}
 		p.lastDelivery = 0
 		err = p.consume(ctx, d)
-		if errors.Is(err, errSwitch) {
-			if err = p.retarget(ctx, <-p.switches); err == nil {
-				continue
-			}
-		}
 		if errors.Is(err, errPullLost) {
+			continue
+		}
+		if errors.Is(err, errFollow) || errors.Is(err, errDeliveriesEnded) {
+			p.refollow(ctx)
 			continue
 		}
 		if err != nil && ctx.Err() == nil {
@@ -298,9 +302,6 @@ func (p *Projector) consume(ctx context.Context, d *deliveries) error {
 	}()
 	idleSince := time.Now()
 	for {
-		if len(p.switches) > 0 {
-			return errSwitch
-		}
 		var f fetched
 		select {
 		case f = <-batches:
@@ -321,6 +322,9 @@ func (p *Projector) consume(ctx context.Context, d *deliveries) error {
 			p.releaseIfCaughtUp(ctx)
 			if time.Since(idleSince) >= pullCheckAfter {
 				idleSince = time.Now()
+				if p.streamChanged(ctx) {
+					return errFollow
+				}
 				if p.pullLost(ctx) {
 					return errPullLost
 				}
@@ -455,9 +459,6 @@ func (p *Projector) reuse(items []item) {
 	}
 }
 
-// errSwitch ends consume when readers were switched to another bucket.
-var errSwitch = errors.New("state bucket switched")
-
 // errPullLost ends consume when the consumer has events for the projector
 // but no pull request of it: the request went to a consumer leader that is
 // gone. The client notices that only through missed heartbeats; the
@@ -480,101 +481,6 @@ func (p *Projector) pullLost(ctx context.Context) bool {
 	return true
 }
 
-// watchSwitches follows the active state bucket; a switch is picked up
-// between batches.
-func (p *Projector) watchSwitches(ctx context.Context) (func(), error) {
-	if p.res.Meta == nil {
-		return func() {}, nil
-	}
-	w, err := p.res.Meta.Watch(ctx, streams.ActiveStateKey, jetstream.UpdatesOnly())
-	if err != nil {
-		return nil, fmt.Errorf("watch active state bucket: %w", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for e := range w.Updates() {
-			if e == nil || e.Operation() != jetstream.KeyValuePut || string(e.Value()) == p.res.State.Bucket() {
-				continue
-			}
-			select {
-			case <-p.switches:
-			default:
-			}
-			p.switches <- string(e.Value())
-		}
-	}()
-	return func() {
-		_ = w.Stop()
-		<-done
-	}, nil
-}
-
-// retarget moves the projector to the state bucket name: it continues from
-// that bucket's checkpoint, and the gap fill applies whatever the bucket
-// does not hold yet.
-func (p *Projector) retarget(ctx context.Context, name string) error {
-	kv, err := p.js.KeyValue(ctx, name)
-	if err != nil {
-		return fmt.Errorf("open state bucket %s: %w", name, err)
-	}
-	st, err := p.js.Stream(ctx, streams.BucketStream(name))
-	if err != nil {
-		return fmt.Errorf("open state bucket %s: %w", name, err)
-	}
-	// What the window holds belongs to the bucket readers left.
-	if err := p.settle(ctx); err != nil {
-		return err
-	}
-	p.res.State, p.res.StateStream = kv, st
-	p.store = newStore(p.js, st, name)
-	if err := p.loadCheckpoint(ctx); err != nil {
-		return err
-	}
-	p.warm(ctx)
-	p.log.Info("switched state bucket", "bucket", name, "checkpoint", p.high)
-	// Events delivered (and applied to the previous bucket) since the
-	// new bucket's checkpoint come from the stream now, not later.
-	info, err := p.consumer.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("consumer info: %w", err)
-	}
-	return p.fillGap(ctx, info.Delivered.Stream+1)
-}
-
-// Rebuild folds the stream into the projector's state bucket, from its
-// checkpoint up to upTo (the head of the stream as it is now for the zero
-// AsOf), reading the stream directly rather than through the durable
-// consumer. progress is told the last sequence applied and the target after
-// every batch. Intents are not executed: the stream already holds their
-// outcomes. It returns the last sequence applied.
-func (p *Projector) Rebuild(ctx context.Context, upTo AsOf, progress func(applied, target uint64)) (uint64, error) {
-	if err := p.loadCheckpoint(ctx); err != nil {
-		return 0, err
-	}
-	p.warm(ctx)
-	info, err := p.res.Events.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", streams.EventsStream, err)
-	}
-	target := info.State.LastSeq
-	if upTo.Seq > 0 {
-		target = min(target, upTo.Seq)
-	}
-	p.opts.onIntents = nil
-	err = p.applyStream(ctx, func(seq uint64, t time.Time) bool {
-		return seq > target || !upTo.includes(seq, t)
-	}, func(applied uint64) {
-		if progress != nil {
-			progress(applied, target)
-		}
-	})
-	if err == nil {
-		err = p.flush(ctx)
-	}
-	return p.flushed, err
-}
-
 // warm fills the document cache from the bucket; without it documents are
 // loaded one by one as events need them.
 func (p *Projector) warm(ctx context.Context) {
@@ -589,14 +495,6 @@ func (p *Projector) warm(ctx context.Context) {
 		return
 	}
 	p.log.Debug("document cache filled", "bucket", p.res.State.Bucket(), "took", time.Since(start))
-}
-
-// SaveCheckpointFor records seq as the checkpoint of the consumer named
-// consumer in the projector's bucket, so that a projector of that consumer
-// switched to this bucket continues from there.
-func (p *Projector) SaveCheckpointFor(ctx context.Context, consumer string, seq uint64) error {
-	_, err := p.res.State.Put(ctx, streams.CheckpointKey(consumer), strconv.AppendUint(nil, seq, 10))
-	return err
 }
 
 // processBatch folds a delivered batch into the window, and flushes the
@@ -644,6 +542,9 @@ func (p *Projector) processBatch(ctx context.Context, batch []item) error {
 		p.log.Warn("batch not applied, applying again from the checkpoint", "err", err, "checkpoint", p.flushed)
 		if !backoff.wait(ctx) {
 			return fmt.Errorf("batch abandoned at shutdown: %w", err)
+		}
+		if p.stateGone(ctx) {
+			return errFollow
 		}
 		err = p.fillGap(ctx, lastSeq+1)
 	}
@@ -772,38 +673,12 @@ func (p *Projector) releaseIntents() {
 }
 
 func (p *Projector) loadCheckpoint(ctx context.Context) error {
-	n, err := p.readCheckpoint(ctx)
+	n, stream, err := p.readCheckpoint(ctx)
 	if err != nil {
 		return err
 	}
-	p.high, p.flushed = n, n
+	p.high, p.flushed, p.streamID = n, n, stream
 	p.metrics.Checkpoint.Set(float64(n))
-	return nil
-}
-
-// readCheckpoint reads the bucket's checkpoint of this projector's
-// consumer, 0 when there is none.
-func (p *Projector) readCheckpoint(ctx context.Context) (uint64, error) {
-	e, err := p.res.State.Get(ctx, streams.CheckpointKey(p.name))
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return 0, nil
-	case err != nil:
-		return 0, fmt.Errorf("read checkpoint: %w", err)
-	}
-	n, err := strconv.ParseUint(string(e.Value()), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("checkpoint %q: %w", e.Value(), err)
-	}
-	return n, nil
-}
-
-func (p *Projector) saveCheckpoint(ctx context.Context, seq uint64) error {
-	if _, err := p.res.State.Put(ctx, streams.CheckpointKey(p.name), strconv.AppendUint(nil, seq, 10)); err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	p.flushed = seq
-	p.metrics.Checkpoint.Set(float64(seq))
 	return nil
 }
 
@@ -813,16 +688,42 @@ func (p *Projector) saveCheckpoint(ctx context.Context, seq uint64) error {
 // with a fresh cache; its compare-and-set writes make any overlap
 // harmless.
 func (p *Projector) adopt(ctx context.Context) error {
-	cp, err := p.readCheckpoint(ctx)
-	if err != nil || cp == p.flushed {
+	cp, stream, err := p.readCheckpoint(ctx)
+	if err != nil {
 		return err
 	}
-	p.log.Info("taking over from another projector", "checkpoint", cp, "was", p.flushed)
-	p.store.reset()
-	p.high, p.flushed, p.lastDelivery = cp, cp, 0
-	p.metrics.Checkpoint.Set(float64(cp))
-	p.warm(ctx)
-	return nil
+	if cp != p.flushed || stream != p.streamID || p.handedOver.Swap(false) || p.snaps != nil && p.snaps.index == nil {
+		p.log.Info("taking over from another projector", "checkpoint", cp, "was", p.flushed)
+		p.store.reset()
+		p.high, p.flushed, p.streamID, p.lastDelivery = cp, cp, stream, 0
+		p.metrics.Checkpoint.Set(float64(cp))
+		p.warm(ctx)
+		p.loadSnapshots(ctx)
+	}
+	return p.follow(ctx)
+}
+
+// refollow runs follow after consuming failed, logging what it could not
+// do: the next attempt tries again.
+func (p *Projector) refollow(ctx context.Context) {
+	if err := p.follow(ctx); err != nil && ctx.Err() == nil {
+		p.log.Warn("follow the stream", "err", err)
+	}
+}
+
+// dropLegacySwitch removes the record with which earlier versions switched
+// readers to a rebuilt bucket: the state is always in streams.StateBucket.
+func (p *Projector) dropLegacySwitch(ctx context.Context) {
+	if p.res.Meta == nil {
+		return
+	}
+	e, err := p.res.Meta.Get(ctx, streams.LegacyActiveStateKey)
+	if err != nil {
+		return
+	}
+	p.log.Warn("readers were switched to another state bucket by an earlier version; "+streams.StateBucket+" is the state again and catches up from its checkpoint",
+		"was", string(e.Value()))
+	_ = p.res.Meta.Delete(ctx, streams.LegacyActiveStateKey)
 }
 
 // Status is what the projector knows of its progress.
@@ -843,9 +744,6 @@ func (s Status) CaughtUp() bool { return s.Pending == 0 && s.AckPending == 0 }
 
 // Status asks the server for the consumer's progress.
 func (p *Projector) Status(ctx context.Context) (Status, error) {
-	if p.consumer == nil {
-		return Status{}, errors.New("projector has no consumer")
-	}
 	info, err := p.consumer.Info(ctx)
 	if err != nil {
 		return Status{}, fmt.Errorf("consumer info: %w", err)

@@ -137,40 +137,38 @@ func GetHost(ctx context.Context, kv jetstream.KeyValue, lattice, id string) (Ho
 	return HostDoc{ID: id, JSON: e.Value(), Revision: e.Revision()}, nil
 }
 
-// StateReader finds the active state bucket for readers, so that they move
-// to a rebuilt bucket as soon as a replay switches over.
+// StateReader opens the state bucket for readers once, and again after it
+// was deleted and created anew.
 type StateReader struct {
-	js   jetstream.JetStream
-	meta jetstream.KeyValue
+	js     jetstream.JetStream
+	bucket string
 
-	mu      sync.Mutex
-	buckets map[string]jetstream.KeyValue
+	mu sync.Mutex
+	kv jetstream.KeyValue
 }
 
-// NewStateReader returns a StateReader; meta may be nil (no replay has ever
-// switched: the default bucket).
-func NewStateReader(js jetstream.JetStream, meta jetstream.KeyValue) *StateReader {
-	return &StateReader{js: js, meta: meta, buckets: map[string]jetstream.KeyValue{}}
+// NewStateReader returns a StateReader of streams.StateBucket.
+func NewStateReader(js jetstream.JetStream) *StateReader {
+	return NewBucketReader(js, streams.StateBucket)
 }
 
-// Bucket returns the active state bucket.
+// NewBucketReader returns a StateReader of another bucket of documents,
+// such as the benchmark's.
+func NewBucketReader(js jetstream.JetStream, bucket string) *StateReader {
+	return &StateReader{js: js, bucket: bucket}
+}
+
+// Bucket returns the state bucket.
 func (r *StateReader) Bucket(ctx context.Context) (jetstream.KeyValue, error) {
-	name := streams.StateBucket
-	if r.meta != nil {
-		var err error
-		if name, _, err = streams.ActiveState(ctx, r.meta); err != nil {
-			return nil, err
-		}
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if kv, ok := r.buckets[name]; ok {
-		return kv, nil
+	if r.kv != nil {
+		return r.kv, nil
 	}
-	kv, err := r.js.KeyValue(ctx, name)
+	kv, err := r.js.KeyValue(ctx, r.bucket)
 	if err != nil {
-		return nil, fmt.Errorf("open state bucket %s: %w", name, err)
+		return nil, fmt.Errorf("open state bucket %s: %w", r.bucket, err)
 	}
-	r.buckets[name] = kv
+	r.kv = kv
 	return kv, nil
 }

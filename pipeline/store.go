@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,6 +75,21 @@ func (s *store) forget(key string) {
 	s.mu.Lock()
 	delete(s.cache, key)
 	s.mu.Unlock()
+}
+
+// documents returns a copy of the cache: every document there is once the
+// cache is complete.
+func (s *store) documents() map[string]*document {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.cache)
+}
+
+// isComplete reports whether the cache holds every document.
+func (s *store) isComplete() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.complete
 }
 
 // reset drops the whole cache, for when another process may have written.

@@ -143,6 +143,10 @@ func (p *Projector) settle(ctx context.Context) error {
 		if !backoff.wait(ctx) {
 			return err
 		}
+		if p.stateGone(ctx) {
+			p.rollback(errFollow)
+			return errFollow
+		}
 		if err := p.fillGap(ctx, p.win.ackSeq+1); err != nil {
 			p.rollback(err)
 		}

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"errors"
+	"time"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -16,54 +17,6 @@ type hostInfoWire struct {
 	UptimeSeconds uint64    `json:"uptime_seconds"`
 	UptimeHuman   string    `json:"uptime_human"`
 	Labels        stringMap `json:"labels"`
-}
-
-type heartbeatWire struct {
-	hostInfoWire
-	Actors     actorInventory  `json:"actors"`
-	Components actorInventory  `json:"components"`
-	Providers  []providerEntry `json:"providers"`
-}
-
-type inventoryEntry struct {
-	PublicKey    string  `json:"public_key"`
-	ID           string  `json:"id"`
-	MaxInstances *uint64 `json:"max_instances"`
-}
-
-type providerEntry struct {
-	PublicKey  string  `json:"public_key"`
-	ID         string  `json:"id"`
-	LinkName   *string `json:"link_name"`
-	ContractID string  `json:"contract_id"`
-}
-
-// actorInventory accepts the three inventory shapes hosts send: a list of
-// instances ({public_key, instance_id}, one per instance), a list of
-// components ({id, max_instances}) or an older OTP map {public_key: count}.
-type actorInventory struct {
-	present bool
-	list    []inventoryEntry
-	counts  map[string]uint64
-}
-
-func (a *actorInventory) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	a.present = true
-	switch dec.PeekKind() {
-	case '[':
-		return json.UnmarshalDecode(dec, &a.list)
-	case '{':
-		return json.UnmarshalDecode(dec, &a.counts)
-	case 'n':
-		_, err := dec.ReadToken()
-		return err
-	default:
-		v, err := dec.ReadValue()
-		if err != nil {
-			return err
-		}
-		return reject(ErrData, "inventory is a JSON %s, not a list or map", kindName(v.Kind()))
-	}
 }
 
 // stringMap is a JSON object whose values must all be strings: null or
@@ -157,6 +110,9 @@ type recordedWire struct {
 	HostID  string    `json:"host_id"`
 	Labels  stringMap `json:"labels"`
 	Outcome string    `json:"outcome"`
+	// host_expired.
+	LastSeen *string `json:"last_seen"`
+	Seq      *uint64 `json:"seq"`
 }
 
 type labelsWire struct {
@@ -164,12 +120,13 @@ type labelsWire struct {
 }
 
 // decodeData decodes data (nil when the event has none) into ev.Data and sets
-// ev.HostID according to ev.Kind.
-func decodeData(ev *Event, data []byte) error {
+// ev.HostID according to ev.Kind. A heartbeat's data is taken from read
+// when the one-pass decoder has read it.
+func (d *Decoder) decodeData(ev *Event, data []byte, read *heartbeatValues) error {
 	ev.HostID = ev.Source
 	switch ev.Kind {
 	case KindHostHeartbeat:
-		return decodeHeartbeat(ev, data)
+		return d.decodeHeartbeat(ev, data, read)
 	case KindHostStarted:
 		var w hostInfoWire
 		if err := unmarshalObject(data, &w); err != nil {
@@ -185,26 +142,8 @@ func decodeData(ev *Event, data []byte) error {
 		}
 	case KindActorStarted, KindActorStopped, KindComponentScaled:
 		return decodeActor(ev, data)
-	case KindProviderStarted, KindProviderStopped:
-		var w providerWire
-		if err := unmarshalObject(data, &w); err != nil {
-			return err
-		}
-		id := firstNonEmpty(w.PublicKey, w.ProviderID)
-		if id == "" {
-			return reject(ErrData, "provider has no public_key or provider_id")
-		}
-		ev.Data = &ProviderRef{PublicKey: id, LinkName: linkName(w.LinkName), ContractID: w.ContractID}
-	case KindHealthCheckPassed, KindHealthCheckFailed:
-		var w providerWire
-		if err := unmarshalObject(data, &w); err != nil {
-			return err
-		}
-		id := firstNonEmpty(w.PublicKey, w.ProviderID)
-		if id == "" {
-			return reject(ErrData, "health check has no public_key or provider_id")
-		}
-		ev.Data = &HealthCheck{ID: id, LinkName: linkName(w.LinkName)}
+	case KindProviderStarted, KindProviderStopped, KindHealthCheckPassed, KindHealthCheckFailed:
+		return decodeProvider(ev, data)
 	case KindLabelsChanged:
 		var w labelsWire
 		if err := unmarshalObject(data, &w); err != nil {
@@ -217,86 +156,46 @@ func decodeData(ev *Event, data []byte) error {
 	case KindLinkdefSet, KindLinkdefDeleted:
 		return decodeLink(ev, data)
 	case KindRefmapSet:
-		var w refmapWire
-		if err := unmarshalObject(data, &w); err != nil {
-			return err
-		}
-		if w.OCIURL == "" || w.PublicKey == "" {
-			return reject(ErrData, "refmap_set needs oci_url and public_key")
-		}
-		ev.Data = &Refmap{OCIURL: w.OCIURL, PublicKey: w.PublicKey}
-	case KindHostLabelsResolved, KindHostStale:
+		return decodeRefmap(ev, data)
+	case KindHostLabelsResolved, KindHostStale, KindHostExpired:
 		return decodeRecorded(ev, data)
 	}
 	return nil
 }
 
-func decodeHeartbeat(ev *Event, data []byte) error {
-	var w heartbeatWire
+// decodeProvider decodes a provider's start, stop or health check: the
+// provider is named by public_key (OTP) or provider_id (1.x).
+func decodeProvider(ev *Event, data []byte) error {
+	var w providerWire
 	if err := unmarshalObject(data, &w); err != nil {
 		return err
 	}
-	return w.setData(ev)
-}
-
-// setData checks a decoded heartbeat and sets it as ev.Data.
-func (w *heartbeatWire) setData(ev *Event) error {
-	inv := &w.Actors
-	if w.Components.present && (w.Components.list != nil || w.Components.counts != nil || !w.Actors.present) {
-		inv = &w.Components
-	}
-	actors, err := inv.counted()
-	if err != nil {
-		return err
-	}
-	hb := &Heartbeat{HostInfo: *w.toHostInfo(), Actors: actors}
-	if len(w.Providers) > 0 {
-		hb.Providers = make([]ProviderRef, len(w.Providers))
-	}
-	for i, p := range w.Providers {
-		id := firstNonEmpty(p.PublicKey, p.ID)
+	id := firstNonEmpty(w.PublicKey, w.ProviderID)
+	switch ev.Kind {
+	case KindHealthCheckPassed, KindHealthCheckFailed:
 		if id == "" {
-			return reject(ErrData, "providers[%d] has no public_key or id", i)
+			return reject(ErrData, "health check has no public_key or provider_id")
 		}
-		hb.Providers[i] = ProviderRef{PublicKey: id, LinkName: linkName(p.LinkName), ContractID: p.ContractID}
+		ev.Data = &HealthCheck{ID: id, LinkName: linkName(w.LinkName)}
+	default:
+		if id == "" {
+			return reject(ErrData, "provider has no public_key or provider_id")
+		}
+		ev.Data = &ProviderRef{PublicKey: id, LinkName: linkName(w.LinkName), ContractID: w.ContractID}
 	}
-	ev.Data = hb
 	return nil
 }
 
-// counted turns an inventory into instance counts per id, dropping ids whose
-// count is 0.
-func (a *actorInventory) counted() (map[string]uint64, error) {
-	if a.counts != nil {
-		out := make(map[string]uint64, len(a.counts))
-		for id, n := range a.counts {
-			if id == "" {
-				return nil, reject(ErrData, "actors map has an empty public key")
-			}
-			if n > 0 {
-				out[id] = n
-			}
-		}
-		return out, nil
+func decodeRefmap(ev *Event, data []byte) error {
+	var w refmapWire
+	if err := unmarshalObject(data, &w); err != nil {
+		return err
 	}
-	out := make(map[string]uint64, len(a.list))
-	for i, e := range a.list {
-		id := firstNonEmpty(e.PublicKey, e.ID)
-		if id == "" {
-			return nil, reject(ErrData, "inventory entry %d has no public_key or id", i)
-		}
-		n := uint64(1)
-		if e.MaxInstances != nil {
-			n = *e.MaxInstances
-		}
-		if n > 0 {
-			if out[id]+n < out[id] {
-				return nil, reject(ErrData, "instance count of %q overflows", truncate(id))
-			}
-			out[id] += n
-		}
+	if w.OCIURL == "" || w.PublicKey == "" {
+		return reject(ErrData, "refmap_set needs oci_url and public_key")
 	}
-	return out, nil
+	ev.Data = &Refmap{OCIURL: w.OCIURL, PublicKey: w.PublicKey}
+	return nil
 }
 
 func decodeActor(ev *Event, data []byte) error {
@@ -361,8 +260,11 @@ func decodeRecorded(ev *Event, data []byte) error {
 		return err
 	}
 	ev.HostID = w.HostID
-	if ev.Kind == KindHostStale {
+	switch ev.Kind {
+	case KindHostStale:
 		return nil
+	case KindHostExpired:
+		return w.setExpired(ev)
 	}
 	switch w.Outcome {
 	case OutcomeOK, OutcomeTimeout, OutcomeError:
@@ -370,6 +272,22 @@ func decodeRecorded(ev *Event, data []byte) error {
 		return reject(ErrData, "outcome %q is not ok, timeout or error", truncate(w.Outcome))
 	}
 	ev.Data = &LabelsResolved{Labels: w.Labels, Outcome: w.Outcome}
+	return nil
+}
+
+// setExpired checks the judgment a host_expired carries and sets it as
+// ev.Data: seq is required, last_seen is null or an RFC 3339 time, as in a
+// host document.
+func (w *recordedWire) setExpired(ev *Event) error {
+	if w.Seq == nil {
+		return reject(ErrData, "host_expired has no seq")
+	}
+	if w.LastSeen != nil {
+		if _, err := time.Parse(time.RFC3339Nano, *w.LastSeen); err != nil {
+			return reject(ErrData, "last_seen %q is not RFC 3339", truncate(*w.LastSeen))
+		}
+	}
+	ev.Data = &HostExpired{LastSeen: w.LastSeen, Seq: *w.Seq}
 	return nil
 }
 
@@ -420,7 +338,7 @@ func kindName(k jsontext.Kind) string {
 
 func linkName(p *string) string {
 	if p == nil || *p == "" {
-		return "default"
+		return DefaultLinkName
 	}
 	return *p
 }

@@ -39,40 +39,45 @@ type envelope struct {
 // UTF-8 forming a valid CloudEvents 1.0 envelope with data of the shape its
 // kind requires. Events of kinds that change no state are returned with an
 // empty Kind once the envelope is valid, without their source or data being
-// read.
+// read. Decode keeps nothing between calls; a Decoder shares what recurs.
 func Decode(raw []byte) (Event, error) {
-	if ev, ok := decodeFast(raw); ok {
-		return ev, nil
-	}
-	return decodeStrict(raw)
+	var uncached *Decoder
+	return uncached.Decode(raw)
 }
 
 // decodeStrict decodes the envelope, then the data its type calls for.
-func decodeStrict(raw []byte) (Event, error) {
+func (d *Decoder) decodeStrict(raw []byte) (Event, error) {
 	var env envelope
 	if err := decodeEnvelope(raw, &env); err != nil {
 		return Event{}, err
 	}
-	ev := Event{ID: env.ID, Source: env.Source, Type: env.Type}
-	if env.Time != nil {
-		ev.Time = *env.Time
-	}
-	kind, ok := eventKinds[env.Type]
-	if !ok {
+	ev, known := env.event()
+	if !known {
 		return ev, nil
 	}
 	data, err := env.payload()
 	if err != nil {
 		return Event{}, err
 	}
-	ev.Kind = kind
-	if err := decodeData(&ev, data); err != nil {
+	if err := d.decodeData(&ev, data, nil); err != nil {
 		return Event{}, err
 	}
-	if !ValidHostID(ev.HostID) {
-		return Event{}, reject(ErrInvalidHostID, "%q is not a server public nkey", truncate(ev.HostID))
+	if err := d.checkHostID(ev.HostID); err != nil {
+		return Event{}, err
 	}
 	return ev, nil
+}
+
+// event returns the event a valid envelope describes, and whether its type
+// is one that changes state; its Kind is set only then.
+func (env *envelope) event() (Event, bool) {
+	ev := Event{ID: env.ID, Source: env.Source, Type: env.Type}
+	if env.Time != nil {
+		ev.Time = *env.Time
+	}
+	kind, ok := eventKinds[env.Type]
+	ev.Kind = kind
+	return ev, ok
 }
 
 // ValidHostID reports whether id is a server public nkey: 56 characters of

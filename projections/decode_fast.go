@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"slices"
-
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -12,83 +10,65 @@ const typeHeartbeat = WasmcloudTypePrefix + string(KindHostHeartbeat)
 // attributes are strings without escapes and whose data is an object. The
 // input is validated once by jsontext (syntax, UTF-8, unique names); the
 // envelope and a heartbeat's data are then read in one pass by a scanner
-// that allocates only what the event keeps. Other kinds' data goes through
-// their wire structs. ok is false for anything else, valid or not: Decode
-// then takes the strict path, which gives the same event or the precise
-// reason for rejecting it.
-func decodeFast(raw []byte) (ev Event, ok bool) {
+// that only tokenizes: the checks, the kinds' data and the heartbeat rules
+// are the strict path's own. Other kinds' data goes through their wire
+// structs. ok is false for anything else, valid or not: Decode then takes
+// the strict path, which gives the same event or the precise reason for
+// rejecting it.
+func (d *Decoder) decodeFast(raw []byte) (ev Event, ok bool) {
 	if !jsontext.Value(raw).IsValid() {
 		return Event{}, false
 	}
-	s := newScanner(raw)
-	env, data, hb, ok := s.envelope()
+	var hv heartbeatValues
+	s := d.newScanner(raw)
+	env, data, read, ok := s.envelope(&hv)
 	if !ok || env.validate() != nil {
 		return Event{}, false
 	}
-	ev = Event{ID: env.ID, Source: env.Source, Type: env.Type}
-	if env.Time != nil {
-		ev.Time = *env.Time
-	}
-	kind, known := eventKinds[env.Type]
+	ev, known := env.event()
 	if !known {
 		return ev, true
 	}
-	ev.Kind = kind
-	ev.HostID = ev.Source
-	if kind == KindHostHeartbeat {
-		if hb == nil {
-			d := newScanner(data)
-			if hb, ok = d.heartbeat(); !ok {
-				return Event{}, false
-			}
-		}
-		ev.Data = hb
-	} else if decodeData(&ev, data) != nil {
-		return Event{}, false
-	}
-	if !validHostIDs.has(ev.HostID) {
-		if !ValidHostID(ev.HostID) {
+	var hb *heartbeatValues
+	if ev.Kind == KindHostHeartbeat {
+		// A heartbeat's data was read on the way, unless the scanner
+		// declined it.
+		if !read {
 			return Event{}, false
 		}
-		validHostIDs.add(ev.HostID)
+		hb = &hv
+	}
+	if d.decodeData(&ev, data, hb) != nil || d.checkHostID(ev.HostID) != nil {
+		return Event{}, false
 	}
 	return ev, true
 }
 
 // envelope reads the event's attributes and returns the data object's
 // bytes. Data that comes before the type, or after a heartbeat's type, is
-// read as a heartbeat's on the way (hb, nil when it is not one): it
-// usually is one, and is then read once.
-func (s *scanner) envelope() (env envelope, data []byte, hb *Heartbeat, ok bool) {
+// read into hv on the way (read reports whether it was): it usually is a
+// heartbeat's, and is then read once.
+func (s *scanner) envelope(hv *heartbeatValues) (env envelope, data []byte, read, ok bool) {
 	if !s.next('{') {
-		return env, nil, nil, false
+		return env, nil, false, false
 	}
 	// One allocation holds the optional attributes that env points to.
 	opt := new(struct{ specVersion, time, contentType, schema, subject string })
 	for s.more('}') {
 		name, ok := s.name()
 		if !ok {
-			return env, nil, nil, false
+			return env, nil, false, false
 		}
 		var dst *string
 		switch string(name) {
 		case "data":
 			if s.peek() != '{' {
-				return env, nil, nil, false
+				return env, nil, false, false
 			}
-			start := s.i
-			hb = nil
-			if env.Type == "" || env.Type == typeHeartbeat {
-				hb, _ = s.heartbeat()
-			}
-			if hb == nil {
-				s.i = start
-				s.skip()
-			}
-			data = s.b[start:s.i]
+			data, read = s.data(hv, env.Type == "" || env.Type == typeHeartbeat)
 			continue
 		case "data_base64":
-			return env, nil, nil, false
+			return env, nil, false, false
 		case "specversion":
 			dst, env.SpecVersion = &opt.specVersion, &opt.specVersion
 		case "id":
@@ -109,23 +89,43 @@ func (s *scanner) envelope() (env envelope, data []byte, hb *Heartbeat, ok bool)
 			s.skip()
 			continue
 		}
-		v, ok := s.str()
-		if !ok {
-			return env, nil, nil, false
-		}
-		switch dst {
-		case &env.Type:
-			*dst = typeName(v)
-		case &env.Source:
-			*dst = sharedStrings.get(v)
-		default:
-			*dst = string(v)
+		if ok = s.attribute(dst, &env); !ok {
+			return env, nil, false, false
 		}
 	}
-	if env.Type != typeHeartbeat {
-		hb = nil
+	return env, data, read && env.Type == typeHeartbeat, data != nil
+}
+
+// attribute reads a string attribute into dst, one of env's.
+func (s *scanner) attribute(dst *string, env *envelope) bool {
+	v, ok := s.str()
+	if !ok {
+		return false
 	}
-	return env, data, hb, data != nil
+	switch dst {
+	case &env.Type:
+		*dst = typeName(v)
+	case &env.Source:
+		*dst = s.d.str(v)
+	default:
+		*dst = string(v)
+	}
+	return true
+}
+
+// data steps over the data object and returns its bytes; when asHeartbeat,
+// it reads it into hv, still empty, on the way, reporting whether that
+// succeeded.
+func (s *scanner) data(hv *heartbeatValues, asHeartbeat bool) ([]byte, bool) {
+	start := s.i
+	if asHeartbeat {
+		if s.heartbeat(hv) {
+			return s.b[start:s.i], true
+		}
+		s.i = start
+	}
+	s.skip()
+	return s.b[start:s.i], false
 }
 
 // typeName returns the type v as a string, without a copy for the types
@@ -137,75 +137,49 @@ func typeName(v []byte) string {
 	return string(v)
 }
 
-// heartbeat reads a host_heartbeat's data as decodeHeartbeat would.
-func (s *scanner) heartbeat() (*Heartbeat, bool) {
+// heartbeat reads a host_heartbeat's data into hv.
+func (s *scanner) heartbeat(hv *heartbeatValues) bool {
 	if !s.next('{') {
-		return nil, false
+		return false
 	}
-	hb := &Heartbeat{}
-	var actors, components inventoryScan
-	var providers []ProviderRef
 	for s.more('}') {
 		name, ok := s.name()
 		if !ok {
-			return nil, false
+			return false
 		}
 		switch string(name) {
 		case "friendly_name":
-			hb.FriendlyName, ok = s.shared()
+			hv.info.FriendlyName, ok = s.shared()
 		case "version":
-			hb.Version, ok = s.shared()
+			hv.info.Version, ok = s.shared()
 		case "uptime_human":
 			var v []byte
 			v, ok = s.str()
-			hb.UptimeHuman = string(v)
+			hv.info.UptimeHuman = string(v)
 		case "uptime_seconds":
-			hb.UptimeSeconds, ok = s.uint()
+			hv.info.UptimeSeconds, ok = s.uint()
 		case "labels":
-			hb.Labels, ok = s.labels()
+			hv.info.Labels, ok = s.labels()
 		case "actors":
-			ok = s.inventory(&actors)
+			ok = s.inventory(&hv.actors)
 		case "components":
-			ok = s.inventory(&components)
+			ok = s.inventory(&hv.components)
 		case "providers":
-			providers, ok = s.providers()
+			ok = s.providers(&hv.providers)
 		default:
 			s.skip()
 		}
 		if !ok {
-			return nil, false
+			return false
 		}
 	}
-	inv := &actors
-	if components.present && (components.set || !actors.present) {
-		inv = &components
-	}
-	if inv.invalid {
-		return nil, false
-	}
-	hb.Actors = inv.counts
-	if hb.Actors == nil {
-		hb.Actors = map[string]uint64{}
-	}
-	if len(providers) > 0 {
-		hb.Providers = providers
-	}
-	return hb, true
+	return true
 }
 
 // shared reads a string value that recurs from event to event.
 func (s *scanner) shared() (string, bool) {
 	v, ok := s.str()
-	return sharedStrings.get(v), ok
-}
-
-// null consumes a JSON null.
-func (s *scanner) null() bool {
-	if s.peek() != 'n' {
-		return false
-	}
-	s.i += len("null")
-	return true
+	return s.d.str(v), ok
 }
 
 // labels reads an object of strings, shared with earlier events that sent
@@ -217,7 +191,7 @@ func (s *scanner) labels() (map[string]string, bool) {
 	start := s.i
 	s.skip()
 	raw := s.b[start:s.i]
-	if m := sharedLabels.get(raw); m != nil {
+	if m := s.d.cachedLabels(raw); m != nil {
 		return m, true
 	}
 	s.i = start + 1
@@ -231,50 +205,30 @@ func (s *scanner) labels() (map[string]string, bool) {
 		if !ok {
 			return nil, false
 		}
-		out[sharedStrings.get(k)] = sharedStrings.get(v)
+		out[s.d.str(k)] = s.d.str(v)
 	}
-	sharedLabels.put(raw, out)
+	s.d.keepLabels(raw, out)
 	return out, true
 }
 
-// inventoryScan is an actor inventory as counted: instance counts per id,
-// ids with a count of 0 left out.
-type inventoryScan struct {
-	// present: the member was there; set: it was a list or a map, not
-	// null; invalid: counting it failed (an empty id, an overflow), which
-	// matters only if it is the inventory used.
-	present, set, invalid bool
-	counts                map[string]uint64
-}
-
-// inventory reads one of the three inventory shapes (see actorInventory).
-func (s *scanner) inventory(inv *inventoryScan) bool {
+// inventory reads one of the three inventory shapes (see inventoryValues).
+func (s *scanner) inventory(inv *inventoryValues) bool {
 	inv.present = true
 	switch s.peek() {
 	case 'n':
+		inv.null = true
 		return s.null()
 	case '{':
-		inv.set, inv.counts = true, map[string]uint64{}
-		return s.countMap(inv)
+		inv.isMap = true
+		return s.inventoryMap(inv)
 	case '[':
-		inv.set, inv.counts = true, map[string]uint64{}
-		return s.countList(inv)
+		return s.inventoryList(inv)
 	}
 	return false
 }
 
-// add counts n instances of id, as actorInventory.counted does.
-func (inv *inventoryScan) add(id []byte, n uint64) {
-	switch cur := inv.counts[string(id)]; {
-	case len(id) == 0, cur+n < cur:
-		inv.invalid = true
-	case n > 0:
-		inv.counts[sharedStrings.get(id)] = cur + n
-	}
-}
-
-// countMap reads the older OTP map {public_key: count}.
-func (s *scanner) countMap(inv *inventoryScan) bool {
+// inventoryMap reads the older OTP map {public_key: count}.
+func (s *scanner) inventoryMap(inv *inventoryValues) bool {
 	s.i++
 	for s.more('}') {
 		id, ok := s.name()
@@ -285,21 +239,20 @@ func (s *scanner) countMap(inv *inventoryScan) bool {
 		if !ok {
 			return false
 		}
-		inv.add(id, n)
+		inv.entries.add(inventoryValue{publicKey: id, count: n, counted: true})
 	}
 	return true
 }
 
-// countList reads a list of instances ({public_key}) or components ({id,
-// max_instances}).
-func (s *scanner) countList(inv *inventoryScan) bool {
+// inventoryList reads a list of instances ({public_key}) or components
+// ({id, max_instances}).
+func (s *scanner) inventoryList(inv *inventoryValues) bool {
 	s.i++
 	for s.more(']') {
 		if !s.next('{') {
 			return false
 		}
-		var publicKey, id []byte
-		n := uint64(1)
+		var e inventoryValue
 		for s.more('}') {
 			name, ok := s.name()
 			if !ok {
@@ -307,12 +260,13 @@ func (s *scanner) countList(inv *inventoryScan) bool {
 			}
 			switch string(name) {
 			case "public_key":
-				publicKey, ok = s.str()
+				e.publicKey, ok = s.str()
 			case "id":
-				id, ok = s.str()
+				e.id, ok = s.str()
 			case "max_instances":
 				if !s.null() {
-					n, ok = s.uint()
+					e.count, ok = s.uint()
+					e.counted = true
 				}
 			default:
 				s.skip()
@@ -321,60 +275,45 @@ func (s *scanner) countList(inv *inventoryScan) bool {
 				return false
 			}
 		}
-		if len(publicKey) > 0 {
-			id = publicKey
-		}
-		inv.add(id, n)
+		inv.entries.add(e)
 	}
 	return true
 }
 
 // providers reads a heartbeat's list of providers.
-func (s *scanner) providers() ([]ProviderRef, bool) {
+func (s *scanner) providers(out *smallList[providerValues]) bool {
 	if !s.next('[') {
-		return nil, false
+		return false
 	}
-	var buf [8]ProviderRef
-	out := buf[:0]
 	for s.more(']') {
 		if !s.next('{') {
-			return nil, false
+			return false
 		}
-		var publicKey, id, contract []byte
-		link := []byte("default")
+		var p providerValues
 		for s.more('}') {
 			name, ok := s.name()
 			if !ok {
-				return nil, false
+				return false
 			}
 			switch string(name) {
 			case "public_key":
-				publicKey, ok = s.str()
+				p.publicKey, ok = s.str()
 			case "id":
-				id, ok = s.str()
+				p.id, ok = s.str()
 			case "contract_id":
-				contract, ok = s.str()
+				p.contractID, ok = s.str()
 			case "link_name":
 				if !s.null() {
-					var v []byte
-					if v, ok = s.str(); ok && len(v) > 0 {
-						link = v
-					}
+					p.linkName, ok = s.str()
 				}
 			default:
 				s.skip()
 			}
 			if !ok {
-				return nil, false
+				return false
 			}
 		}
-		if len(publicKey) > 0 {
-			id = publicKey
-		}
-		if len(id) == 0 {
-			return nil, false
-		}
-		out = append(out, ProviderRef{PublicKey: sharedStrings.get(id), LinkName: sharedStrings.get(link), ContractID: sharedStrings.get(contract)})
+		out.add(p)
 	}
-	return slices.Clone(out), true
+	return true
 }

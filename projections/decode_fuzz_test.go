@@ -79,6 +79,8 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 	seeds = append(seeds,
 		eventtest.HostLabelsResolved(host, map[string]string{"a": "b"}, "maybe"),
 		eventtest.Line(eventtest.RecordedType+"host_stale", eventtest.ProjectorSource, map[string]any{"host_id": 5}),
+		eventtest.HostExpired(host, nil, 3),
+		eventtest.Line(eventtest.RecordedType+"host_expired", eventtest.ProjectorSource, map[string]any{"host_id": host, "seq": "3", "last_seen": 1}),
 	)
 	// Host ids with subject characters, spaces, wrong prefix or checksum.
 	for _, id := range []string{host[:10] + "." + host[11:], host[:10] + "*" + host[11:], host[:10] + ">" + host[11:],
@@ -97,10 +99,16 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 	return seeds
 }
 
+// FuzzDecode checks the decoder on any input: the one-pass path accepts
+// nothing the strict one rejects and decodes what it accepts the same way;
+// a Decoder, whose caches have seen the inputs before, decodes as Decode
+// does; every rejection falls in exactly one category; what is accepted
+// folds and encodes.
 func FuzzDecode(f *testing.F) {
 	for _, seed := range fuzzSeeds(f) {
 		f.Add(seed)
 	}
+	cached := projections.NewDecoder()
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		if fast, ok := projections.DecodeFast(raw); ok {
 			strict, err := projections.DecodeStrict(raw)
@@ -112,6 +120,23 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		ev, err := projections.Decode(raw)
+		evCached, errCached := cached.Decode(raw)
+		if !reflect.DeepEqual(ev, evCached) || !reflect.DeepEqual(err, errCached) {
+			t.Fatalf("a Decoder disagrees with Decode:\ncached   %+v, %v\nuncached %+v, %v", evCached, errCached, ev, err)
+		}
+		fromHost, hostErr := projections.DecodeFrom(projections.FromHost, raw)
+		switch {
+		case err != nil:
+			if !reflect.DeepEqual(hostErr, err) {
+				t.Fatalf("from a host: %v, else %v", hostErr, err)
+			}
+		case strings.HasPrefix(ev.Type, projections.LatticestateTypePrefix):
+			if !errors.Is(hostErr, projections.ErrForged) {
+				t.Fatalf("own event %q from a host: %v", ev.Type, hostErr)
+			}
+		case hostErr != nil || !reflect.DeepEqual(fromHost, ev):
+			t.Fatalf("host event decoded from a host: %v", hostErr)
+		}
 		if err != nil {
 			var de *projections.DecodeError
 			if !errors.As(err, &de) {

@@ -17,8 +17,8 @@ import (
 	"latticestate/projections"
 )
 
-// categories are the four decode failure categories.
-var categories = []error{projections.ErrMalformed, projections.ErrEnvelope, projections.ErrData, projections.ErrInvalidHostID}
+// categories are the decode failure categories.
+var categories = []error{projections.ErrMalformed, projections.ErrEnvelope, projections.ErrData, projections.ErrInvalidHostID, projections.ErrForged}
 
 // requireDecodeError checks that err is a *DecodeError of exactly the
 // category want, with a reason.
@@ -116,6 +116,10 @@ func TestEvent_Decode(t *testing.T) {
 		{"host_labels_resolved timeout", eventtest.HostLabelsResolved(hostB, nil, "timeout"),
 			projections.KindHostLabelsResolved, hostB, &projections.LabelsResolved{Outcome: "timeout"}},
 		{"host_stale", eventtest.HostStale(hostB), projections.KindHostStale, hostB, nil},
+		{"host_expired", eventtest.HostExpired(hostB, strp(eventtest.DefaultTime), 42),
+			projections.KindHostExpired, hostB, &projections.HostExpired{LastSeen: strp(eventtest.DefaultTime), Seq: 42}},
+		{"host_expired of a host never seen", eventtest.HostExpired(hostB, nil, 0),
+			projections.KindHostExpired, hostB, &projections.HostExpired{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,7 +132,7 @@ func TestEvent_Decode(t *testing.T) {
 			require.NotEmpty(t, ev.ID)
 			require.Zero(t, ev.Seq)
 			require.Empty(t, ev.Lattice)
-			if tt.kind == projections.KindHostLabelsResolved || tt.kind == projections.KindHostStale {
+			if strings.HasPrefix(ev.Type, eventtest.RecordedType) {
 				require.Equal(t, eventtest.ProjectorSource, ev.Source)
 			} else {
 				require.Equal(t, tt.hostID, ev.Source)
@@ -441,6 +445,13 @@ func TestDecodeError_Category(t *testing.T) {
 		{"host_labels_resolved labels not strings", eventtest.Line(eventtest.RecordedType+"host_labels_resolved", eventtest.ProjectorSource, map[string]any{"host_id": hostA, "outcome": "ok", "labels": map[string]int{"a": 1}}), projections.ErrData},
 		{"host_stale without data", eventtest.Line(eventtest.RecordedType+"host_stale", eventtest.ProjectorSource, nil), projections.ErrData},
 		{"host_stale host_id a number", eventtest.Line(eventtest.RecordedType+"host_stale", eventtest.ProjectorSource, map[string]any{"host_id": 1}), projections.ErrData},
+		{"host_expired without data", eventtest.Line(eventtest.RecordedType+"host_expired", eventtest.ProjectorSource, nil), projections.ErrData},
+		{"host_expired without seq", eventtest.Line(eventtest.RecordedType+"host_expired", eventtest.ProjectorSource, map[string]any{"host_id": hostA, "last_seen": nil}), projections.ErrData},
+		{"host_expired seq a string", eventtest.Line(eventtest.RecordedType+"host_expired", eventtest.ProjectorSource, map[string]any{"host_id": hostA, "seq": "7"}), projections.ErrData},
+		{"host_expired seq negative", eventtest.Line(eventtest.RecordedType+"host_expired", eventtest.ProjectorSource, map[string]any{"host_id": hostA, "seq": -1}), projections.ErrData},
+		{"host_expired seq fractional", eventtest.Line(eventtest.RecordedType+"host_expired", eventtest.ProjectorSource, map[string]any{"host_id": hostA, "seq": 1.5}), projections.ErrData},
+		{"host_expired last_seen not RFC 3339", eventtest.HostExpired(hostA, strp("yesterday"), 1), projections.ErrData},
+		{"host_expired last_seen a number", eventtest.Line(eventtest.RecordedType+"host_expired", eventtest.ProjectorSource, map[string]any{"host_id": hostA, "seq": 1, "last_seen": 5}), projections.ErrData},
 		{"data_base64 not JSON", eventtest.Line(heartbeatType(), hostA, nil, eventtest.Set("data_base64", base64.StdEncoding.EncodeToString([]byte("not json")))), projections.ErrData},
 		{"data_base64 with duplicate keys", eventtest.Line(heartbeatType(), hostA, nil, eventtest.Set("data_base64", base64.StdEncoding.EncodeToString([]byte(`{"version":"a","version":"b"}`)))), projections.ErrData},
 		{"data_base64 with invalid UTF-8", eventtest.Line(heartbeatType(), hostA, nil, eventtest.Set("data_base64", base64.StdEncoding.EncodeToString([]byte("{\"version\":\"\xff\"}")))), projections.ErrData},
@@ -473,6 +484,8 @@ func TestDecodeError_Category(t *testing.T) {
 		{"host_stale without host_id", eventtest.Line(eventtest.RecordedType+"host_stale", eventtest.ProjectorSource, map[string]any{}), projections.ErrInvalidHostID},
 		{"host_stale host_id with a dot", eventtest.HostStale(hostA[:20] + "." + hostA[21:]), projections.ErrInvalidHostID},
 		{"host_stale from a host but about a bad id", eventtest.HostStale("bad", eventtest.Set("source", hostA)), projections.ErrInvalidHostID},
+		{"host_expired without host_id", eventtest.Line(eventtest.RecordedType+"host_expired", eventtest.ProjectorSource, map[string]any{"seq": 1}), projections.ErrInvalidHostID},
+		{"host_expired host_id a wildcard", eventtest.HostExpired(">", nil, 1), projections.ErrInvalidHostID},
 		{"host_labels_resolved host_id wildcard", eventtest.HostLabelsResolved(">", labelsOS, "ok"), projections.ErrInvalidHostID},
 	}
 	names := map[string]bool{}

@@ -7,9 +7,11 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// AppendHost appends the host document h to b, byte for byte as Marshal
-// encodes it, without reflection: the pipeline writes one for every
-// changed host.
+// AppendHost appends the host document h to b: its members in the order of
+// Host's fields, map keys sorted, without reflection (the pipeline writes
+// one for every changed host). It fails on strings that are not valid
+// UTF-8. It is the one encoder of hosts: Marshal and json.Marshal use it
+// through MarshalJSON.
 func AppendHost(b []byte, h *Host) ([]byte, error) {
 	e := appender{b: b}
 	e.str(`{"host_id":`, h.HostID)
@@ -59,6 +61,14 @@ func AppendHost(b []byte, h *Host) ([]byte, error) {
 	return e.b, nil
 }
 
+// MarshalJSON encodes the host document with AppendHost.
+func (h *Host) MarshalJSON() ([]byte, error) {
+	if h == nil {
+		return []byte("null"), nil
+	}
+	return AppendHost(nil, h)
+}
+
 // appender appends JSON to b, keeping the first error.
 type appender struct {
 	b   []byte
@@ -100,7 +110,7 @@ func (e *appender) comma(i int) {
 }
 
 // sortedKeys appends the keys of m to keys in byte order, the order in
-// which Marshal writes them.
+// which deterministic JSON writes them.
 func sortedKeys[V any](keys []string, m map[string]V) []string {
 	for k := range m {
 		keys = append(keys, k)

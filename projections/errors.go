@@ -16,6 +16,9 @@ var (
 	ErrData = errors.New("invalid event data")
 	// ErrInvalidHostID: the host id is not a valid server public nkey.
 	ErrInvalidHostID = errors.New("invalid host id")
+	// ErrForged: an event of latticestate's own type (dev.latticestate.*)
+	// captured where hosts publish.
+	ErrForged = errors.New("forged event")
 )
 
 // DecodeError is the typed error for an event that cannot be decoded. Reason

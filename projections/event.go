@@ -1,5 +1,7 @@
 package projections
 
+import "slices"
+
 // Kind is the kind of a lattice event: the last part of its CloudEvents type.
 type Kind string
 
@@ -21,10 +23,12 @@ const (
 	KindRefmapSet          Kind = "refmap_set"
 	KindHostLabelsResolved Kind = "host_labels_resolved"
 	KindHostStale          Kind = "host_stale"
+	KindHostExpired        Kind = "host_expired"
 )
 
 // CloudEvents type prefixes: wasmCloud hosts publish the first, latticestate
-// records its own events (enrichment outcomes, staleness) with the second.
+// records its own events (enrichment outcomes, staleness, expiry) with the
+// second.
 const (
 	WasmcloudTypePrefix    = "com.wasmcloud.lattice."
 	LatticestateTypePrefix = "dev.latticestate."
@@ -48,7 +52,7 @@ func init() {
 	} {
 		eventKinds[WasmcloudTypePrefix+string(k)] = k
 	}
-	for _, k := range []Kind{KindHostLabelsResolved, KindHostStale} {
+	for _, k := range recordedKinds {
 		eventKinds[LatticestateTypePrefix+string(k)] = k
 	}
 	for t := range eventKinds {
@@ -56,9 +60,12 @@ func init() {
 	}
 }
 
+// recordedKinds are the kinds latticestate records itself.
+var recordedKinds = []Kind{KindHostLabelsResolved, KindHostStale, KindHostExpired}
+
 // TypeOf returns the CloudEvents type under which kind k is published.
 func TypeOf(k Kind) string {
-	if k == KindHostLabelsResolved || k == KindHostStale {
+	if slices.Contains(recordedKinds, k) {
 		return LatticestateTypePrefix + string(k)
 	}
 	return WasmcloudTypePrefix + string(k)
@@ -79,10 +86,10 @@ type Event struct {
 	// ignored events.
 	HostID string
 	// Data holds the kind's payload: *Heartbeat, *HostInfo, *ActorChange,
-	// *ProviderRef, *HealthCheck, *LinkChange, *Refmap, *LabelsResolved, or
-	// nil for host_stopped and host_stale. Decoding shares maps and
-	// strings between events (a label set that many heartbeats send is one
-	// map), so Data and what it holds must not be modified.
+	// *ProviderRef, *HealthCheck, *LinkChange, *Refmap, *LabelsResolved,
+	// *HostExpired, or nil for host_stopped and host_stale. Decoding shares
+	// maps and strings between events (a label set that many heartbeats send
+	// is one map), so Data and what it holds must not be modified.
 	Data any
 
 	Seq     uint64
@@ -162,4 +169,14 @@ const (
 type LabelsResolved struct {
 	Labels  map[string]string
 	Outcome string
+}
+
+// HostExpired is a recorded host_expired: the host's document as the
+// sweeper read it when it found the host silent for too long. The host is
+// removed only if its document is still that one (see ApplyHost).
+type HostExpired struct {
+	// LastSeen is the document's last_seen; nil when it had none.
+	LastSeen *string
+	// Seq is the document's seq.
+	Seq uint64
 }

@@ -3,7 +3,12 @@ package projections
 // DecodeFast and DecodeStrict expose Decode's two paths to the tests, which
 // check that the fast one accepts nothing the strict one does not and
 // decodes it the same way.
-var (
-	DecodeFast   = decodeFast
-	DecodeStrict = decodeStrict
-)
+func DecodeFast(raw []byte) (Event, bool) {
+	var uncached *Decoder
+	return uncached.decodeFast(raw)
+}
+
+func DecodeStrict(raw []byte) (Event, error) {
+	var uncached *Decoder
+	return uncached.decodeStrict(raw)
+}

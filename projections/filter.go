@@ -2,7 +2,10 @@ package projections
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // HostFilter selects hosts by labels and status; the zero filter selects
@@ -15,13 +18,42 @@ type HostFilter struct {
 	Status string
 }
 
+// Statuses are the statuses a host document can have.
+var Statuses = []string{StatusUp, StatusStale}
+
+// ParseHostFilter reads a status ("" for any) and label selectors (see
+// ParseLabelSelectors) into a filter, or says what is wrong with them: a
+// filter that can select nothing because it is misspelt is an error, not an
+// empty answer.
+func ParseHostFilter(status string, selectors []string) (HostFilter, error) {
+	var f HostFilter
+	if status != "" && !slices.Contains(Statuses, status) {
+		return HostFilter{}, fmt.Errorf("status %q: want one of %s", truncate(status), strings.Join(Statuses, ", "))
+	}
+	f.Status = status
+	if err := f.ParseLabelSelectors(selectors); err != nil {
+		return HostFilter{}, err
+	}
+	return f, nil
+}
+
 // ParseLabelSelectors reads "key=value" (or "key", for presence) selectors
-// into the filter's labels.
+// into the filter's labels. A key is required and has no white space; key
+// and value are valid UTF-8 without control characters; a key selected
+// twice must be selected with the same value.
 func (f *HostFilter) ParseLabelSelectors(selectors []string) error {
 	for _, sel := range selectors {
 		k, v, _ := strings.Cut(sel, "=")
-		if k == "" {
-			return fmt.Errorf("label selector %q: want key=value or key", sel)
+		switch {
+		case k == "":
+			return fmt.Errorf("label selector %q: want key=value or key", truncate(sel))
+		case !utf8.ValidString(sel) || strings.ContainsFunc(sel, unicode.IsControl):
+			return fmt.Errorf("label selector %q: not UTF-8 text", truncate(sel))
+		case strings.ContainsFunc(k, unicode.IsSpace):
+			return fmt.Errorf("label selector %q: white space in the key", truncate(sel))
+		}
+		if old, ok := f.Labels[k]; ok && old != v {
+			return fmt.Errorf("label selector %q: label %q is already selected with value %q", truncate(sel), truncate(k), truncate(old))
 		}
 		if f.Labels == nil {
 			f.Labels = map[string]string{}

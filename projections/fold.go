@@ -13,6 +13,9 @@ type Folder struct {
 	Intents []Intent
 	// Ignored counts valid events of kinds that change no state.
 	Ignored int
+	// decoder shares what recurs between the events added; made by the
+	// first Add.
+	decoder *Decoder
 }
 
 // NewFolder returns a Folder for an empty lattice named lattice.
@@ -20,10 +23,21 @@ func NewFolder(lattice string) *Folder {
 	return &Folder{Lattice: NewLattice(lattice)}
 }
 
-// Add decodes raw as the event at position seq and applies it. A decode
-// failure is returned (a *DecodeError) and changes nothing.
+// Add decodes raw as the event at position seq and applies it, whatever
+// its type: AddFrom applies the rule on where latticestate's own events may
+// come from. A decode failure is returned (a *DecodeError) and changes
+// nothing.
 func (f *Folder) Add(seq uint64, raw []byte) error {
-	ev, err := Decode(raw)
+	return f.AddFrom(FromLatticestate, seq, raw)
+}
+
+// AddFrom is Add for an event captured at origin (see DecodeFrom): one of
+// latticestate's own events from a host is rejected as ErrForged.
+func (f *Folder) AddFrom(origin Origin, seq uint64, raw []byte) error {
+	if f.decoder == nil {
+		f.decoder = NewDecoder()
+	}
+	ev, err := f.decoder.DecodeFrom(origin, raw)
 	if err != nil {
 		return err
 	}

@@ -20,8 +20,8 @@ type Host struct {
 	UptimeSeconds uint64            `json:"uptime_seconds"`
 	UptimeHuman   string            `json:"uptime_human"`
 	Status        string            `json:"status"`
-	// LastSeen is the time of the last heartbeat as the host sent it; nil
-	// until the first heartbeat.
+	// LastSeen is the time of the last heartbeat or host_started as the
+	// host sent it; nil until the first of them (or when it had no time).
 	LastSeen  *string             `json:"last_seen"`
 	Actors    map[string]Actor    `json:"actors"`
 	Providers map[string]Provider `json:"providers"`
@@ -53,10 +53,13 @@ func ApplyHost(cur *Host, ev *Event) (*Host, []Intent) {
 	switch ev.Kind {
 	case KindHostStopped:
 		return nil, nil
-	case KindHostLabelsResolved, KindHostStale:
+	case KindHostLabelsResolved, KindHostStale, KindHostExpired:
 		// Recorded by latticestate about a host it knew; they never bring
 		// back a host that has stopped since.
 		if cur == nil {
+			return nil, nil
+		}
+		if d, ok := ev.Data.(*HostExpired); ok && d.holds(cur) {
 			return nil, nil
 		}
 	}
@@ -75,6 +78,8 @@ func ApplyHost(cur *Host, ev *Event) (*Host, []Intent) {
 	case *HostInfo:
 		if ev.Kind == KindHostStarted {
 			applyHostInfo(h, d)
+			// A host that says it started has been seen.
+			h.LastSeen = eventTime(ev)
 		} else if d.Labels != nil {
 			h.Labels = d.Labels
 		}
@@ -88,6 +93,9 @@ func ApplyHost(cur *Host, ev *Event) (*Host, []Intent) {
 		if len(h.Labels) == 0 && len(d.Labels) > 0 {
 			h.Labels = d.Labels
 		}
+	case *HostExpired:
+		// The host was seen after the sweeper judged it: it stays, and
+		// the sweeper judges it again from this document.
 	case nil:
 		if ev.Kind == KindHostStale {
 			h.Status = StatusStale
@@ -99,6 +107,20 @@ func ApplyHost(cur *Host, ev *Event) (*Host, []Intent) {
 	return h, nil
 }
 
+// holds reports whether a host_expired still applies to cur, the host's
+// document now: it is the document the sweeper judged (nothing about the
+// host applied after seq) and no heartbeat or start has been seen since
+// (last_seen unchanged). A host that came back in between is not removed.
+func (d *HostExpired) holds(cur *Host) bool {
+	if cur.Seq > d.Seq {
+		return false
+	}
+	if cur.LastSeen == nil || d.LastSeen == nil {
+		return cur.LastSeen == nil && d.LastSeen == nil
+	}
+	return *cur.LastSeen == *d.LastSeen
+}
+
 // applyHeartbeat makes the host's inventory that of the heartbeat, keeping the
 // status of actors and the entries of providers it already knew.
 func applyHeartbeat(h *Host, ev *Event, hb *Heartbeat) {
@@ -108,12 +130,7 @@ func applyHeartbeat(h *Host, ev *Event, hb *Heartbeat) {
 		h.Labels = labels
 	}
 	h.Status = StatusUp
-	if ev.Time != "" {
-		t := ev.Time
-		h.LastSeen = &t
-	} else {
-		h.LastSeen = nil
-	}
+	h.LastSeen = eventTime(ev)
 	h.Actors = heartbeatActors(h.Actors, hb.Actors)
 	h.Providers = heartbeatProviders(h.Providers, hb.Providers)
 }
@@ -169,6 +186,16 @@ func heartbeatProviders(cur map[string]Provider, refs []ProviderRef) map[string]
 		}
 	}
 	return providers
+}
+
+// eventTime is the event's time as a host document's last_seen: nil when
+// the event has none.
+func eventTime(ev *Event) *string {
+	if ev.Time == "" {
+		return nil
+	}
+	t := ev.Time
+	return &t
 }
 
 func applyHostInfo(h *Host, d *HostInfo) {

@@ -330,11 +330,22 @@ func TestHost_ApplyHostStarted(t *testing.T) {
 	t.Run("creates the host with its labels, friendly name and version", func(t *testing.T) {
 		h, intents := mustApplyHost(t, nil, 1, eventtest.HostStarted(hostA, info))
 		require.Empty(t, intents)
+		seen := eventtest.DefaultTime
 		require.Equal(t, &projections.Host{
 			HostID: hostA, Lattice: testLattice, FriendlyName: "floral-forest-3510", Version: "0.82.0",
-			Labels: map[string]string{"hostcore.os": "macos"}, Status: projections.StatusUp,
+			Labels: map[string]string{"hostcore.os": "macos"}, Status: projections.StatusUp, LastSeen: &seen,
 			Actors: map[string]projections.Actor{}, Providers: map[string]projections.Provider{}, Seq: 1,
 		}, h)
+	})
+	t.Run("was seen at the event's time", func(t *testing.T) {
+		const at = "2026-01-02T03:04:05.123456Z"
+		h, _ := mustApplyHost(t, nil, 1, eventtest.HostStarted(hostA, info, eventtest.Set("time", at)))
+		require.NotNil(t, h.LastSeen)
+		require.Equal(t, at, *h.LastSeen)
+	})
+	t.Run("without a time, not seen at any", func(t *testing.T) {
+		h, _ := mustApplyHost(t, nil, 1, eventtest.HostStarted(hostA, info, eventtest.Delete("time")))
+		require.Nil(t, h.LastSeen)
 	})
 	t.Run("without labels requests them", func(t *testing.T) {
 		h, intents := mustApplyHost(t, nil, 1, eventtest.HostStarted(hostA, eventtest.HostInfo{FriendlyName: "x"}))
@@ -346,12 +357,12 @@ func TestHost_ApplyHostStarted(t *testing.T) {
 		f := mustFold(t,
 			eventtest.HostHeartbeat(hostA, fullHeartbeat()),
 			eventtest.HostStale(hostA),
-			eventtest.HostStarted(hostA, info),
+			eventtest.HostStarted(hostA, info, eventtest.Set("time", "2024-03-06T22:00:00Z")),
 		)
 		h := mustHost(t, f, hostA)
 		require.Empty(t, h.Actors)
 		require.Empty(t, h.Providers)
-		require.Nil(t, h.LastSeen)
+		require.Equal(t, "2024-03-06T22:00:00Z", *h.LastSeen)
 		require.Equal(t, projections.StatusUp, h.Status)
 		require.Equal(t, info.Labels, h.Labels)
 		require.Equal(t, uint64(3), h.Seq)
@@ -509,6 +520,85 @@ func TestHost_ApplyHostStale(t *testing.T) {
 	})
 }
 
+func TestHost_ApplyHostExpired(t *testing.T) {
+	const t1, t2 = "2024-03-06T21:32:13Z", "2024-03-06T21:32:43Z"
+	hb := func(at string) []byte {
+		return eventtest.HostHeartbeat(hostA, fullHeartbeat(), eventtest.Set("time", at))
+	}
+	tests := []struct {
+		name   string
+		events [][]byte // the host_expired is the last one
+		kept   bool     // hostA is still there, else removed
+	}{
+		{
+			name:   "removes a stale host whose document is the one judged",
+			events: [][]byte{hb(t1), eventtest.HostStale(hostA), eventtest.HostExpired(hostA, strp(t1), 2)},
+		},
+		{
+			name:   "removes a host no heartbeat was ever seen of",
+			events: [][]byte{eventtest.ActorStarted(hostA, actorEcho), eventtest.HostStale(hostA), eventtest.HostExpired(hostA, nil, 2)},
+		},
+		{
+			name:   "keeps a host that heartbeated after the judgment",
+			events: [][]byte{hb(t1), eventtest.HostStale(hostA), hb(t2), eventtest.HostExpired(hostA, strp(t1), 2)},
+			kept:   true,
+		},
+		{
+			name: "keeps a host that restarted after the judgment",
+			events: [][]byte{hb(t1), eventtest.HostStale(hostA),
+				eventtest.HostStarted(hostA, eventtest.HostInfo{Labels: labelsOS}, eventtest.Set("time", t2)),
+				eventtest.HostExpired(hostA, strp(t1), 2)},
+			kept: true,
+		},
+		{
+			name: "keeps a host with any event applied after the judgment",
+			events: [][]byte{hb(t1), eventtest.HostStale(hostA), eventtest.ActorStarted(hostA, actorKV),
+				eventtest.HostExpired(hostA, strp(t1), 2)},
+			kept: true,
+		},
+		{
+			name:   "keeps a host whose last_seen is not the one judged",
+			events: [][]byte{hb(t2), eventtest.HostStale(hostA), eventtest.HostExpired(hostA, strp(t1), 2)},
+			kept:   true,
+		},
+		{
+			name:   "keeps a host seen by a heartbeat when judged never seen",
+			events: [][]byte{hb(t1), eventtest.HostStale(hostA), eventtest.HostExpired(hostA, nil, 2)},
+			kept:   true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := mustFold(t, tt.events[:len(tt.events)-1]...)
+			want := mustHost(t, before, hostA).Clone()
+			f := mustFold(t, append(tt.events, eventtest.HostHeartbeat(hostB, fullHeartbeat()))...)
+			require.Contains(t, f.Lattice.Hosts, hostB, "other hosts stay")
+			if !tt.kept {
+				require.NotContains(t, f.Lattice.Hosts, hostA)
+				return
+			}
+			// Kept as it was: only seq moves, as for every event applied.
+			want.Seq = uint64(len(tt.events))
+			require.Equal(t, want, mustHost(t, f, hostA))
+		})
+	}
+	t.Run("does not create an unknown host", func(t *testing.T) {
+		h, intents := mustApplyHost(t, nil, 1, eventtest.HostExpired(hostA, nil, 0))
+		require.Nil(t, h)
+		require.Empty(t, intents)
+	})
+	t.Run("a later event brings the host back as any new host", func(t *testing.T) {
+		f := mustFold(t, hb(t1), eventtest.HostStale(hostA), eventtest.HostExpired(hostA, strp(t1), 2),
+			eventtest.ActorStarted(hostA, actorKV))
+		require.Equal(t, &projections.Host{
+			HostID: hostA, Lattice: testLattice, Labels: map[string]string{}, Status: projections.StatusUp,
+			Actors: map[string]projections.Actor{actorKV: awaiting(1)}, Providers: map[string]projections.Provider{}, Seq: 4,
+		}, mustHost(t, f, hostA))
+		require.Equal(t, []projections.Intent{requestLabels(hostA, 4)}, f.Intents[len(f.Intents)-1:],
+			"its labels are asked for again")
+	})
+}
+
 func TestHost_ApplyHostSeq(t *testing.T) {
 	// seq is the event's Seq for every host event, including those that
 	// change nothing else.
@@ -546,6 +636,8 @@ func hostEvents() [][]byte {
 		eventtest.LabelsChanged(hostA, map[string]string{"zone": "eu"}),
 		eventtest.HostLabelsResolved(hostA, map[string]string{"zone": "us"}, "ok"),
 		eventtest.HostStale(hostA),
+		// Judged on a document with another last_seen: it stays.
+		eventtest.HostExpired(hostA, strp("2000-01-01T00:00:00Z"), 1),
 	}
 }
 

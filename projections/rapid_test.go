@@ -94,7 +94,7 @@ func drawValidLine(t *rapid.T) []byte {
 	host := drawFrom(t, rapidHosts, "host")
 	actor := drawFrom(t, rapidActors, "actor")
 	at := eventtest.Set("time", drawFrom(t, rapidTimes, "time"))
-	switch rapid.IntRange(0, 17).Draw(t, "kind") {
+	switch rapid.IntRange(0, 18).Draw(t, "kind") {
 	case 0, 1, 2:
 		return eventtest.HostHeartbeat(host, drawHeartbeat(t), at)
 	case 3:
@@ -134,6 +134,13 @@ func drawValidLine(t *rapid.T) []byte {
 		return eventtest.HostLabelsResolved(host, drawFrom(t, rapidLabels, "labels"), outcome, at)
 	case 16:
 		return eventtest.HostStale(host, at)
+	case 17:
+		var lastSeen *string
+		if rapid.Bool().Draw(t, "judged seen") {
+			seen := drawFrom(t, rapidTimes, "judged last_seen")
+			lastSeen = &seen
+		}
+		return eventtest.HostExpired(host, lastSeen, rapid.Uint64Range(0, 80).Draw(t, "judged seq"), at)
 	default:
 		typ := drawFrom(t, []string{"config_set", "health_check_status", "Host_Heartbeat", "component_scale_failed"}, "ignored")
 		return eventtest.Line(eventtest.WasmcloudType+typ, drawFrom(t, []string{host, "not a key"}, "source"), map[string]any{"x": 1}, at)

@@ -13,10 +13,12 @@ type scanner struct {
 	// escapes is false when b has no backslash: no string needs the
 	// check.
 	escapes bool
+	// d shares the strings and label sets read (nil: none are shared).
+	d *Decoder
 }
 
-func newScanner(b []byte) scanner {
-	return scanner{b: b, escapes: bytes.IndexByte(b, '\\') >= 0}
+func (d *Decoder) newScanner(b []byte) scanner {
+	return scanner{b: b, escapes: bytes.IndexByte(b, '\\') >= 0, d: d}
 }
 
 func (s *scanner) skipSpace() {
@@ -106,6 +108,15 @@ func (s *scanner) uint() (uint64, bool) {
 		}
 	}
 	return n, true
+}
+
+// null consumes a JSON null.
+func (s *scanner) null() bool {
+	if s.peek() != 'n' {
+		return false
+	}
+	s.i += len("null")
+	return true
 }
 
 // skip steps over one value of any kind.

@@ -14,10 +14,6 @@ const (
 	BenchReplayBucket = "BENCH_REPLAY"
 )
 
-// BenchMemoryBucket is the bucket a child `projector replay` of the
-// benchmark's memory stage builds; run tells the runs apart.
-func BenchMemoryBucket(run string) string { return "BENCH_MEMORY_" + run }
-
 // BenchNaiveConsumerConfig acks every event on its own, as a projector
 // without batching does.
 func BenchNaiveConsumerConfig() jetstream.ConsumerConfig {

@@ -2,36 +2,37 @@ package streams
 
 import (
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// StateBucket is the KV bucket holding the projections, until a replay
-// switches readers to a rebuilt one (see MetaBucket).
+// StateBucket is the KV bucket holding the projections: the one bucket
+// every reader uses. A replay rebuilds it in place.
 const StateBucket = "LATTICE_STATE"
 
-// MetaBucket holds, under ActiveStateKey, the name of the active state
-// bucket; absent means StateBucket.
-const (
-	MetaBucket     = "LATTICE_META"
-	ActiveStateKey = "state_bucket"
-)
+// MetaBucket holds the projectors' leases (LeaseKey), replay's requests
+// to hand a lease over (YieldKey) and serve's host expiry (HostExpiryKey).
+const MetaBucket = "LATTICE_META"
 
-// MetaBucketConfig keeps a short history of switches.
+// LegacyActiveStateKey is where earlier versions named a rebuilt state
+// bucket that readers were switched to; the projector removes it, since
+// StateBucket is always the one in use now.
+const LegacyActiveStateKey = "state_bucket"
+
+// HostExpiryKey holds, in MetaBucket, the host expiry `serve` runs with as
+// a Go duration ("0s": hosts never expire), so that readers can tell how
+// long a stale host has left.
+const HostExpiryKey = "host_expiry"
+
+// MetaBucketConfig keeps the last value of each key.
 func MetaBucketConfig(o Options) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{
 		Bucket:      MetaBucket,
-		Description: "latticestate: which state bucket is active",
-		History:     10,
+		Description: "latticestate: projector leases",
+		History:     1,
 		Storage:     o.Storage,
 		Replicas:    max(o.Replicas, 1),
 	}
-}
-
-// ReplayBucket names a state bucket rebuilt by a replay started at t.
-func ReplayBucket(t time.Time) string {
-	return StateBucket + "_" + t.UTC().Format("20060102T150405Z")
 }
 
 // StateBucketConfig: the current documents only; history is the event

@@ -34,6 +34,16 @@ const LeaseTTL = 5 * time.Second
 // compete for.
 func LeaseKey(consumer string) string { return "lease." + consumer }
 
+// YieldKey is the key of the meta bucket through which `projector replay`
+// asks the holder of consumer's lease to hand it over: the holder writes
+// what it has applied, releases the lease and waits while the key is
+// fresh (YieldTTL).
+func YieldKey(consumer string) string { return "yield." + consumer }
+
+// YieldTTL is how long a hand-over request holds the live projector back
+// from taking the lease again; replay takes the lease well within it.
+const YieldTTL = 4 * LeaseTTL
+
 // ConsumerName is the durable consumer that projects lattice, or every
 // lattice when lattice is "".
 func ConsumerName(lattice string) string {

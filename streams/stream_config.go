@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,20 +18,36 @@ type Options struct {
 	// Replicas for streams and the bucket: 1 for a single server, 3 in a
 	// cluster.
 	Replicas int
-	// MaxAge and MaxBytes limit the event stream (0: unlimited).
-	MaxAge   time.Duration
-	MaxBytes int64
+	// MaxAge and MaxBytes limit the event stream (0: unlimited). They
+	// apply to a stream Ensure creates; an existing stream keeps the limits
+	// it has unless LimitsSet (an operator's choice is not undone by a
+	// default).
+	MaxAge    time.Duration
+	MaxBytes  int64
+	LimitsSet bool
 	// Storage is file storage unless set to memory (for tests and benches).
 	Storage jetstream.StorageType
 	// OnRetry, when set, is told of each error Ensure, EnsureState or
 	// EnsureConsumer retries while JetStream is unavailable, and of the
 	// wait before the next attempt.
 	OnRetry func(err error, wait time.Duration)
+	// Logger is told when Ensure changes the event stream's limits.
+	Logger *slog.Logger
 }
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+// DefaultMaxAge is how long the event stream keeps events by default.
+const DefaultMaxAge = 7 * 24 * time.Hour
 
 // DefaultOptions: one replica, file storage, events kept 7 days.
 func DefaultOptions() Options {
-	return Options{Replicas: 1, MaxAge: 7 * 24 * time.Hour, Storage: jetstream.FileStorage}
+	return Options{Replicas: 1, MaxAge: DefaultMaxAge, Storage: jetstream.FileStorage}
 }
 
 // EventsStreamConfig captures host events and latticestate's own recorded

@@ -39,7 +39,7 @@ func TestEnsure_ConcurrentAndIdempotent(t *testing.T) {
 		require.NoError(t, err)
 	}
 	o := streams.DefaultOptions()
-	o.MaxAge = time.Hour
+	o.MaxAge, o.LimitsSet = time.Hour, true
 	res, err := streams.Ensure(ctx, js, o)
 	require.NoError(t, err)
 	info, err := res.Events.Info(ctx)
@@ -59,6 +59,38 @@ func TestEnsure_ConcurrentAndIdempotent(t *testing.T) {
 		require.NoError(t, err, "again")
 		require.Equal(t, name, c.CachedInfo().Name)
 	}
+}
+
+// Limits an operator set on the event stream survive Ensure with the
+// default options; options given explicitly change them.
+func TestEnsure_KeepsOperatorLimits(t *testing.T) {
+	s := natstest.MustRunServer(t)
+	_, js := natstest.MustConnect(t, s)
+	ctx := context.Background()
+	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
+	require.NoError(t, err)
+	require.Equal(t, streams.DefaultMaxAge, res.Events.CachedInfo().Config.MaxAge)
+	require.NotNil(t, res.Snapshots)
+
+	cfg := res.Events.CachedInfo().Config
+	cfg.MaxAge, cfg.MaxBytes, cfg.MaxMsgs = 30*24*time.Hour, 1<<30, 5_000_000
+	_, err = js.UpdateStream(ctx, cfg)
+	require.NoError(t, err)
+	res, err = streams.Ensure(ctx, js, streams.DefaultOptions())
+	require.NoError(t, err)
+	got := res.Events.CachedInfo().Config
+	require.Equal(t, 30*24*time.Hour, got.MaxAge)
+	require.Equal(t, int64(1<<30), got.MaxBytes)
+	require.Equal(t, int64(5_000_000), got.MaxMsgs)
+
+	o := streams.DefaultOptions()
+	o.MaxAge, o.MaxBytes, o.LimitsSet = 0, 0, true
+	res, err = streams.Ensure(ctx, js, o)
+	require.NoError(t, err)
+	got = res.Events.CachedInfo().Config
+	require.Zero(t, got.MaxAge, "0 is unlimited")
+	require.Equal(t, int64(-1), got.MaxBytes)
+	require.Equal(t, int64(5_000_000), got.MaxMsgs, "no flag for it: kept")
 }
 
 // A projector consumer made pinned to a priority group (as earlier

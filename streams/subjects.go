@@ -59,6 +59,13 @@ func LatticeOf(subject string) (string, error) {
 	return lattice, nil
 }
 
+// IsRecordedSubject reports whether subject is one latticestate records
+// its own events on (RecordedEventsSubjects), where only the projector may
+// publish.
+func IsRecordedSubject(subject string) bool {
+	return strings.HasPrefix(subject, "latticestate.evt.")
+}
+
 // HostEventSubject is the OTP-style subject hosts of lattice publish on.
 func HostEventSubject(lattice string) string { return "wasmbus.evt." + lattice }
 
@@ -105,4 +112,9 @@ const (
 	// HeaderSeq carries, on a KV delete marker, the stream sequence of the
 	// event that removed the document, so redelivery cannot bring it back.
 	HeaderSeq = "Latticestate-Seq"
+	// HeaderStreamCreated carries, on a checkpoint, the creation time of
+	// the event stream it counts in (RFC 3339): a stream deleted and made
+	// again, or restored from a backup, has another, and its sequences are
+	// not the ones the state was built from.
+	HeaderStreamCreated = "Latticestate-Stream-Created"
 )

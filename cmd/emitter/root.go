@@ -1,7 +1,6 @@
 package main
 
 import (
-	"latticestate/internal/cli"
 	"os"
 	"os/signal"
 	"syscall"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"latticestate/internal/cli"
 	"latticestate/internal/sim"
 )
 
@@ -28,15 +28,8 @@ type options struct {
 	conn        cli.ConnFlags
 }
 
-func newRootCmd() *cobra.Command {
-	o := options{
-		natsURL: "nats://127.0.0.1:4222", hosts: sim.DefaultHosts, interval: sim.DefaultInterval,
-		lattice: sim.DefaultLattice, schema: string(sim.SchemaOTP), scenario: string(sim.ScenarioSteady), logLevel: "info",
-	}
-	cmd := &cobra.Command{
-		Use:   "emitter [flags]",
-		Short: "Run simulated wasmCloud hosts that publish lattice events to NATS",
-		Long: `emitter runs simulated wasmCloud hosts on a NATS lattice, for demos, tests and
+// rootLong is the emitter's help text.
+const rootLong = `emitter runs simulated wasmCloud hosts on a NATS lattice, for demos, tests and
 load. Each host has a stable id (a server public nkey), a friendly name such as
 "wandering-moon-6866", labels (hostcore.arch, hostcore.os, hostcore.osfamily,
 region, zone) and an inventory of actors and providers. Hosts publish
@@ -77,7 +70,17 @@ The user needs to publish wasmbus.evt.>, subscribe to wasmbus.ctl.> and answer
 requests (the emitter user in deploy/nats/nats.conf).
 
 Exit status: 0 after a clean shutdown, 1 when NATS fails, 2 on usage errors
-(a connection flag's file that cannot be read among them).`,
+(a connection flag's file that cannot be read among them).`
+
+func newRootCmd() *cobra.Command {
+	o := options{
+		natsURL: "nats://127.0.0.1:4222", hosts: sim.DefaultHosts, interval: sim.DefaultInterval,
+		lattice: sim.DefaultLattice, schema: string(sim.SchemaOTP), scenario: string(sim.ScenarioSteady), logLevel: "info",
+	}
+	cmd := &cobra.Command{
+		Use:   "emitter [flags]",
+		Short: "Run simulated wasmCloud hosts that publish lattice events to NATS",
+		Long:  rootLong,
 		Example: `  emitter --hosts 5
   emitter --schema v1 --scenario churn --interval 5s
   emitter --hosts 1000 --rate 5000 --count 100000 --silent-ratio 0.1

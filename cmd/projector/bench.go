@@ -1,54 +1,46 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/url"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/pprof"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"latticestate/internal/bench"
 	"latticestate/internal/cli"
-	"latticestate/internal/embedded"
 	"latticestate/internal/sim"
 	"latticestate/pipeline"
 	"latticestate/streams"
 )
 
 type benchConfig struct {
-	natsURL      string
-	dataDir      string
-	events       int
-	hosts        int
-	schema       string
-	churn        float64
-	seed         uint64
-	naiveEvents  int
-	liveRates    []float64
-	liveDuration time.Duration
-	memoryEvents int
-	batchSize    int
-	flushWindow  int
-	passes       int
-	format       string
-	jsonFile     string
-	cpuProfile   string
-	memProfile   string
-	profileStage string
-	smoke        bool
+	natsURL       string
+	dataDir       string
+	events        int
+	hosts         int
+	schema        string
+	churn         float64
+	seed          uint64
+	naiveEvents   int
+	liveRates     []float64
+	liveDuration  time.Duration
+	memoryEvents  int
+	snapshotEvery uint64
+	sync          string
+	batchSize     int
+	flushWindow   int
+	passes        int
+	format        string
+	jsonFile      string
+	cpuProfile    string
+	memProfile    string
+	profileStage  string
+	smoke         bool
 }
 
 // smokeConfig is what --smoke changes unless the flag is given too: a run
@@ -58,16 +50,8 @@ var smokeConfig = map[string]string{
 	"live-duration": "1s", "memory-events": "20000", "passes": "1",
 }
 
-func newBenchCmd() *cobra.Command {
-	cfg := benchConfig{
-		events: 200_000, hosts: 10_000, schema: string(sim.SchemaOTP), churn: 0.1, seed: 1, naiveEvents: 20_000,
-		liveRates: []float64{bench.TargetLiveRate, 10_000}, liveDuration: 10 * time.Second, memoryEvents: 1_000_000,
-		batchSize: pipeline.DefaultBatchSize, flushWindow: pipeline.DefaultFlushWindow, passes: 3, format: "table", profileStage: "replay",
-	}
-	cmd := &cobra.Command{
-		Use:   "bench",
-		Short: "Measure latticestate against what JetStream itself can do, every stage in one run",
-		Long: `bench fills the stream ` + streams.EventsStream + ` with a realistic lattice history
+// benchLong is bench's help text.
+const benchLong = `bench fills the stream ` + streams.EventsStream + ` with a realistic lattice history
 (--hosts simulated hosts of --schema, about 1 KB heartbeats with labels, actors
 and providers, plus --churn lifecycle events), then measures on that stream:
 
@@ -77,13 +61,17 @@ and providers, plus --churn lifecycle events), then measures on that stream:
   live    the projector at the head of the stream while a publisher offers
           each of --live-rates for --live-duration: applied events/s and the
           latency from publish to KV write (p50, p99, max)
-  memory  peak RSS of a child ` + "`projector replay`" + ` over --memory-events events,
-          and over the first quarter of them: memory should not grow with
-          the length of the history
+  memory  peak RSS of a child ` + "`projector replay --to-seq`" + ` over --memory-events
+          events, and over the first quarter of them: memory should not grow
+          with the length of the history
+  asof    the projector with snapshots every --snapshot-every over the whole
+          stream, then the HTTP host list live and ?as_of= near the start,
+          in the middle and near the end of it, and the snapshots' bytes as
+          a share of the stream's
 
 and prints them with their ratios to raw and naive, and the targets
 (replay >= 30% of raw and >= 20x naive; live p99 < 50 ms at 3,333 events/s;
-memory bounded) with PASS or MISS. raw and replay take a second or a few
+memory bounded; as_of <= 3x the live list) with PASS or MISS. raw and replay take a second or a few
 each, at the mercy of whatever else the machine does meanwhile: each runs
 --passes times and counts its median pass.
 
@@ -94,7 +82,18 @@ Everything shares the machine: compare ratios within one run.
 
 --smoke runs in seconds (2,000 events, 200 hosts, 1 s live at 500/s, memory
 over 20,000 events) and fails unless every stage produced a number; it
-checks no target.`,
+checks no target.`
+
+func newBenchCmd() *cobra.Command {
+	cfg := benchConfig{
+		events: 200_000, hosts: 10_000, schema: string(sim.SchemaOTP), churn: 0.1, seed: 1, naiveEvents: 20_000,
+		liveRates: []float64{bench.TargetLiveRate, 10_000}, liveDuration: 10 * time.Second, memoryEvents: 1_000_000, snapshotEvery: streams.DefaultSnapshotEvery,
+		batchSize: pipeline.DefaultBatchSize, flushWindow: pipeline.DefaultFlushWindow, passes: 3, format: "table", profileStage: "replay",
+	}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure latticestate against what JetStream itself can do, every stage in one run",
+		Long:  benchLong,
 		Example: `  projector bench
   projector bench --schema v1 --events 500000 --json bench.json
   projector bench --cpuprofile replay.pprof && go tool pprof -top replay.pprof
@@ -118,28 +117,34 @@ checks no target.`,
 			return runBench(ctx, cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&cfg.natsURL, "nats-url", "", "NATS server with JetStream and an empty "+streams.EventsStream+" stream; empty starts an embedded one")
-	f.StringVar(&cfg.dataDir, "data-dir", "", "storage directory of the embedded server (default: a temporary directory, removed afterwards)")
-	f.IntVar(&cfg.events, "events", cfg.events, "events in the stream that raw and replay read")
-	f.IntVar(&cfg.hosts, "hosts", cfg.hosts, "simulated hosts")
-	f.StringVar(&cfg.schema, "schema", cfg.schema, "host generation: otp (0.5x) or v1 (1.x)")
-	f.Float64Var(&cfg.churn, "churn", cfg.churn, "share of lifecycle events (actors, providers, health checks, links, hosts joining and leaving); the rest are heartbeats")
-	f.Uint64Var(&cfg.seed, "seed", cfg.seed, "seed of the simulated hosts and churn (0: random)")
-	f.IntVar(&cfg.naiveEvents, "naive-events", cfg.naiveEvents, "events the naive projector processes")
-	f.Float64SliceVar(&cfg.liveRates, "live-rates", cfg.liveRates, "offered rates (events/s) of the live stage, one run each")
-	f.DurationVar(&cfg.liveDuration, "live-duration", cfg.liveDuration, "how long each live rate is offered")
-	f.IntVar(&cfg.memoryEvents, "memory-events", cfg.memoryEvents, "events the memory stage replays (the stream is topped up to this many)")
-	f.IntVar(&cfg.batchSize, "batch-size", cfg.batchSize, "projector batch size (as serve and replay)")
-	f.IntVar(&cfg.flushWindow, "flush-window", cfg.flushWindow, "projector flush window while catching up (as serve and replay)")
-	f.IntVar(&cfg.passes, "passes", cfg.passes, "passes of the raw and replay stages; each counts its median pass")
-	f.StringVar(&cfg.format, "format", cfg.format, "output on stdout: table or json")
-	f.StringVar(&cfg.jsonFile, "json", "", "also write the JSON report to this file")
-	f.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the profiled stage (whole process, embedded server included) to this file")
-	f.StringVar(&cfg.memProfile, "memprofile", "", "write a heap profile at the end of the profiled stage to this file")
-	f.StringVar(&cfg.profileStage, "profile-stage", cfg.profileStage, "stage the profiles cover: replay or live (every rate)")
-	f.BoolVar(&cfg.smoke, "smoke", false, "a run of seconds that fails unless every stage produced a number")
+	cfg.register(cmd.Flags())
 	return cmd
+}
+
+// register defines bench's flags on f, with c's values as defaults.
+func (c *benchConfig) register(f *pflag.FlagSet) {
+	f.StringVar(&c.natsURL, "nats-url", "", "NATS server with JetStream and an empty "+streams.EventsStream+" stream; empty starts an embedded one")
+	f.StringVar(&c.dataDir, "data-dir", "", "storage directory of the embedded server (default: a temporary directory, removed afterwards)")
+	f.IntVar(&c.events, "events", c.events, "events in the stream that raw and replay read")
+	f.IntVar(&c.hosts, "hosts", c.hosts, "simulated hosts")
+	f.StringVar(&c.schema, "schema", c.schema, "host generation: otp (0.5x) or v1 (1.x)")
+	f.Float64Var(&c.churn, "churn", c.churn, "share of lifecycle events (actors, providers, health checks, links, hosts joining and leaving); the rest are heartbeats")
+	f.Uint64Var(&c.seed, "seed", c.seed, "seed of the simulated hosts and churn (0: random)")
+	f.IntVar(&c.naiveEvents, "naive-events", c.naiveEvents, "events the naive projector processes")
+	f.Float64SliceVar(&c.liveRates, "live-rates", c.liveRates, "offered rates (events/s) of the live stage, one run each")
+	f.DurationVar(&c.liveDuration, "live-duration", c.liveDuration, "how long each live rate is offered")
+	f.IntVar(&c.memoryEvents, "memory-events", c.memoryEvents, "events the memory stage replays (the stream is topped up to this many)")
+	f.Uint64Var(&c.snapshotEvery, "snapshot-every", c.snapshotEvery, "snapshot interval of the asof stage's projector")
+	f.StringVar(&c.sync, "sync", "", "sync policy of the embedded server, as serve --sync: always, an interval, or empty for the server's default")
+	f.IntVar(&c.batchSize, "batch-size", c.batchSize, "projector batch size (as serve and replay)")
+	f.IntVar(&c.flushWindow, "flush-window", c.flushWindow, "projector flush window while catching up (as serve and replay)")
+	f.IntVar(&c.passes, "passes", c.passes, "passes of the raw and replay stages; each counts its median pass")
+	f.StringVar(&c.format, "format", c.format, "output on stdout: table or json")
+	f.StringVar(&c.jsonFile, "json", "", "also write the JSON report to this file")
+	f.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the profiled stage (whole process, embedded server included) to this file")
+	f.StringVar(&c.memProfile, "memprofile", "", "write a heap profile at the end of the profiled stage to this file")
+	f.StringVar(&c.profileStage, "profile-stage", c.profileStage, "stage the profiles cover: replay or live (every rate)")
+	f.BoolVar(&c.smoke, "smoke", false, "a run of seconds that fails unless every stage produced a number")
 }
 
 func (c *benchConfig) validate() error {
@@ -169,312 +174,6 @@ func (c *benchConfig) validate() error {
 		if !(r > 0) || int(r*c.liveDuration.Seconds()) < 1 {
 			return fmt.Errorf("--live-rates %v: every rate must offer at least one event in --live-duration", r)
 		}
-	}
-	return nil
-}
-
-// eventBytes is a generous size of one stored event, for the disk check.
-const eventBytes = 2048
-
-func runBench(ctx context.Context, cfg benchConfig, stdout, stderr io.Writer) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the projector binary for the memory stage: %w", err)
-	}
-	natsURL, server, stopServer, err := benchServer(cfg, stderr)
-	if err != nil {
-		return err
-	}
-	defer stopServer()
-	nc, err := nats.Connect(natsURL, nats.Name("latticestate-bench"))
-	if err != nil {
-		return fmt.Errorf("cannot connect to NATS at %s: %w", server, err)
-	}
-	defer nc.Close()
-	js, err := streams.NewJetStream(nc)
-	if err != nil {
-		return err
-	}
-	if s, err := js.Stream(ctx, streams.EventsStream); err == nil {
-		if info, err := s.Info(ctx); err == nil && info.State.Msgs > 0 {
-			return cli.Exit(2, fmt.Errorf("stream %s at %s is not empty (messages: %d): bench writes into it, so run it against a scratch server (leave --nats-url empty for an embedded one)",
-				streams.EventsStream, server, info.State.Msgs))
-		}
-	}
-	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
-	if err != nil {
-		return err
-	}
-	b := &benchRun{cfg: cfg, js: js, res: res, stderr: stderr, tty: isTerminal(stderr), exe: exe, natsURL: natsURL}
-	b.report = bench.Report{Version: bench.ReportVersion, Started: time.Now().UTC(), Machine: bench.ThisMachine(), Server: server,
-		Params: bench.Params{Events: cfg.events, Hosts: cfg.hosts, Schema: cfg.schema, Churn: cfg.churn, Seed: cfg.seed,
-			NaiveEvents: min(cfg.naiveEvents, cfg.events), LiveRates: cfg.liveRates, LiveSeconds: cfg.liveDuration.Seconds(),
-			MemoryEvents: cfg.memoryEvents, BatchSize: cfg.batchSize, FlushWindow: cfg.flushWindow, Passes: cfg.passes, Smoke: cfg.smoke}}
-	if cfg.cpuProfile != "" || cfg.memProfile != "" {
-		b.report.Params.ProfiledStage = cfg.profileStage
-	}
-	if b.hist, err = sim.NewHistory(sim.Config{Hosts: cfg.hosts, Schema: sim.Schema(cfg.schema), Seed: cfg.seed}, cfg.churn); err != nil {
-		return cli.Exit(2, err)
-	}
-	if err := b.run(ctx); err != nil {
-		return err
-	}
-	b.report.Compare()
-	return b.output(stdout)
-}
-
-// benchServer returns the URL to use and how to name it in the report:
-// --nats-url, or an embedded server started in --data-dir or a temporary
-// directory, with the function that stops it and removes that directory.
-func benchServer(cfg benchConfig, stderr io.Writer) (natsURL, name string, stop func(), err error) {
-	if cfg.natsURL != "" {
-		name = cfg.natsURL
-		if u, err := url.Parse(cfg.natsURL); err == nil {
-			u.User = nil
-			name = u.String()
-		}
-		return cfg.natsURL, name, func() {}, nil
-	}
-	dir, remove := cfg.dataDir, func() {}
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "latticestate-bench-"); err != nil {
-			return "", "", nil, err
-		}
-		remove = func() { _ = os.RemoveAll(dir) }
-	}
-	need := uint64(max(cfg.events, cfg.memoryEvents)+2*cfg.naiveEvents) * eventBytes
-	if free, err := bench.FreeBytes(dir); err == nil && free < need {
-		remove()
-		return "", "", nil, fmt.Errorf("%s has %d MiB free, the run needs about %d MiB: choose --data-dir elsewhere or fewer --memory-events",
-			dir, free>>20, need>>20)
-	}
-	srv, err := embedded.Start(embedded.Config{Listen: "127.0.0.1:-1", StoreDir: dir, ServerName: "latticestate-bench"})
-	if err != nil {
-		remove()
-		return "", "", nil, err
-	}
-	fmt.Fprintf(stderr, "bench: embedded NATS server at %s storing in %s\n", srv.ClientURL(), dir)
-	return srv.ClientURL(), "embedded", func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		remove()
-	}, nil
-}
-
-// benchRun carries one run's connections and its report.
-type benchRun struct {
-	cfg     benchConfig
-	js      jetstream.JetStream
-	res     *streams.Resources
-	hist    *sim.History
-	stderr  io.Writer
-	tty     bool
-	exe     string
-	natsURL string
-	report  bench.Report
-	bar     *progress
-}
-
-// run runs every stage in order.
-func (b *benchRun) run(ctx context.Context) error {
-	cfg := b.cfg
-	b.logf("publishing %d events of %d %s hosts", cfg.events, cfg.hosts, cfg.schema)
-	filled, err := bench.Fill(ctx, b.js, b.hist, cfg.events, b.progress("publishing", cfg.events))
-	b.done()
-	if err != nil {
-		return err
-	}
-	b.report.Stream = filled
-	n := int(filled.LastSeq)
-
-	b.logf("raw: reading %d events with an ordered consumer, %d passes", n, cfg.passes)
-	if err := b.stage(bench.Median(cfg.passes, func() (bench.Stage, error) {
-		return bench.Raw(ctx, b.res.Events, n, b.progress("raw", n))
-	})); err != nil {
-		return err
-	}
-	naive := min(cfg.naiveEvents, n)
-	b.logf("naive: get, merge, put and ack %d events one at a time", naive)
-	if err := b.stage(bench.Naive(ctx, b.js, b.res.Events, naive, b.progress("naive", naive))); err != nil {
-		return err
-	}
-	opts := []pipeline.Option{pipeline.WithBatchSize(cfg.batchSize), pipeline.WithFlushWindow(cfg.flushWindow)}
-	b.logf("replay: latticestate's projector, %d events into an empty bucket, %d passes", n, cfg.passes)
-	stopProfile, err := b.profile("replay")
-	if err != nil {
-		return err
-	}
-	err = b.stage(bench.Median(cfg.passes, func() (bench.Stage, error) {
-		return bench.Replay(ctx, b.js, b.res, n, b.progress("replay", n), opts...)
-	}))
-	if perr := stopProfile(); err == nil {
-		err = perr
-	}
-	if err != nil {
-		return err
-	}
-	if err := b.live(ctx, opts); err != nil {
-		return err
-	}
-	return b.memory(ctx)
-}
-
-// live runs the live stage at each rate, with one projector.
-func (b *benchRun) live(ctx context.Context, opts []pipeline.Option) error {
-	warmup, err := bench.Generate(b.hist, 1)
-	if err != nil {
-		return err
-	}
-	batches := make([][]*nats.Msg, len(b.cfg.liveRates))
-	for i, rate := range b.cfg.liveRates {
-		if batches[i], err = bench.Generate(b.hist, int(rate*b.cfg.liveDuration.Seconds())); err != nil {
-			return err
-		}
-	}
-	stopProfile, err := b.profile("live")
-	if err != nil {
-		return err
-	}
-	l, err := bench.StartLive(ctx, b.js, b.res, warmup[0], opts...)
-	if err == nil {
-		for i, rate := range b.cfg.liveRates {
-			b.logf("live: offering %.0f events/s for %v to the running projector", rate, b.cfg.liveDuration)
-			settle := max(10*time.Second, b.cfg.liveDuration)
-			err = b.stage(l.Offer(ctx, batches[i], rate, settle, b.progress("live", len(batches[i]))))
-			batches[i] = nil
-			if err != nil {
-				break
-			}
-		}
-		err = errors.Join(err, l.Stop())
-	}
-	return errors.Join(err, stopProfile())
-}
-
-// memory tops the stream up to --memory-events and runs `projector
-// replay` over all of them and over the first quarter.
-func (b *benchRun) memory(ctx context.Context) error {
-	total := uint64(b.cfg.memoryEvents)
-	info, err := b.res.Events.Info(ctx)
-	if err != nil {
-		return err
-	}
-	if have := info.State.LastSeq; have < total {
-		b.logf("memory: publishing %d more events, to %d", total-have, total)
-		if _, err := bench.Fill(ctx, b.js, b.hist, int(total-have), b.progress("publishing", int(total-have))); err != nil {
-			b.done()
-			return err
-		}
-		b.done()
-	}
-	runs := make([]bench.ChildReplay, 2)
-	for i, upTo := range []uint64{total, total / 4} {
-		bucket := streams.BenchMemoryBucket(strconv.FormatUint(upTo, 10))
-		if err := b.js.DeleteKeyValue(ctx, bucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
-			return err
-		}
-		b.logf("memory: %s replay --to-seq %d (a child process)", b.exe, upTo)
-		args := []string{"--nats-url", b.natsURL, "--no-switch", "--bucket", bucket, "--to-seq", strconv.FormatUint(upTo, 10),
-			"--batch-size", strconv.Itoa(b.cfg.batchSize), "--flush-window", strconv.Itoa(b.cfg.flushWindow)}
-		if runs[i], err = bench.RunChildReplay(ctx, b.exe, args, b.stderr); err != nil {
-			return err
-		}
-		if err := b.js.DeleteKeyValue(ctx, bucket); err != nil {
-			return err
-		}
-	}
-	b.report.Stages = append(b.report.Stages, bench.MemoryStage(runs[0], runs[1]))
-	return nil
-}
-
-// stage records a finished stage.
-func (b *benchRun) stage(st bench.Stage, err error) error {
-	b.done()
-	if err != nil {
-		return fmt.Errorf("%s stage: %w", st.Name, err)
-	}
-	b.report.Stages = append(b.report.Stages, st)
-	b.logf("%s: %d events in %.2f s, %.0f events/s", st.Name, st.Events, st.Seconds, st.EventsPerSec)
-	return nil
-}
-
-// progress shows a bar on a terminal, else a line every 5 s.
-func (b *benchRun) progress(what string, total int) bench.Progress {
-	b.done()
-	b.bar = newProgress(b.stderr, b.tty, what, 0, uint64(total)).logAs("bench: " + what + ": %d of %d (%.0f events/s)\n")
-	return b.bar.set
-}
-
-// done ends the current progress bar.
-func (b *benchRun) done() {
-	if b.bar != nil {
-		b.bar.finish()
-		b.bar = nil
-	}
-}
-
-func (b *benchRun) logf(format string, args ...any) {
-	fmt.Fprintf(b.stderr, "bench: "+format+"\n", args...)
-}
-
-// profile starts the profiles if they cover stage; the function returned
-// stops them and writes the heap profile.
-func (b *benchRun) profile(stage string) (func() error, error) {
-	if b.cfg.profileStage != stage {
-		return func() error { return nil }, nil
-	}
-	var cpu *os.File
-	if b.cfg.cpuProfile != "" {
-		var err error
-		if cpu, err = os.Create(b.cfg.cpuProfile); err != nil {
-			return nil, err
-		}
-		if err := pprof.StartCPUProfile(cpu); err != nil {
-			cpu.Close()
-			return nil, err
-		}
-	}
-	return func() error {
-		var errs []error
-		if cpu != nil {
-			pprof.StopCPUProfile()
-			errs = append(errs, cpu.Close())
-		}
-		if b.cfg.memProfile != "" {
-			runtime.GC()
-			f, err := os.Create(b.cfg.memProfile)
-			if err == nil {
-				err = errors.Join(pprof.Lookup("heap").WriteTo(f, 0), f.Close())
-			}
-			errs = append(errs, err)
-		}
-		return errors.Join(errs...)
-	}, nil
-}
-
-// output prints the report and writes --json; under --smoke it fails when
-// a stage produced no number.
-func (b *benchRun) output(stdout io.Writer) error {
-	js, err := json.MarshalIndent(&b.report, "", "  ")
-	if err != nil {
-		return err
-	}
-	js = append(js, '\n')
-	if b.cfg.jsonFile != "" {
-		if err := os.WriteFile(b.cfg.jsonFile, js, 0o644); err != nil {
-			return err
-		}
-	}
-	if b.cfg.format == "json" {
-		_, err = stdout.Write(js)
-	} else {
-		err = b.report.WriteTable(stdout)
-	}
-	if err != nil {
-		return err
-	}
-	if missing := b.report.Missing(); b.cfg.smoke && len(missing) > 0 {
-		return cli.Exit(1, fmt.Errorf("smoke run incomplete: %s", strings.Join(missing, "; ")))
 	}
 	return nil
 }

@@ -37,9 +37,9 @@ func (q *queryFlags) register(cmd *cobra.Command, withAsOf bool) {
 	f.StringVar(&q.lattice, "lattice", "default", "lattice to query")
 	f.StringVarP(&q.output, "output", "o", "table", "output format: table or json")
 	f.DurationVar(&q.timeout, "timeout", 10*time.Second, "how long to wait for NATS")
-	f.StringVar(&q.bucket, "bucket", "", "read this state bucket (e.g. one built by replay --to-seq) instead of the active one")
+	f.StringVar(&q.bucket, "bucket", "", "read this KV bucket instead of "+streams.StateBucket)
 	if withAsOf {
-		f.StringVar(&q.asOf, "as-of", "", "answer from the stream as of a stream sequence or RFC 3339 time, not from the live bucket")
+		f.StringVar(&q.asOf, "as-of", "", "the state as it was after a stream sequence or at an RFC 3339 time, rebuilt from the nearest snapshot and the events after it")
 	}
 }
 
@@ -88,27 +88,22 @@ func (q *queryFlags) connect(ctx context.Context) (*nats.Conn, jetstream.JetStre
 	return nc, js, kv, nil
 }
 
-// stateBucket opens --bucket, or the active state bucket.
+// stateBucket opens --bucket, or the state bucket.
 func (q *queryFlags) stateBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
 	if q.bucket != "" {
 		return js.KeyValue(ctx, q.bucket)
 	}
-	meta, err := js.KeyValue(ctx, streams.MetaBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		meta = nil
-	} else if err != nil {
-		return nil, err
-	}
-	return pipeline.NewStateReader(js, meta).Bucket(ctx)
+	return pipeline.NewStateReader(js).Bucket(ctx)
 }
 
-// latticeAsOf folds the lattice from the stream up to --as-of.
+// latticeAsOf rebuilds the lattice as it was at --as-of. A point whose
+// history is gone, or past the end of the stream, exits 1 with the reason.
 func (q *queryFlags) latticeAsOf(ctx context.Context, js jetstream.JetStream) (*projections.Lattice, error) {
 	asOf, err := pipeline.ParseAsOf(q.asOf)
 	if err != nil {
-		return nil, err
+		return nil, cli.Exit(2, fmt.Errorf("--as-of: %w", err))
 	}
-	return pipeline.FoldStream(ctx, js, q.lattice, asOf)
+	return pipeline.NewHistory(js).Lattice(ctx, q.lattice, asOf)
 }
 
 // authError explains a connection the server refused for its credentials.

@@ -20,8 +20,9 @@ const maxLineBytes = 8 << 20
 
 func newFoldCmd() *cobra.Command {
 	lattice := "default"
+	ownEvents := false
 	cmd := &cobra.Command{
-		Use:   "fold [--lattice L] [FILE|-]...",
+		Use:   "fold [--lattice L] [--own-events] [FILE|-]...",
 		Short: "Fold CloudEvents from JSON-lines files into a lattice document (offline)",
 		Long: `fold reads wasmCloud lattice CloudEvents, one JSON object per line, from the
 files named (or standard input for "-" or no file) and prints the lattice
@@ -32,10 +33,17 @@ host's "seq" is the number of the last line applied to it, as a stream
 sequence would be. Blank lines are skipped. Lines that cannot be decoded are
 reported on standard error as "line N: reason" and the rest is still folded.
 
+The lines are taken as events hosts published, as on wasmbus.evt.>: an event
+of latticestate's own types (dev.latticestate.*, which only latticestate
+records, on latticestate.evt.>) among them is rejected as forged, as serve
+rejects it. --own-events accepts them, for an export of the whole event
+stream, where latticestate's recorded events sit between the hosts' ones.
+
 Exit status: 0 when every line was applied or ignored, 1 when any line was
 rejected, 2 on usage or I/O errors.`,
 		Example: `  projector fold events.jsonl
-  nats sub --raw 'wasmbus.evt.default' | projector fold -`,
+  nats sub --raw 'wasmbus.evt.default' | projector fold -
+  projector fold --own-events whole-stream.jsonl`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := validateLatticeName(lattice); err != nil {
 				return err
@@ -43,14 +51,19 @@ rejected, 2 on usage or I/O errors.`,
 			if len(args) == 0 {
 				args = []string{"-"}
 			}
-			return runFold(cmd.OutOrStdout(), cmd.ErrOrStderr(), cmd.InOrStdin(), lattice, args)
+			origin := projections.FromHost
+			if ownEvents {
+				origin = projections.FromLatticestate
+			}
+			return runFold(cmd.OutOrStdout(), cmd.ErrOrStderr(), cmd.InOrStdin(), lattice, origin, args)
 		},
 	}
 	cmd.Flags().StringVar(&lattice, "lattice", lattice, "name of the lattice the events belong to")
+	cmd.Flags().BoolVar(&ownEvents, "own-events", false, "accept latticestate's own dev.latticestate.* events (an export of the whole event stream); by default they are rejected as forged")
 	return cmd
 }
 
-func runFold(stdout, stderr io.Writer, stdin io.Reader, lattice string, files []string) error {
+func runFold(stdout, stderr io.Writer, stdin io.Reader, lattice string, origin projections.Origin, files []string) error {
 	folder := projections.NewFolder(lattice)
 	var line uint64
 	rejected := 0
@@ -64,7 +77,7 @@ func runFold(stdout, stderr io.Writer, stdin io.Reader, lattice string, files []
 			case len(bytes.TrimSpace(raw)) == 0:
 				return
 			default:
-				err = folder.Add(line, raw)
+				err = folder.AddFrom(origin, line, raw)
 			}
 			if err != nil {
 				rejected++

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"latticestate/internal/cli"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,10 +14,7 @@ import (
 )
 
 func newGetCmd() *cobra.Command {
-	get := &cobra.Command{
-		Use:   "get",
-		Short: "Show one document of the projection",
-	}
+	get := newGroupCmd("get", "Show one document of the projection")
 	var q queryFlags
 	host := &cobra.Command{
 		Use:   "host <id>",
@@ -25,7 +23,8 @@ func newGetCmd() *cobra.Command {
 folds the lattice's events from the stream up to that point without touching
 the bucket.
 
-Exit status: 0 when shown, 1 when there is no such host, 2 on other errors.`,
+Exit status: 0 when shown, 1 when there is no such host, 2 on other errors (a
+malformed host id among them).`,
 		Example: `  projector get host NCSWT2MNKTGQC7FZE3NEW5LN44PIRUJUK7ZIN2LNNN4DIUJVTFGLOI7I
   projector get host NCSW... --as-of 2026-11-25T14:02:00Z -o json`,
 		Args: cobra.ExactArgs(1),
@@ -33,9 +32,12 @@ Exit status: 0 when shown, 1 when there is no such host, 2 on other errors.`,
 			if err := q.validate(); err != nil {
 				return err
 			}
+			if !projections.ValidHostID(args[0]) {
+				return cli.Exit(2, fmt.Errorf("%.80q is not a host id: want a server public key (56 characters starting with N)", args[0]))
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), q.timeout)
 			defer cancel()
-			h, err := q.host(ctx, args[0])
+			h, expiry, err := q.host(ctx, args[0])
 			if errors.Is(err, pipeline.ErrHostNotFound) {
 				return cli.Exit(1, err)
 			}
@@ -45,7 +47,7 @@ Exit status: 0 when shown, 1 when there is no such host, 2 on other errors.`,
 			if q.output == "json" {
 				return writeJSONLine(cmd.OutOrStdout(), h)
 			}
-			return writeHostDetail(cmd.OutOrStdout(), h)
+			return writeHostDetail(cmd.OutOrStdout(), h, expiry, time.Now())
 		},
 	}
 	q.register(host, true)
@@ -53,27 +55,29 @@ Exit status: 0 when shown, 1 when there is no such host, 2 on other errors.`,
 	return get
 }
 
-// host reads one host, live or as of a point of the stream.
-func (q *queryFlags) host(ctx context.Context, id string) (*projections.Host, error) {
+// host reads one host, live or as of a point of the stream, with the host
+// expiry for the live state.
+func (q *queryFlags) host(ctx context.Context, id string) (*projections.Host, hostExpiry, error) {
 	nc, js, kv, err := q.connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, hostExpiry{}, err
 	}
 	defer nc.Close()
 	if q.asOf != "" {
 		l, err := q.latticeAsOf(ctx, js)
 		if err != nil {
-			return nil, err
+			return nil, hostExpiry{}, err
 		}
 		h, ok := l.Hosts[id]
 		if !ok {
-			return nil, fmt.Errorf("%w: no host %s in lattice %s as of %s", pipeline.ErrHostNotFound, id, q.lattice, q.asOf)
+			return nil, hostExpiry{}, fmt.Errorf("%w: no host %s in lattice %s as of %s", pipeline.ErrHostNotFound, id, q.lattice, q.asOf)
 		}
-		return h, nil
+		return h, hostExpiry{}, nil
 	}
 	d, err := pipeline.GetHost(ctx, kv, q.lattice, id)
 	if err != nil {
-		return nil, err
+		return nil, hostExpiry{}, err
 	}
-	return projections.UnmarshalHost(d.JSON)
+	h, err := projections.UnmarshalHost(d.JSON)
+	return h, readHostExpiry(ctx, js), err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"latticestate/internal/cli"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -11,10 +12,7 @@ import (
 )
 
 func newListCmd() *cobra.Command {
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List documents of the projection",
-	}
+	list := newGroupCmd("list", "List documents of the projection")
 	var q queryFlags
 	var labels []string
 	var status string
@@ -25,7 +23,11 @@ func newListCmd() *cobra.Command {
 bucket, or, with --as-of, as folded from the stream up to that point.
 
 --label k=v (repeatable; k alone requires the label) and --status up|stale
-narrow the list. An empty lattice prints no hosts; it is not an error.`,
+narrow the list. An empty lattice prints no hosts; it is not an error.
+
+EXPIRES says how long a stale host has left before serve removes it (its
+last_seen plus the --host-expiry serve records in the LATTICE_META bucket):
+"in 4m30s", "due", or "never"; "-" for hosts that are up, and with --as-of.`,
 		Example: `  projector list hosts
   projector list hosts --label zone=eu-1 --status stale -o json
   projector list hosts --as-of 1200`,
@@ -34,13 +36,13 @@ narrow the list. An empty lattice prints no hosts; it is not an error.`,
 			if err := q.validate(); err != nil {
 				return err
 			}
-			filter := projections.HostFilter{Status: status}
-			if err := filter.ParseLabelSelectors(labels); err != nil {
+			filter, err := projections.ParseHostFilter(status, labels)
+			if err != nil {
 				return cli.Exit(2, err)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), q.timeout)
 			defer cancel()
-			all, err := q.hosts(ctx)
+			all, expiry, err := q.hosts(ctx)
 			if err != nil {
 				return cli.Exit(2, err)
 			}
@@ -53,7 +55,7 @@ narrow the list. An empty lattice prints no hosts; it is not an error.`,
 			if q.output == "json" {
 				return writeJSONLine(cmd.OutOrStdout(), selected)
 			}
-			return writeHostsTable(cmd.OutOrStdout(), selected)
+			return writeHostsTable(cmd.OutOrStdout(), selected, expiry, time.Now())
 		},
 	}
 	q.register(hosts, true)
@@ -63,31 +65,32 @@ narrow the list. An empty lattice prints no hosts; it is not an error.`,
 	return list
 }
 
-// hosts reads every host of the lattice, sorted by id.
-func (q *queryFlags) hosts(ctx context.Context) ([]*projections.Host, error) {
+// hosts reads every host of the lattice, sorted by id, with the host
+// expiry for the live state.
+func (q *queryFlags) hosts(ctx context.Context) ([]*projections.Host, hostExpiry, error) {
 	nc, js, kv, err := q.connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, hostExpiry{}, err
 	}
 	defer nc.Close()
 	if q.asOf != "" {
 		l, err := q.latticeAsOf(ctx, js)
 		if err != nil {
-			return nil, err
+			return nil, hostExpiry{}, err
 		}
-		return l.SortedHosts(), nil
+		return l.SortedHosts(), hostExpiry{}, nil
 	}
 	docs, err := pipeline.ListHosts(ctx, kv, q.lattice)
 	if err != nil {
-		return nil, err
+		return nil, hostExpiry{}, err
 	}
 	out := make([]*projections.Host, 0, len(docs))
 	for _, d := range docs {
 		h, err := projections.UnmarshalHost(d.JSON)
 		if err != nil {
-			return nil, err
+			return nil, hostExpiry{}, err
 		}
 		out = append(out, h)
 	}
-	return out, nil
+	return out, readHostExpiry(ctx, js), nil
 }

@@ -29,7 +29,13 @@ func TestMain(m *testing.M) {
 // a real embedded JetStream server ($NATS_URL) and, unless it sets none, a
 // live projector feeding its bucket; `publish FILE` publishes a file's
 // lines as host events and `caughtup` waits until they are projected.
+// $REPO is the repository's root, for scripts that run what the README
+// shows on the files it names.
 func TestScripts(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: os.Getenv("UPDATE_SCRIPTS") != "",
@@ -43,8 +49,10 @@ func TestScripts(t *testing.T) {
 			}
 			env.Defer(s.Shutdown)
 			env.Setenv("NATS_URL", s.ClientURL())
+			env.Setenv("NATS_ADDR", s.Addr().String())
 			env.Setenv("LATTICESTATE_NATS_URL", s.ClientURL())
 			env.Setenv("NO_NATS_URL", "nats://127.0.0.1:1")
+			env.Setenv("REPO", repo)
 			return startScriptProjector(env, s.ClientURL())
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

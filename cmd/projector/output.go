@@ -7,14 +7,16 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"latticestate/projections"
 )
 
-// writeHostsTable prints one line per host.
-func writeHostsTable(w io.Writer, hosts []*projections.Host) error {
+// writeHostsTable prints one line per host; EXPIRES is how long a stale
+// host has left as of now.
+func writeHostsTable(w io.Writer, hosts []*projections.Host, expiry hostExpiry, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST ID\tNAME\tSTATUS\tVERSION\tACTORS\tPROVIDERS\tLAST SEEN\tLABELS")
+	fmt.Fprintln(tw, "HOST ID\tNAME\tSTATUS\tVERSION\tACTORS\tPROVIDERS\tLAST SEEN\tEXPIRES\tLABELS")
 	for _, h := range hosts {
 		instances := uint64(0)
 		for _, a := range h.Actors {
@@ -24,14 +26,15 @@ func writeHostsTable(w io.Writer, hosts []*projections.Host) error {
 		if h.LastSeen != nil {
 			lastSeen = *h.LastSeen
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", h.HostID, orDash(h.FriendlyName), h.Status,
-			orDash(h.Version), instances, len(h.Providers), lastSeen, formatLabels(h.Labels))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", h.HostID, orDash(h.FriendlyName), h.Status,
+			orDash(h.Version), instances, len(h.Providers), lastSeen, expiry.left(h, now), formatLabels(h.Labels))
 	}
 	return tw.Flush()
 }
 
-// writeHostDetail prints one host with its actors and providers.
-func writeHostDetail(w io.Writer, h *projections.Host) error {
+// writeHostDetail prints one host with its actors and providers; a stale
+// host also with how long it has left as of now.
+func writeHostDetail(w io.Writer, h *projections.Host, expiry hostExpiry, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	lastSeen := "-"
 	if h.LastSeen != nil {
@@ -44,6 +47,9 @@ func writeHostDetail(w io.Writer, h *projections.Host) error {
 	fmt.Fprintf(tw, "Version:\t%s\n", orDash(h.Version))
 	fmt.Fprintf(tw, "Uptime:\t%s\n", orDash(h.UptimeHuman))
 	fmt.Fprintf(tw, "Last seen:\t%s\n", lastSeen)
+	if h.Status == projections.StatusStale {
+		fmt.Fprintf(tw, "Expires:\t%s\n", expiry.left(h, now))
+	}
 	fmt.Fprintf(tw, "Labels:\t%s\n", formatLabels(h.Labels))
 	fmt.Fprintf(tw, "Seq:\t%d\n", h.Seq)
 	if err := tw.Flush(); err != nil {

@@ -5,57 +5,65 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"latticestate/internal/cli"
-	"log/slog"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"latticestate/internal/cli"
 	"latticestate/pipeline"
+	"latticestate/projections"
 	"latticestate/streams"
 )
 
 type replayConfig struct {
-	natsURL     string
-	lattice     string
-	toSeq       uint64
-	toTime      string
-	bucket      string
-	noSwitch    bool
-	batchSize   int
-	flushWindow int
-	replicas    int
-	conn        cli.ConnFlags
+	natsURL  string
+	lattice  string
+	toSeq    uint64
+	toTime   string
+	replicas int
+	logLevel string
+	conn     cli.ConnFlags
 }
 
 func newReplayCmd() *cobra.Command {
-	cfg := replayConfig{natsURL: nats.DefaultURL, batchSize: pipeline.DefaultBatchSize, flushWindow: pipeline.DefaultFlushWindow, replicas: 1}
+	cfg := replayConfig{natsURL: nats.DefaultURL, replicas: 1, logLevel: "warn"}
 	cmd := &cobra.Command{
 		Use:   "replay",
-		Short: "Rebuild the projection from the event stream into a fresh bucket and switch readers to it",
-		Long: `replay folds every event of the stream ` + streams.EventsStream + ` again, with the same reducers,
-into a new state bucket (default ` + streams.StateBucket + `_<UTC time>), reading the stream directly:
-its memory grows with the number of hosts, not with the length of the stream.
+		Short: "Rebuild " + streams.StateBucket + " in place from the event stream, or print the state as it was",
+		Long: `replay rebuilds the state bucket ` + streams.StateBucket + ` from the event stream
+` + streams.EventsStream + ` with the same reducers, in place: every reader of the bucket (the
+HTTP API, ` + "`nats kv get " + streams.StateBucket + " …`" + `, your scripts) sees the corrected state, and
+the live projector goes on from there. No other bucket is made.
 
-When the new bucket has caught up with the stream, readers (HTTP, CLI) and the
-live projectors switch to it at once (one compare-and-set of ` + streams.MetaBucket + `),
-and the live projector applies whatever arrived since. The previous bucket is
-kept; delete it when you no longer need it. Replay sends no inventory request:
-the stream already holds every recorded outcome.
+How: replay asks the live projector (serve) to hand over its consumer's lease;
+serve writes what it has applied and stands by. Each lattice is rebuilt from
+its newest snapshot (` + streams.SnapshotStore + `) that the retained events continue,
+or from the first event when the stream still holds the whole history; the
+result is compared with the bucket and only documents that differ are written
+(compare-and-set), with the checkpoint. Then the lease goes back to serve,
+which continues from the replay's checkpoint. Hosts' last_seen comes from
+events, so the hand-over marks no host stale.
 
---to-seq and --to-time build the state as it was at that point instead; such a
-bucket is not switched to, read it with --bucket:
-  projector list hosts --bucket <name>
+If a lattice cannot be rebuilt exactly (its oldest events are gone and no
+snapshot covers them) replay refuses and changes nothing. Use the same
+--lattice as serve: a serve started with --lattice L projects L with its own
+consumer.
+
+--to-seq and --to-time print the state as it was at that point instead,
+without touching the bucket: one lattice document per lattice (--lattice to
+choose one), as ` + "`projector fold`" + ` prints it, rebuilt from the nearest snapshot.
 
 A progress bar (events, rate, ETA) is shown on a terminal; elsewhere a line
 every 5 seconds.
 
 ` + cli.ConnHelp,
 		Example: `  projector replay
-  projector replay --to-time 2026-11-25T14:02:00Z --bucket BEFORE_OUTAGE`,
+  projector replay --to-time 2026-11-25T14:02:00Z --lattice default > before-outage.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -66,14 +74,11 @@ every 5 seconds.
 	f := cmd.Flags()
 	cfg.conn.Register(f)
 	f.StringVar(&cfg.natsURL, "nats-url", cfg.natsURL, "NATS server holding the event stream")
-	f.StringVar(&cfg.lattice, "lattice", "", "rebuild one lattice only (never switched to); default every lattice")
-	f.Uint64Var(&cfg.toSeq, "to-seq", 0, "stop after this stream sequence: the state as it was")
-	f.StringVar(&cfg.toTime, "to-time", "", "stop after the events captured at this RFC 3339 time: the state as it was")
-	f.StringVar(&cfg.bucket, "bucket", "", "name of the new state bucket (must not exist)")
-	f.BoolVar(&cfg.noSwitch, "no-switch", false, "build the bucket but leave readers where they are")
-	f.IntVar(&cfg.batchSize, "batch-size", cfg.batchSize, "events decoded and folded per batch")
-	f.IntVar(&cfg.flushWindow, "flush-window", cfg.flushWindow, "catching up, events folded before the documents they changed are written, each once (near the head every batch is written; 1: every batch)")
-	f.IntVar(&cfg.replicas, "replicas", cfg.replicas, "replicas of the new bucket")
+	f.StringVar(&cfg.lattice, "lattice", "", "the lattice serve projects with --lattice (its own consumer), or the one to print with --to-seq/--to-time; default every lattice")
+	f.Uint64Var(&cfg.toSeq, "to-seq", 0, "print the state as it was after this stream sequence")
+	f.StringVar(&cfg.toTime, "to-time", "", "print the state as it was at this RFC 3339 time")
+	f.IntVar(&cfg.replicas, "replicas", cfg.replicas, "replicas of the streams and buckets, should replay create them")
+	f.StringVar(&cfg.logLevel, "log-level", cfg.logLevel, "debug, info, warn or error")
 	return cmd
 }
 
@@ -96,9 +101,6 @@ func runReplay(ctx context.Context, cfg replayConfig, stdout, stderr io.Writer) 
 			return err
 		}
 	}
-	historical := upTo != pipeline.AsOf{}
-	doSwitch := !cfg.noSwitch && !historical && cfg.lattice == ""
-
 	sec, err := cfg.conn.Options()
 	if err != nil {
 		return cli.Exit(2, err)
@@ -118,53 +120,90 @@ func runReplay(ctx context.Context, cfg replayConfig, stdout, stderr io.Writer) 
 	if _, err := js.Stream(ctx, streams.EventsStream); err != nil {
 		return fmt.Errorf("no %s stream at %s (%v): nothing to replay; run `projector serve` first", streams.EventsStream, cfg.natsURL, err)
 	}
+	if upTo != (pipeline.AsOf{}) {
+		return printAsOf(ctx, js, cfg.lattice, upTo, stdout, stderr)
+	}
 	so := streams.DefaultOptions()
 	so.Replicas = cfg.replicas
 	res, err := streams.Ensure(ctx, js, so)
 	if err != nil {
 		return err
 	}
-	active, rev, err := streams.ActiveState(ctx, res.Meta)
+	p, err := pipeline.New(ctx, js, res, pipeline.WithLattice(cfg.lattice), pipeline.WithStreamOptions(so),
+		pipeline.WithLogger(newLogger(stderr, cfg.logLevel)))
 	if err != nil {
 		return err
 	}
-	name := cfg.bucket
-	if name == "" {
-		name = streams.ReplayBucket(time.Now())
-	}
-	if _, err := js.KeyValue(ctx, name); err == nil {
-		return cli.Exit(2, fmt.Errorf("bucket %s already exists: choose another --bucket", name))
-	}
-	target := *res
-	if target.State, target.StateStream, err = streams.EnsureState(ctx, js, name, so); err != nil {
-		return err
-	}
-	p, err := pipeline.New(ctx, js, &target, pipeline.WithLattice(cfg.lattice), pipeline.WithBatchSize(cfg.batchSize), pipeline.WithFlushWindow(cfg.flushWindow),
-		pipeline.WithoutConsumer(), pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		return err
-	}
+	fmt.Fprintf(stderr, "asking the live projector for consumer %s's lease…\n", streams.ConsumerName(cfg.lattice))
 	start := time.Now()
 	bar := newProgress(stderr, isTerminal(stderr), "replaying", 0, 0)
-	last, err := p.Rebuild(ctx, upTo, bar.set)
+	last, err := p.Replay(ctx, bar.set)
 	bar.finish()
+	if errors.Is(err, pipeline.ErrHistoryGone) {
+		return fmt.Errorf("replay refused, %s is unchanged: %w", streams.StateBucket, err)
+	}
 	if err != nil {
-		return fmt.Errorf("replay into %s stopped at seq %d: %w", name, last, err)
+		return fmt.Errorf("replay: %w", err)
 	}
 	took := time.Since(start)
-	fmt.Fprintf(stdout, "rebuilt %s up to stream sequence %d in %v (%.0f events/s)\n", name, last, took.Round(time.Millisecond), float64(last)/took.Seconds())
-	if !doSwitch {
-		fmt.Fprintf(stdout, "readers stay on %s; read this state with --bucket %s\n", active, name)
-		return nil
-	}
-	// The live projector continues in the new bucket from here; the gap
-	// fill applies what arrived during the rebuild.
-	if err := p.SaveCheckpointFor(ctx, streams.ConsumerName(""), last); err != nil {
-		return err
-	}
-	if err := streams.SwitchState(ctx, res.Meta, name, rev); err != nil {
-		return fmt.Errorf("%w (another replay switched first?); %s is built but not active", err, name)
-	}
-	fmt.Fprintf(stdout, "readers switched from %s to %s; %s is kept\n", active, name, active)
+	fmt.Fprintf(stdout, "rebuilt %s up to stream sequence %d in %v (%.0f events/s); the live projector continues from there\n",
+		streams.StateBucket, last, took.Round(time.Millisecond), float64(last)/took.Seconds())
 	return nil
+}
+
+// printAsOf prints each lattice (or the one named) as it was at upTo.
+func printAsOf(ctx context.Context, js jetstream.JetStream, lattice string, upTo pipeline.AsOf, stdout, stderr io.Writer) error {
+	h := pipeline.NewHistory(js)
+	lattices := []string{lattice}
+	if lattice == "" {
+		var err error
+		if lattices, err = knownLattices(ctx, js, h); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	var last uint64
+	for _, l := range lattices {
+		bar := newProgress(stderr, isTerminal(stderr), "folding "+l, 0, 0)
+		doc, err := h.LatticeProgress(ctx, l, upTo, func(applied, target uint64) {
+			bar.set(applied, target)
+			last = target
+		})
+		bar.finish()
+		if err != nil {
+			return fmt.Errorf("lattice %s as of %s: %w", l, upTo, err)
+		}
+		out, err := projections.MarshalIndent(doc)
+		if err != nil {
+			return err
+		}
+		if _, err := stdout.Write(append(out, '\n')); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+	}
+	took := time.Since(start)
+	fmt.Fprintf(stderr, "rebuilt %d lattice(s) up to stream sequence %d in %v (%.0f events/s)\n",
+		len(lattices), last, took.Round(time.Millisecond), float64(last)/took.Seconds())
+	return nil
+}
+
+// knownLattices are the lattices of the state bucket and of the snapshots.
+func knownLattices(ctx context.Context, js jetstream.JetStream, h *pipeline.History) ([]string, error) {
+	known, err := h.Lattices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if kv, err := pipeline.NewStateReader(js).Bucket(ctx); err == nil {
+		live, err := pipeline.ListLattices(ctx, kv)
+		if err != nil {
+			return nil, err
+		}
+		known = append(known, live...)
+	}
+	slices.Sort(known)
+	known = slices.Compact(known)
+	if len(known) == 0 {
+		known = []string{"default"}
+	}
+	return known, nil
 }

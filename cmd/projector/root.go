@@ -14,13 +14,14 @@ func newRootCmd() *cobra.Command {
 into one document per host (inventory, labels, health), plus the lattice's links
 and ref maps.
 
-  serve    capture, project and serve live events (embedded NATS by default)
-  fold     fold JSON-lines files offline, no NATS needed
-  get      show one host          list    list hosts
-  watch    follow host changes
-  replay   rebuild the projection from the stream (or as it was at a point)
+  serve        capture, project and serve live events (embedded NATS by default)
+  fold         fold JSON-lines files offline, no NATS needed
+  get          show one host
+  list         list hosts
+  watch        follow host changes
+  replay       rebuild the projection from the stream (or as it was at a point)
   healthcheck  probe a running serve over HTTP (container health checks)
-  bench    measure latticestate against JetStream's own read rate`,
+  bench        measure latticestate against JetStream's own read rate`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -38,7 +38,7 @@ func (p Progress) report(done, total uint64) {
 // Stage is one measured stage. Events/Seconds is its rate; the pointers
 // hold what only some stages measure.
 type Stage struct {
-	// Name is raw, naive, replay, live or memory.
+	// Name is raw, naive, replay, live, memory or asof.
 	Name         string  `json:"stage"`
 	Events       uint64  `json:"events"`
 	Seconds      float64 `json:"seconds"`
@@ -59,6 +59,7 @@ type Stage struct {
 	PassesPerSec []float64 `json:"passes_events_per_s,omitempty"`
 	Live         *Live     `json:"live,omitempty"`
 	Memory       *Memory   `json:"memory,omitempty"`
+	AsOf         *AsOf     `json:"as_of,omitempty"`
 }
 
 // Median runs a stage passes times and returns the pass with the median

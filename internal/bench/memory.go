@@ -23,17 +23,17 @@ type ChildReplay struct {
 }
 
 // rebuiltLine is replay's summary line on stdout.
-var rebuiltLine = regexp.MustCompile(`rebuilt \S+ up to stream sequence (\d+) in \S+ \(([0-9.]+) events/s\)`)
+var rebuiltLine = regexp.MustCompile(`rebuilt .+? up to stream sequence (\d+) in \S+ \(([0-9.]+) events/s\)`)
 
-// RunChildReplay runs `exe replay` with args (the NATS URL, the bucket,
-// --to-seq …) as a child process, with its stderr (progress) going to
-// stderr, and follows its peak RSS while it runs (on Linux; elsewhere the
+// RunChildReplay runs `exe replay` with args (the NATS URL, --to-seq …)
+// as a child process, with its stderr (progress and the summary line) going
+// to stderr and its stdout (the documents) dropped, and follows its peak RSS while it runs (on Linux; elsewhere the
 // kernel's ru_maxrss once it has exited, which may count the parent's).
 func RunChildReplay(ctx context.Context, exe string, args []string, stderr io.Writer) (ChildReplay, error) {
 	var r ChildReplay
-	var stdout bytes.Buffer
+	var summary bytes.Buffer
 	cmd := exec.CommandContext(ctx, exe, append([]string{"replay"}, args...)...)
-	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	cmd.Stdout, cmd.Stderr = io.Discard, io.MultiWriter(stderr, &summary)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return r, fmt.Errorf("%s replay %v: %w", exe, args, err)
@@ -42,7 +42,7 @@ func RunChildReplay(ctx context.Context, exe string, args []string, stderr io.Wr
 	err := cmd.Wait()
 	peak, watched := stop()
 	if err != nil {
-		return r, fmt.Errorf("%s replay %v: %w\n%s", exe, args, err, stdout.Bytes())
+		return r, fmt.Errorf("%s replay %v: %w", exe, args, err)
 	}
 	r.Seconds = since(start)
 	if !watched {
@@ -51,9 +51,9 @@ func RunChildReplay(ctx context.Context, exe string, args []string, stderr io.Wr
 		}
 	}
 	r.MaxRSSKiB = peak
-	m := rebuiltLine.FindSubmatch(stdout.Bytes())
+	m := rebuiltLine.FindSubmatch(summary.Bytes())
 	if m == nil {
-		return r, fmt.Errorf("replay printed no summary line: %q", stdout.Bytes())
+		return r, fmt.Errorf("replay printed no summary line: %q", summary.Bytes())
 	}
 	r.Events, _ = strconv.ParseUint(string(m[1]), 10, 64)
 	r.EventsPerSec, _ = strconv.ParseFloat(string(m[2]), 64)

@@ -138,6 +138,12 @@ func (r *Report) Compare() {
 	}
 	r.add("replay peak RSS, whole history ÷ its first quarter", fmt.Sprintf("<= %.2f", TargetMemoryGrowth), growth,
 		func(v float64) bool { return v <= TargetMemoryGrowth })
+	var asOf *float64
+	if s := r.stage("asof", 0); s != nil && s.AsOf != nil && s.AsOf.WorstRatio > 0 {
+		asOf = &s.AsOf.WorstRatio
+	}
+	r.add("host list as_of ms ÷ live list ms, worst point of the history", fmt.Sprintf("<= %.0f", TargetAsOfOverLive), asOf,
+		func(v float64) bool { return v <= TargetAsOfOverLive })
 }
 
 func (r *Report) add(name, goal string, v *float64, pass func(float64) bool) {
@@ -158,7 +164,7 @@ func (r *Report) Missing() []string {
 		}
 	}
 	need(r.Stream.Events > 0 && r.Stream.Bytes > 0, "stream: no events published")
-	for _, name := range []string{"raw", "naive", "replay", "memory"} {
+	for _, name := range []string{"raw", "naive", "replay", "memory", "asof"} {
 		s := r.stage(name, 0)
 		need(s != nil, name+": stage missing")
 		if s == nil {
@@ -170,6 +176,8 @@ func (r *Report) Missing() []string {
 			need(s.KVWrites > 0 && s.KVWritesPerSec > 0, "replay: no KV writes/s")
 		case "memory":
 			need(s.Memory.RSSKiB > 0 && s.Memory.QuarterRSSKiB > 0 && s.Memory.GrowthRatio > 0, "memory: no peak RSS")
+		case "asof":
+			need(s.AsOf != nil && s.AsOf.LiveListMs > 0 && s.AsOf.WorstRatio > 0, "asof: no timings")
 		}
 	}
 	for _, rate := range r.Params.LiveRates {
@@ -252,6 +260,15 @@ func extra(s Stage) string {
 		if l.Unapplied > 0 {
 			parts = append(parts, fmt.Sprintf("%d NOT APPLIED", l.Unapplied))
 		}
+	}
+	if a := s.AsOf; a != nil {
+		pts := make([]string, len(a.Points))
+		for i, p := range a.Points {
+			pts[i] = fmt.Sprintf("seq %d %.1f ms (×%.2f)", p.Seq, p.Ms, p.Ratio)
+		}
+		parts = append(parts, fmt.Sprintf("%d hosts: live list %.1f ms; as_of %s; snapshots every %d: %.1f MiB, %.1f%% of the stream's %.1f MiB",
+			a.Hosts, a.LiveListMs, strings.Join(pts, ", "), a.Snapshots.Every, float64(a.Snapshots.Bytes)/(1<<20),
+			100*a.Snapshots.Share, float64(a.Snapshots.StreamBytes)/(1<<20)))
 	}
 	if m := s.Memory; m != nil {
 		parts = append(parts, fmt.Sprintf("peak RSS %.1f MiB; %.1f MiB at %d events (×%.2f)",

@@ -22,6 +22,8 @@ func sampleReport(replayRate, p99 float64, growth float64) *bench.Report {
 				Live: &bench.Live{OfferedPerSec: bench.TargetLiveRate, Samples: 10, P50Ms: 1, P99Ms: p99, MaxMs: p99}},
 			{Name: "memory", Events: 1000, Seconds: 1, EventsPerSec: 1000,
 				Memory: &bench.Memory{RSSKiB: 100, QuarterRSSKiB: 100, GrowthRatio: growth}},
+			{Name: "asof", Events: 1000, Seconds: 1, EventsPerSec: 1000,
+				AsOf: &bench.AsOf{LiveListMs: 100, WorstRatio: 2 * growth}},
 		},
 	}
 }
@@ -32,7 +34,7 @@ func TestReport_Compare(t *testing.T) {
 		r.Compare()
 		require.InDelta(t, 0.4, r.Stages[2].RatioToRaw, 1e-9)
 		require.InDelta(t, 40, r.Stages[2].RatioToNaive, 1e-9)
-		require.Len(t, r.Targets, 4)
+		require.Len(t, r.Targets, 5)
 		for _, tg := range r.Targets {
 			require.True(t, tg.Pass, tg.Name)
 		}
@@ -70,7 +72,7 @@ func TestReport_Missing(t *testing.T) {
 	r.Stages[2].KVWritesPerSec = 0
 	r.Stages[3].Live.P99Ms = 0
 	r.Stages = r.Stages[:4]
-	require.ElementsMatch(t, []string{"replay: no KV writes/s", "live at 3333/s: no latency", "memory: stage missing"}, r.Missing())
+	require.ElementsMatch(t, []string{"replay: no KV writes/s", "live at 3333/s: no latency", "memory: stage missing", "asof: stage missing"}, r.Missing())
 }
 
 func TestMedian(t *testing.T) {

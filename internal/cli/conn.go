@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"unicode"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
@@ -25,7 +26,15 @@ type ConnFlags struct {
 	TLSCert  string // client certificate (mutual TLS)
 	TLSKey   string // key of TLSCert
 	TLSFirst bool   // TLS handshake before the server's INFO
+	// InboxPrefix is the first part of this client's reply subjects
+	// (<prefix>.<random>): a server that lets each user subscribe only to
+	// its own prefix keeps users from reading each other's replies.
+	InboxPrefix string
 }
+
+// DefaultInboxPrefix is nats.go's own inbox prefix, which wasmCloud hosts
+// and most NATS clients use.
+const DefaultInboxPrefix = "_INBOX"
 
 // Register adds the connection flags to fs.
 func (c *ConnFlags) Register(fs *pflag.FlagSet) {
@@ -37,6 +46,7 @@ func (c *ConnFlags) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM client certificate `FILE` for mutual TLS (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key `FILE` of --tls-cert")
 	fs.BoolVar(&c.TLSFirst, "tls-first", false, "start TLS before the server's INFO (server configured with handshake_first)")
+	fs.StringVar(&c.InboxPrefix, "inbox-prefix", DefaultInboxPrefix, "reply subjects start with `PREFIX`: set the one your NATS user may subscribe to, e.g. _INBOX_reader")
 }
 
 // ConnHelp explains the connection flags, for a command's long help.
@@ -47,6 +57,8 @@ const ConnHelp = `Connecting to a secured NATS server (each flag also as LATTICE
   --tls-ca FILE              verify the server with this CA (TLS on)
   --tls-cert FILE --tls-key FILE   client certificate for mutual TLS
   --tls-first                TLS handshake first, for servers with handshake_first
+  --inbox-prefix PREFIX      reply subjects under PREFIX (default _INBOX), for servers
+                             where each user may read only its own, e.g. _INBOX_reader
 Give at most one of --creds, --nkey and --user.`
 
 // Options returns the nats.go options for the flags, or an error that names
@@ -104,7 +116,24 @@ func (c *ConnFlags) Options() ([]nats.Option, error) {
 	if c.TLSFirst {
 		opts = append(opts, nats.TLSHandshakeFirst())
 	}
+	if c.InboxPrefix != "" && c.InboxPrefix != DefaultInboxPrefix {
+		if err := validInboxPrefix(c.InboxPrefix); err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
+	}
 	return opts, nil
+}
+
+// validInboxPrefix accepts one or more subject tokens without wildcards or
+// white space: the prefix becomes the start of every reply subject.
+func validInboxPrefix(p string) error {
+	for tok := range strings.SplitSeq(p, ".") {
+		if tok == "" || strings.ContainsAny(tok, "*> ") || strings.ContainsFunc(tok, unicode.IsControl) {
+			return fmt.Errorf("--inbox-prefix %q: want subject tokens without wildcards, spaces or empty parts, e.g. _INBOX_reader", p)
+		}
+	}
+	return nil
 }
 
 // checkCreds reads a credentials file now, so that a wrong path or a file

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +84,13 @@ func TestConnFlags_Options(t *testing.T) {
 		{name: "two auths", flags: cli.ConnFlags{Creds: creds, User: "u"}, err: "at most one of --creds, --nkey and --user"},
 		{name: "password alone", flags: cli.ConnFlags{Password: "p"}, err: "--password needs --user"},
 		{name: "cert alone", flags: cli.ConnFlags{TLSCert: garbage}, err: "--tls-cert and --tls-key go together"},
+		{name: "default inbox prefix", flags: cli.ConnFlags{InboxPrefix: cli.DefaultInboxPrefix}},
+		{name: "inbox prefix", flags: cli.ConnFlags{InboxPrefix: "_INBOX_reader"}, opts: 1},
+		{name: "inbox prefix of two tokens", flags: cli.ConnFlags{InboxPrefix: "_R.reader"}, opts: 1},
+		{name: "wildcard inbox prefix", flags: cli.ConnFlags{InboxPrefix: "_INBOX.*"}, err: `--inbox-prefix "_INBOX.*": want subject tokens`},
+		{name: "inbox prefix ending in a dot", flags: cli.ConnFlags{InboxPrefix: "_INBOX_r."}, err: "--inbox-prefix"},
+		{name: "inbox prefix with a space", flags: cli.ConnFlags{InboxPrefix: "_INBOX r"}, err: "--inbox-prefix"},
+		{name: "inbox prefix with a tab", flags: cli.ConnFlags{InboxPrefix: "_INBOX\tr"}, err: "--inbox-prefix"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts, err := tc.flags.Options()
@@ -105,13 +113,27 @@ func TestConnFlags_Env(t *testing.T) {
 	for name, value := range map[string]string{
 		"CREDS": "a.creds", "NKEY": "a.nk", "USER": "u", "PASSWORD": "pw",
 		"TLS_CA": "ca.pem", "TLS_CERT": "c.pem", "TLS_KEY": "k.pem", "TLS_FIRST": "true",
+		"INBOX_PREFIX": "_INBOX_u",
 	} {
 		t.Setenv(cli.EnvPrefix+name, value)
 	}
 	cmd.SetArgs(nil)
 	require.NoError(t, cmd.Execute())
 	require.Equal(t, cli.ConnFlags{Creds: "a.creds", NKey: "a.nk", User: "u", Password: "pw",
-		TLSCA: "ca.pem", TLSCert: "c.pem", TLSKey: "k.pem", TLSFirst: true}, c)
+		TLSCA: "ca.pem", TLSCert: "c.pem", TLSKey: "k.pem", TLSFirst: true, InboxPrefix: "_INBOX_u"}, c)
+}
+
+// Without the flag or its variable, replies use nats.go's own prefix.
+func TestConnFlags_DefaultInboxPrefix(t *testing.T) {
+	var c cli.ConnFlags
+	cmd := &cobra.Command{Use: "x", RunE: func(*cobra.Command, []string) error { return nil }}
+	c.Register(cmd.Flags())
+	cmd.SetArgs(nil)
+	require.NoError(t, cmd.Execute())
+	require.Equal(t, "_INBOX", c.InboxPrefix)
+	opts, err := c.Options()
+	require.NoError(t, err)
+	require.Empty(t, opts)
 }
 
 func mustServer(t *testing.T, opts *server.Options) *server.Server {
@@ -150,6 +172,49 @@ func TestConnFlags_Connect(t *testing.T) {
 		require.NoError(t, connect(t, s.ClientURL(), cli.ConnFlags{NKey: writeFile(t, "user.nk", seed)}))
 		other, _ := mustUserSeed(t)
 		require.ErrorIs(t, connect(t, s.ClientURL(), cli.ConnFlags{NKey: writeFile(t, "other.nk", other)}), nats.ErrAuthorization)
+	})
+	t.Run("inbox prefix", func(t *testing.T) {
+		// Each user may read replies under its own prefix only, as in
+		// deploy/nats/nats.conf.
+		own := func(prefix string) *server.Permissions {
+			return &server.Permissions{Subscribe: &server.SubjectPermission{Allow: []string{prefix + ".>", "svc"}}}
+		}
+		s := mustServer(t, &server.Options{Users: []*server.User{
+			{Username: "a", Password: "a", Permissions: own("_INBOX_a")},
+			{Username: "b", Password: "b", Permissions: own("_INBOX_b")},
+		}})
+		responder, err := nats.Connect(s.ClientURL(), nats.UserInfo("a", "a"))
+		require.NoError(t, err)
+		defer responder.Close()
+		sub, err := responder.Subscribe("svc", func(m *nats.Msg) { _ = m.Respond([]byte(m.Reply)) })
+		require.NoError(t, err)
+		defer func() { _ = sub.Unsubscribe() }()
+		require.NoError(t, responder.Flush())
+
+		opts, err := (&cli.ConnFlags{User: "b", Password: "b", InboxPrefix: "_INBOX_b"}).Options()
+		require.NoError(t, err)
+		nc, err := nats.Connect(s.ClientURL(), opts...)
+		require.NoError(t, err)
+		defer nc.Close()
+		reply, err := nc.Request("svc", nil, 2*time.Second)
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(string(reply.Data), "_INBOX_b."), "reply subject %s", reply.Data)
+
+		// Without the prefix, b's replies would go where it may not read.
+		opts, err = (&cli.ConnFlags{User: "b", Password: "b"}).Options()
+		require.NoError(t, err)
+		errs := make(chan error, 8)
+		plain, err := nats.Connect(s.ClientURL(), append(opts, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))...)
+		require.NoError(t, err)
+		defer plain.Close()
+		_, err = plain.Request("svc", nil, 500*time.Millisecond)
+		require.Error(t, err)
+		select {
+		case err := <-errs:
+			require.ErrorIs(t, err, nats.ErrPermissionViolation)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no permissions violation for the default inbox")
+		}
 	})
 	t.Run("mutual TLS, handshake first", func(t *testing.T) {
 		pki := mustPKI(t)

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -34,6 +35,32 @@ type Config struct {
 	Cluster Cluster
 	// Logs routes the server's own log lines to the process's stderr.
 	Logs bool
+	// Sync is when JetStream syncs its files to disk (see ParseSync); the
+	// zero Sync keeps the server's default.
+	Sync Sync
+}
+
+// Sync is a JetStream sync policy: Always, or every Interval; the zero
+// Sync is the server's default (every 2 minutes).
+type Sync struct {
+	Always   bool
+	Interval time.Duration
+}
+
+// ParseSync reads "always", an interval such as "10s", or "" (the
+// server's default).
+func ParseSync(s string) (Sync, error) {
+	switch s {
+	case "":
+		return Sync{}, nil
+	case "always":
+		return Sync{Always: true}, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return Sync{}, fmt.Errorf("%q: want \"always\" or a positive interval such as 10s", s)
+	}
+	return Sync{Interval: d}, nil
 }
 
 // Cluster is how a server joins a cluster.
@@ -82,6 +109,12 @@ func Options(cfg Config) (*server.Options, error) {
 		NoLog:      !cfg.Logs,
 		MaxPayload: 8 << 20,
 	}
+	switch {
+	case cfg.Sync.Always:
+		opts.SyncAlways = true
+	case cfg.Sync.Interval > 0:
+		opts.SyncInterval = cfg.Sync.Interval
+	}
 	if err := cfg.Cluster.apply(opts); err != nil {
 		return nil, err
 	}
@@ -95,6 +128,21 @@ func Options(cfg Config) (*server.Options, error) {
 		return nil, err
 	}
 	return opts, nil
+}
+
+// Validate checks cfg as Options does, without touching the store
+// directory: a command refuses its flags before anything starts.
+func (cfg Config) Validate() error {
+	if _, _, err := splitHostPort(cfg.Listen); err != nil {
+		return fmt.Errorf("listen address: %w", err)
+	}
+	if err := cfg.Cluster.apply(&server.Options{}); err != nil {
+		return err
+	}
+	if cfg.ServerName != "" {
+		return validateName("server name", cfg.ServerName)
+	}
+	return nil
 }
 
 // apply sets the cluster options of opts: the route listener, the cluster
@@ -211,8 +259,23 @@ func StableServerName(storeDir string) (string, error) {
 	return name, nil
 }
 
+// ErrListen is returned by StartWithOptions when an address the server is to
+// listen on cannot be bound, typically because another process holds it.
+var ErrListen = errors.New("cannot listen")
+
 // StartWithOptions starts a server from full options (clusters, accounts).
+// An address it cannot listen on is reported at once, as ErrListen: the
+// server itself would only fail to become ready.
 func StartWithOptions(opts *server.Options) (*server.Server, error) {
+	for _, l := range []struct {
+		what string
+		host string
+		port int
+	}{{"client address", opts.Host, opts.Port}, {"cluster address", opts.Cluster.Host, opts.Cluster.Port}, {"monitoring address", opts.HTTPHost, opts.HTTPPort}} {
+		if err := checkListen(l.what, l.host, l.port); err != nil {
+			return nil, err
+		}
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("configure embedded NATS server: %w", err)
@@ -226,4 +289,21 @@ func StartWithOptions(opts *server.Options) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded NATS server on %s:%d not ready after 10s", opts.Host, opts.Port)
 	}
 	return s, nil
+}
+
+// checkListen binds host:port and lets it go again; port 0 or -1 (any free
+// port) needs no check.
+func checkListen(what, host string, port int) error {
+	if port <= 0 {
+		return nil
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%w on %s %s: another process (a NATS server, another projector) is listening there", ErrListen, what, addr)
+	case err != nil:
+		return fmt.Errorf("%w on %s %s: %w", ErrListen, what, addr, err)
+	}
+	return ln.Close()
 }

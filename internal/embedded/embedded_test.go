@@ -1,10 +1,14 @@
 package embedded_test
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -59,8 +63,19 @@ func TestOptions_Invalid(t *testing.T) {
 			tc.cfg.StoreDir = t.TempDir()
 			_, err := embedded.Options(tc.cfg)
 			require.ErrorContains(t, err, tc.want)
+			require.ErrorContains(t, tc.cfg.Validate(), tc.want, "Validate refuses what Options does")
 		})
 	}
+}
+
+// Validate accepts what Options does, without writing the derived server
+// name into the store directory.
+func TestConfig_Validate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	require.NoError(t, embedded.Config{Listen: "127.0.0.1:-1", StoreDir: dir}.Validate())
+	require.NoError(t, embedded.Config{Listen: "127.0.0.1:4222", StoreDir: dir, ServerName: "n1",
+		Cluster: embedded.Cluster{Listen: "127.0.0.1:6222", Routes: []string{"nats-route://127.0.0.1:6223"}}}.Validate())
+	require.NoDirExists(t, dir)
 }
 
 // A derived server name is the same on every start from one store, kept in
@@ -91,3 +106,28 @@ func TestStableServerName(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// A taken port is reported at once and by name, not after the ten seconds
+// the server takes to give up becoming ready.
+func TestStartWithOptions_PortTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	addr := taken.Addr().(*net.TCPAddr)
+
+	for name, opts := range map[string]*server.Options{
+		"client":  {Host: "127.0.0.1", Port: addr.Port},
+		"cluster": {Host: "127.0.0.1", Port: -1, Cluster: server.ClusterOpts{Name: "c", Host: "127.0.0.1", Port: addr.Port}},
+		"monitor": {Host: "127.0.0.1", Port: -1, HTTPHost: "127.0.0.1", HTTPPort: addr.Port},
+	} {
+		t.Run(name, func(t *testing.T) {
+			opts.NoLog, opts.NoSigs = true, true
+			start := time.Now()
+			s, err := embedded.StartWithOptions(opts)
+			require.Nil(t, s)
+			require.ErrorIs(t, err, embedded.ErrListen)
+			require.ErrorContains(t, err, fmt.Sprintf("127.0.0.1:%d: another process", addr.Port))
+			require.Less(t, time.Since(start), time.Second)
+		})
+	}
+}

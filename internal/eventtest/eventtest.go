@@ -343,6 +343,13 @@ func HostStale(host string, opts ...Option) []byte {
 	return Line(RecordedType+"host_stale", ProjectorSource, map[string]any{"host_id": host}, opts...)
 }
 
+// HostExpired builds the event the sweeper records about host when it
+// removes it: the host's last_seen (nil: null) and seq as it judged them.
+func HostExpired(host string, lastSeen *string, seq uint64, opts ...Option) []byte {
+	return Line(RecordedType+"host_expired", ProjectorSource,
+		map[string]any{"host_id": host, "last_seen": lastSeen, "seq": seq}, opts...)
+}
+
 // instanceID is a deterministic, UUID-shaped instance id.
 func instanceID(of string, n uint64) string {
 	s := sha256.Sum256([]byte(of + "#" + strconv.FormatUint(n, 10)))

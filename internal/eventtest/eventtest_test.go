@@ -45,6 +45,7 @@ func TestLine(t *testing.T) {
 		"com.wasmcloud.lattice.refmap_set":          eventtest.RefmapSet(host, "oci", "MA"),
 		"dev.latticestate.host_labels_resolved":     eventtest.HostLabelsResolved(host, nil, "timeout"),
 		"dev.latticestate.host_stale":               eventtest.HostStale(host),
+		"dev.latticestate.host_expired":             eventtest.HostExpired(host, nil, 7),
 		"com.wasmcloud.lattice.config_set":          eventtest.Line("com.wasmcloud.lattice.config_set", host, nil),
 	}
 	base64Line := eventtest.HostHeartbeat(host, eventtest.Heartbeat{}, eventtest.Base64())
@@ -65,6 +66,9 @@ func TestLine(t *testing.T) {
 	require.NoError(t, json.Unmarshal(lines["dev.latticestate.host_stale"], &env))
 	require.Equal(t, eventtest.ProjectorSource, env["source"])
 	require.Equal(t, map[string]any{"host_id": host}, env["data"])
+	env = nil
+	require.NoError(t, json.Unmarshal(lines["dev.latticestate.host_expired"], &env))
+	require.Equal(t, map[string]any{"host_id": host, "last_seen": nil, "seq": 7.0}, env["data"])
 
 	env = nil
 	require.NoError(t, json.Unmarshal(base64Line, &env))

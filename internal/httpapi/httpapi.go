@@ -33,7 +33,7 @@ type Progress interface {
 
 // Server holds what the handlers read from.
 type Server struct {
-	// State finds the active projections bucket.
+	// State opens the projections bucket.
 	State *pipeline.StateReader
 	// View answers the live host list, summary, watch and lattice gauges
 	// from memory.
@@ -45,8 +45,16 @@ type Server struct {
 	Progress Progress
 	// Metrics serves /metrics; nil leaves it out.
 	Metrics http.Handler
-	// AsOf folds the stream of a lattice up to a point, for ?as_of=.
+	// AsOf rebuilds a lattice as it was at a point, for ?as_of=; it fails
+	// with pipeline.ErrHistoryGone (410) or pipeline.ErrPastEnd (400) for a
+	// point it cannot answer.
 	AsOf func(ctx context.Context, lattice string, asOf pipeline.AsOf) (*projections.Lattice, error)
+	// Window tells how far back a lattice can be travelled, for
+	// /api/v1/lattices/{lattice}/history; nil leaves it out.
+	Window func(ctx context.Context, lattice string) (pipeline.Window, error)
+	// HostExpiry is how long serve lets a stale host stay silent before it
+	// removes it; 0: never. /api/v1/settings tells it to the dashboard.
+	HostExpiry time.Duration
 	// Log receives one line per failed request.
 	Log *slog.Logger
 }
@@ -69,6 +77,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/watch", s.watch)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/links", s.listLinks)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/refmaps", s.listRefmaps)
+	mux.HandleFunc("GET /api/v1/lattices/{lattice}/history", s.history)
+	mux.HandleFunc("GET /api/v1/settings", s.settings)
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
@@ -104,6 +114,18 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "lag": 0})
 	}
+}
+
+// Settings is what a reader needs to know of the serve it talks to.
+type Settings struct {
+	// HostExpirySeconds is how long a stale host may stay silent before it
+	// is removed; a stale host expires at its last_seen plus this. 0:
+	// hosts never expire.
+	HostExpirySeconds float64 `json:"host_expiry_seconds"`
+}
+
+func (s *Server) settings(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, Settings{HostExpirySeconds: s.HostExpiry.Seconds()})
 }
 
 func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +166,7 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
 			res.Docs = append(res.Docs, b)
 		}
 	} else {
-		if err := s.View.Sync(r.Context()); err != nil {
+		if err := s.syncView(r.Context()); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -188,6 +210,10 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if !projections.ValidHostID(id) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%.80q is not a host id: want a server public key (56 characters starting with N)", id))
+		return
+	}
 	if asOf, ok, err := parseAsOf(r); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -223,7 +249,43 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(append(d.JSON, '\n'))
 }
 
+// history tells the points of a lattice's history that ?as_of= can answer.
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	lattice := r.PathValue("lattice")
+	if err := streams.ValidateLattice(lattice); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if s.Window == nil {
+		writeError(w, http.StatusNotFound, "history is not available on this server")
+		return
+	}
+	win, err := s.Window(r.Context(), lattice)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, win)
+}
+
+// fail answers a request that failed: 410 for a point whose history is
+// gone (naming the earliest available), 400 for a sequence past the end
+// of the stream (naming the last), 503 otherwise.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var gone *pipeline.HistoryGoneError
+	var past *pipeline.PastEndError
+	switch {
+	case errors.As(err, &gone):
+		body := map[string]any{"error": gone.Error(), "earliest_seq": gone.Earliest, "first_seq": gone.First}
+		if !gone.EarliestTime.IsZero() {
+			body["earliest_time"] = gone.EarliestTime.UTC().Format(time.RFC3339Nano)
+		}
+		writeJSON(w, http.StatusGone, body)
+		return
+	case errors.As(err, &past):
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": past.Error(), "last_seq": past.Last})
+		return
+	}
 	if s.Log != nil {
 		s.Log.Warn("request failed", "path", r.URL.Path, "err", err)
 	}

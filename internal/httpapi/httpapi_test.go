@@ -22,7 +22,6 @@ import (
 	"latticestate/internal/natstest"
 	"latticestate/internal/view"
 	"latticestate/pipeline"
-	"latticestate/projections"
 	"latticestate/streams"
 )
 
@@ -49,20 +48,16 @@ func mustFixture(t *testing.T, pending uint64, opts ...view.Option) apiFixture {
 	require.NoError(t, err)
 	// The view has a connection of its own, as serve gives it.
 	_, vjs := natstest.MustConnect(t, s)
-	meta, err := vjs.KeyValue(context.Background(), streams.MetaBucket)
-	require.NoError(t, err)
-	v, err := view.New(vjs, meta, opts...)
+	v, err := view.New(vjs, opts...)
 	require.NoError(t, err)
 	v.Start(context.Background())
 	t.Cleanup(v.Stop)
 	api := &httpapi.Server{
-		State:    pipeline.NewStateReader(js, res.Meta),
+		State:    pipeline.NewStateReader(js),
 		View:     v,
 		Healthy:  func() error { return nil },
 		Progress: lag(pending),
-		AsOf: func(ctx context.Context, lattice string, asOf pipeline.AsOf) (*projections.Lattice, error) {
-			return pipeline.FoldStream(ctx, js, lattice, asOf)
-		},
+		AsOf:     pipeline.NewHistory(js).Lattice,
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
@@ -119,11 +114,15 @@ func TestServer_Handler(t *testing.T) {
 		{"empty lattice lists no hosts", "/api/v1/lattices/default/hosts", 200, "[]"},
 		{"invalid lattice", "/api/v1/lattices/bad.name/hosts", 400, `"error"`},
 		{"unknown host", "/api/v1/lattices/default/hosts/NCSWT2MNKTGQC7FZE3NEW5LN44PIRUJUK7ZIN2LNNN4DIUJVTFGLOI7I", 404, "no host"},
-		{"not a host id", "/api/v1/lattices/default/hosts/N.*>", 404, "not a host public key"},
+		{"not a host id", "/api/v1/lattices/default/hosts/N.*>", 400, `"N.*\u003e\" is not a host id`},
+		{"host id with a bad checksum", "/api/v1/lattices/default/hosts/NCSWT2MNKTGQC7FZE3NEW5LN44PIRUJUK7ZIN2LNNN4DIUJVTFGLOI7A", 400, "is not a host id"},
+		{"not a host id as of", "/api/v1/lattices/default/hosts/nope?as_of=1", 400, "is not a host id"},
+		{"unknown status", "/api/v1/lattices/default/hosts?status=bogus", 400, `status \"bogus\": want one of up, stale`},
+		{"status as of", "/api/v1/lattices/default/hosts?status=bogus&as_of=1", 400, "want one of up, stale"},
+		{"label key with a space", "/api/v1/lattices/default/hosts?label=zone%20x%3Da", 400, "white space in the key"},
+		{"label selected twice", "/api/v1/lattices/default/hosts?label=zone%3Da&label=zone%3Db", 400, "already selected"},
 		{"bad as_of", "/api/v1/lattices/default/hosts?as_of=soon", 400, "RFC 3339"},
 		{"bad label selector", "/api/v1/lattices/default/hosts?label==x", 400, "label selector"},
-		{"unknown status", "/api/v1/lattices/default/hosts?status=bogus", 400, "want up or stale"},
-		{"unknown status as of", "/api/v1/lattices/default/hosts?status=bogus&as_of=1", 400, "want up or stale"},
 		{"limit 0", "/api/v1/lattices/default/hosts?limit=0", 400, "limit"},
 		{"limit too large", "/api/v1/lattices/default/hosts?limit=1001", 400, "limit"},
 		{"after without limit", "/api/v1/lattices/default/hosts?after=NCSWT2MNKTGQC7FZE3NEW5LN44PIRUJUK7ZIN2LNNN4DIUJVTFGLOI7I", 400, "after needs limit"},
@@ -133,8 +132,10 @@ func TestServer_Handler(t *testing.T) {
 		{"summary of an invalid lattice", "/api/v1/lattices/bad.name/summary", 400, `"error"`},
 		{"watch with a bad mode", "/api/v1/lattices/default/watch?mode=all", 400, "want hosts, summary or both"},
 		{"watch with a bad host", "/api/v1/lattices/default/watch?host=NOPE", 400, "not a host public key"},
-		{"watch with a bad status", "/api/v1/lattices/default/watch?status=down", 400, "want up or stale"},
-		{"as_of on an empty stream", "/api/v1/lattices/default/hosts?as_of=5", 200, "[]"},
+		{"watch with a bad status", "/api/v1/lattices/default/watch?status=down", 400, "want one of up, stale"},
+		{"as_of past the end of the stream", "/api/v1/lattices/default/hosts?as_of=5", 400, `"last_seq":0`},
+		{"summary as_of past the end of the stream", "/api/v1/lattices/default/summary?as_of=5", 400, `"last_seq":0`},
+		{"history of an empty stream", "/api/v1/lattices/default/history", 404, "not available"},
 		{"healthz", "/healthz", 200, "ok"},
 		{"readyz when current", "/readyz", 200, "ready"},
 	}
@@ -168,16 +169,35 @@ func TestServer_OpenAPI(t *testing.T) {
 	for _, p := range []string{
 		"/api/v1/lattices/{lattice}/hosts", "/api/v1/lattices/{lattice}/hosts/{id}",
 		"/api/v1/lattices/{lattice}/watch", "/api/v1/lattices", "/api/v1/lattices/{lattice}/links",
-		"/api/v1/lattices/{lattice}/refmaps", "/api/v1/lattices/{lattice}/summary", "/healthz", "/readyz", "/metrics",
+		"/api/v1/lattices/{lattice}/refmaps", "/api/v1/lattices/{lattice}/summary", "/api/v1/settings", "/healthz", "/readyz", "/metrics",
 	} {
 		require.Contains(t, doc.Paths, p)
+	}
+}
+
+// The settings tell the dashboard the host expiry, for how long a stale
+// host has left.
+func TestServer_Settings(t *testing.T) {
+	for _, tt := range []struct {
+		expiry time.Duration
+		want   string
+	}{
+		{15 * time.Minute, `{"host_expiry_seconds": 900}`},
+		{1500 * time.Millisecond, `{"host_expiry_seconds": 1.5}`},
+		{0, `{"host_expiry_seconds": 0}`},
+	} {
+		srv := httptest.NewServer((&httpapi.Server{HostExpiry: tt.expiry}).Handler())
+		code, body := mustGet(t, srv.URL+"/api/v1/settings")
+		srv.Close()
+		require.Equal(t, http.StatusOK, code)
+		require.JSONEq(t, tt.want, string(body))
 	}
 }
 
 func TestServer_Unhealthy(t *testing.T) {
 	s := natstest.MustRunServer(t)
 	_, js := natstest.MustConnect(t, s)
-	api := &httpapi.Server{State: pipeline.NewStateReader(js, nil), Healthy: func() error { return errors.New("not connected to NATS") }}
+	api := &httpapi.Server{State: pipeline.NewStateReader(js), Healthy: func() error { return errors.New("not connected to NATS") }}
 	srv := httptest.NewServer(api.Handler())
 	defer srv.Close()
 	for _, path := range []string{"/healthz", "/readyz"} {

@@ -27,7 +27,7 @@ type refmapAsOf struct {
 // listLattices answers the lattices that have documents in the active
 // bucket, sorted, from the view.
 func (s *Server) listLattices(w http.ResponseWriter, r *http.Request) {
-	if err := s.View.Sync(r.Context()); err != nil {
+	if err := s.syncView(r.Context()); err != nil {
 		s.fail(w, r, err)
 		return
 	}

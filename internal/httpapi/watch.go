@@ -84,6 +84,10 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if s.View == nil {
+		s.fail(w, r, errNoView)
+		return
+	}
 	// The first hosts should include every write the bucket had, but a
 	// view that cannot catch up at once still serves a consistent state
 	// and every change after it: watchers are not refused for that.

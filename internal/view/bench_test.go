@@ -49,12 +49,12 @@ func benchHost(i int) *projections.Host {
 // loadedView is a view holding n hosts, as after its first load.
 func loadedView(tb testing.TB, n int) *View {
 	tb.Helper()
-	v, err := New(nil, nil)
+	v, err := New(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	v.log = slog.New(slog.DiscardHandler)
-	st := &state{bucket: streams.StateBucket, lattices: map[string]*latticeState{}}
+	st := &state{lattices: map[string]*latticeState{}}
 	for i := range n {
 		h := benchHost(i)
 		b, err := projections.AppendHost(nil, h)

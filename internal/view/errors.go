@@ -23,11 +23,10 @@ var (
 	// ErrReloaded ends the watchers when the view reloads the same bucket
 	// (its watch ended): they may resume from the last revision they saw.
 	ErrReloaded = errors.New("the state view reloaded the bucket")
-	// ErrSwitched ends the watchers when readers move to another state
-	// bucket (after a replay), or the bucket was created again: revisions
-	// of the old bucket mean nothing in the new one, so they must start
-	// over.
-	ErrSwitched = errors.New("the state bucket was switched")
+	// ErrRecreated ends the watchers when the bucket was deleted and
+	// created anew: revisions of the old bucket mean nothing in the new
+	// one, so they must start over.
+	ErrRecreated = errors.New("the state bucket was created anew")
 
 	errClosed = errors.New("watcher closed")
 )
@@ -35,4 +34,4 @@ var (
 // Resumable reports whether a watcher ended by err may resume from the
 // last revision it saw; otherwise it must start over from every current
 // host.
-func Resumable(err error) bool { return !errors.Is(err, ErrSwitched) }
+func Resumable(err error) bool { return !errors.Is(err, ErrRecreated) }

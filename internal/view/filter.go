@@ -39,16 +39,11 @@ type Filter struct {
 // providers) and host=<id> (repeatable, any of them). Malformed values are
 // errors, never an empty selection.
 func ParseFilter(q url.Values) (Filter, error) {
-	var f Filter
-	switch s := q.Get("status"); s {
-	case "", projections.StatusUp, projections.StatusStale:
-		f.Status = s
-	default:
-		return Filter{}, fmt.Errorf("status %q: want %s or %s", s, projections.StatusUp, projections.StatusStale)
-	}
-	if err := f.ParseLabelSelectors(q["label"]); err != nil {
+	hf, err := projections.ParseHostFilter(q.Get("status"), q["label"])
+	if err != nil {
 		return Filter{}, err
 	}
+	f := Filter{HostFilter: hf}
 	text := q.Get("q")
 	if len(text) > MaxFilterText {
 		return Filter{}, fmt.Errorf("q: %d bytes, at most %d", len(text), MaxFilterText)

@@ -8,6 +8,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Names of the lattice gauges, which dashboards and alerts use.
+const (
+	LatticeHostsMetric          = "latticestate_lattice_hosts"
+	LatticeActorInstancesMetric = "latticestate_lattice_actor_instances"
+	LatticeProvidersMetric      = "latticestate_lattice_providers"
+)
+
 // Metrics are the view's Prometheus metrics: the lattices themselves,
 // counted from the view at every scrape, and the view's own health.
 type Metrics struct {
@@ -30,11 +37,11 @@ var _ prometheus.Collector = (*Metrics)(nil)
 func newMetrics(v *View) *Metrics {
 	m := &Metrics{
 		v: v,
-		hosts: prometheus.NewDesc("latticestate_lattice_hosts",
+		hosts: prometheus.NewDesc(LatticeHostsMetric,
 			"Hosts of a lattice by status, as projected.", []string{"lattice", "status"}, nil),
-		actorInstances: prometheus.NewDesc("latticestate_lattice_actor_instances",
+		actorInstances: prometheus.NewDesc(LatticeActorInstancesMetric,
 			"Actor (component) instances running in a lattice, as projected.", []string{"lattice"}, nil),
-		providers: prometheus.NewDesc("latticestate_lattice_providers",
+		providers: prometheus.NewDesc(LatticeProvidersMetric,
 			"Provider entries of a lattice's hosts by status, as projected.", []string{"lattice", "status"}, nil),
 		revision: prometheus.NewGauge(prometheus.GaugeOpts{Name: "latticestate_view_revision",
 			Help: "Last revision of the state bucket applied to the in-memory view."}),
@@ -45,13 +52,13 @@ func newMetrics(v *View) *Metrics {
 		watchers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "latticestate_watchers",
 			Help: "Watchers (/watch streams) connected."}),
 		dropCounter: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "latticestate_watchers_dropped_total",
-			Help: "Watchers ended by the server with a resync event: slow (buffer full), reloaded, switched or stopped."}, []string{"reason"}),
+			Help: "Watchers ended by the server with a resync event: slow (buffer full), reloaded, recreated (bucket) or stopped."}, []string{"reason"}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "latticestate_watchers_rejected_total",
 			Help: "Watch requests refused because the maximum number of watchers was reached."}),
 	}
 	// Every reason has a series from the start, so that rate() sees the
 	// first drop.
-	for _, reason := range []string{"slow", "reloaded", "switched", "stopped"} {
+	for _, reason := range []string{"slow", "reloaded", "recreated", "stopped"} {
 		m.dropCounter.WithLabelValues(reason)
 	}
 	return m
@@ -67,8 +74,8 @@ func (m *Metrics) dropped(err error) {
 		reason = "slow"
 	case errors.Is(err, ErrReloaded):
 		reason = "reloaded"
-	case errors.Is(err, ErrSwitched):
-		reason = "switched"
+	case errors.Is(err, ErrRecreated):
+		reason = "recreated"
 	}
 	m.dropCounter.WithLabelValues(reason).Inc()
 }

@@ -39,16 +39,16 @@ const applyBatch = 256
 // View is the state bucket in memory. Create it with New, then Start.
 type View struct {
 	js          jetstream.JetStream
-	meta        jetstream.KeyValue
+	bucket      string
 	log         *slog.Logger
 	maxWatchers int
 	buffer      int
 	syncTimeout time.Duration
 	metrics     *Metrics
 
-	switchTo chan string
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	reload chan struct{} // asks follow to load the bucket again
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu       sync.RWMutex
 	st       *state
@@ -59,11 +59,10 @@ type View struct {
 	sumMu sync.Mutex // guards the summaries cached in the lattices
 }
 
-// state is one load of one bucket.
+// state is one load of the bucket.
 type state struct {
-	bucket string
-	// created tells a bucket from one deleted and created again under the
-	// same name, whose revisions start over.
+	// created tells the bucket from one deleted and created again under
+	// the same name, whose revisions start over.
 	created  time.Time
 	stream   jetstream.Stream
 	rev      uint64 // the last revision applied
@@ -121,13 +120,25 @@ func WithSyncTimeout(d time.Duration) Option {
 	}
 }
 
-// New returns a view of the active state bucket: the one meta names (see
-// streams.ActiveState), StateBucket when meta is nil. Options:
-// WithLogger, WithMaxWatchers, WithWatchBuffer, WithSyncTimeout.
-func New(js jetstream.JetStream, meta jetstream.KeyValue, opts ...Option) (*View, error) {
-	v := &View{js: js, meta: meta, log: slog.New(slog.DiscardHandler), maxWatchers: DefaultMaxWatchers,
+// WithBucket views another bucket of documents than streams.StateBucket,
+// such as the benchmark's.
+func WithBucket(name string) Option {
+	return func(v *View) error {
+		if name == "" {
+			return errors.New("view: empty bucket name")
+		}
+		v.bucket = name
+		return nil
+	}
+}
+
+// New returns a view of the state bucket, streams.StateBucket. Options:
+// WithLogger, WithMaxWatchers, WithWatchBuffer, WithSyncTimeout,
+// WithBucket.
+func New(js jetstream.JetStream, opts ...Option) (*View, error) {
+	v := &View{js: js, bucket: streams.StateBucket, log: slog.New(slog.DiscardHandler), maxWatchers: DefaultMaxWatchers,
 		buffer: DefaultWatchBuffer, syncTimeout: DefaultSyncTimeout,
-		switchTo: make(chan string, 1), changed: make(chan struct{})}
+		reload: make(chan struct{}, 1), changed: make(chan struct{})}
 	for _, o := range opts {
 		if err := o(v); err != nil {
 			return nil, err
@@ -159,43 +170,29 @@ func (v *View) Stop() {
 	v.broadcast()
 }
 
-// run follows the active bucket, reloading when its watch ends and moving
-// when readers are switched to another bucket.
+// run follows the bucket, loading it again when its watch ends or it was
+// created anew.
 func (v *View) run(ctx context.Context) {
 	const minWait, maxWait = 100 * time.Millisecond, 5 * time.Second
 	wait := minWait
-	bucket := ""
 	for ctx.Err() == nil {
-		if bucket == "" {
-			var err error
-			if bucket, err = v.activeBucket(ctx); err != nil {
-				v.log.Warn("state view: cannot read the active bucket", "err", err, "wait", wait)
-				if !sleep(ctx, wait) {
-					return
-				}
-				wait = min(2*wait, maxWait)
-				continue
-			}
-		}
-		loaded, err := v.follow(ctx, bucket)
+		loaded, err := v.follow(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if loaded {
 			wait = minWait
 		}
-		if sw := (switchError{}); errors.As(err, &sw) {
-			v.log.Info("state view: readers switched bucket", "from", bucket, "to", sw.bucket)
-			bucket = sw.bucket
+		if errors.Is(err, errReload) {
+			v.log.Info("state view: the bucket was created anew, loading it again", "bucket", v.bucket)
 			continue
 		}
 		v.metrics.reloads.Inc()
-		v.log.Warn("state view: watch of the bucket ended, reloading", "bucket", bucket, "err", err, "wait", wait)
+		v.log.Warn("state view: watch of the bucket ended, loading it again", "bucket", v.bucket, "err", err, "wait", wait)
 		if !sleep(ctx, wait) {
 			return
 		}
 		wait = min(2*wait, maxWait)
-		bucket = ""
 	}
 }
 
@@ -210,25 +207,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (v *View) activeBucket(ctx context.Context) (string, error) {
-	if v.meta == nil {
-		return streams.StateBucket, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	name, _, err := streams.ActiveState(ctx, v.meta)
-	return name, err
-}
+// errReload ends follow when the bucket was created anew.
+var errReload = errors.New("the bucket was created anew")
 
-// switchError ends follow when readers moved to another bucket.
-type switchError struct{ bucket string }
-
-func (e switchError) Error() string { return "readers switched to bucket " + e.bucket }
-
-// follow loads bucket and applies its changes until its watch ends, ctx
-// ends or readers switch to another bucket; loaded reports whether the
-// load completed.
-func (v *View) follow(ctx context.Context, bucket string) (loaded bool, err error) {
+// follow loads the bucket and applies its changes until its watch ends,
+// ctx ends or Sync finds the bucket created anew; loaded reports whether
+// the load completed.
+func (v *View) follow(ctx context.Context) (loaded bool, err error) {
+	bucket := v.bucket
 	kv, err := v.js.KeyValue(ctx, bucket)
 	if err != nil {
 		return false, fmt.Errorf("open bucket %s: %w", bucket, err)
@@ -237,8 +223,6 @@ func (v *View) follow(ctx context.Context, bucket string) (loaded bool, err erro
 	if err != nil {
 		return false, fmt.Errorf("open bucket %s: %w", bucket, err)
 	}
-	switches, stopSwitches := v.watchSwitches(ctx, bucket)
-	defer stopSwitches()
 	w, err := kv.WatchFiltered(ctx, append(streams.DocumentKeys(), streams.MetaKeys()))
 	if err != nil {
 		return false, fmt.Errorf("watch bucket %s: %w", bucket, err)
@@ -247,7 +231,7 @@ func (v *View) follow(ctx context.Context, bucket string) (loaded bool, err erro
 
 	// The initial values build a new state while readers keep the one
 	// they have.
-	st := &state{bucket: bucket, created: stream.CachedInfo().Created, stream: stream, lattices: map[string]*latticeState{}}
+	st := &state{created: stream.CachedInfo().Created, stream: stream, lattices: map[string]*latticeState{}}
 	start := time.Now()
 	for loading := true; loading; {
 		select {
@@ -278,14 +262,8 @@ func (v *View) follow(ctx context.Context, bucket string) (loaded bool, err erro
 		select {
 		case <-ctx.Done():
 			return true, ctx.Err()
-		case name := <-switches:
-			if name != bucket {
-				return true, switchError{bucket: name}
-			}
-		case name := <-v.switchTo:
-			if name != bucket {
-				return true, switchError{bucket: name}
-			}
+		case <-v.reload:
+			return true, errReload
 		case e, ok := <-w.Updates():
 			if !ok {
 				return true, fmt.Errorf("watch of bucket %s closed", bucket)
@@ -322,63 +300,11 @@ func (v *View) applyLive(st *state, e jetstream.KeyValueEntry, more <-chan jetst
 	v.broadcast()
 }
 
-// watchSwitches follows the active bucket's name in meta; the channel
-// receives the name on every switch.
-func (v *View) watchSwitches(ctx context.Context, bucket string) (<-chan string, func()) {
-	if v.meta == nil {
-		return nil, func() {}
-	}
-	w, err := v.meta.Watch(ctx, streams.ActiveStateKey, jetstream.UpdatesOnly())
-	if err != nil {
-		// Sync still notices a switch when it reads the active bucket.
-		v.log.Warn("state view: cannot watch for bucket switches", "err", err)
-		return nil, func() {}
-	}
-	out := make(chan string, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			var e jetstream.KeyValueEntry
-			var ok bool
-			// A watch stopped by its context while it was being set up
-			// may never close its channel: ctx ends the loop too.
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok = <-w.Updates():
-			}
-			if !ok {
-				return
-			}
-			if e == nil || e.Operation() != jetstream.KeyValuePut || string(e.Value()) == bucket {
-				continue
-			}
-			select {
-			case <-out:
-			default:
-			}
-			out <- string(e.Value())
-		}
-	}()
-	return out, func() {
-		_ = w.Stop()
-		<-done
-	}
-}
-
-// requestSwitch asks follow to move to bucket.
-func (v *View) requestSwitch(bucket string) {
-	for {
-		select {
-		case v.switchTo <- bucket:
-			return
-		default:
-		}
-		select {
-		case <-v.switchTo:
-		default:
-		}
+// requestReload asks follow to load the bucket again.
+func (v *View) requestReload() {
+	select {
+	case v.reload <- struct{}{}:
+	default:
 	}
 }
 
@@ -389,8 +315,8 @@ func (v *View) install(st *state) {
 	defer v.mu.Unlock()
 	if old := v.st; old != nil {
 		err := ErrReloaded
-		if old.bucket != st.bucket || !old.created.Equal(st.created) {
-			err = ErrSwitched
+		if !old.created.Equal(st.created) {
+			err = ErrRecreated
 		}
 		v.failAll(old, err)
 	}
@@ -510,30 +436,34 @@ func (v *View) applyHost(l *latticeState, id string, e jetstream.KeyValueEntry, 
 	}
 }
 
-// Sync waits until the view holds everything the active state bucket held
-// when it was called: a read after Sync sees every write that completed
-// before it. It gives up with ErrNotCurrent after the view's sync timeout.
+// Sync waits until the view holds everything the state bucket held when it
+// was called: a read after Sync sees every write that completed before it.
+// It gives up with ErrNotCurrent after the view's sync timeout.
 func (v *View) Sync(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, v.syncTimeout)
 	defer cancel()
-	want, err := v.activeBucket(ctx)
+	st, err := v.waitFor(ctx, func(st *state) bool { return st != nil }, nil)
 	if err != nil {
-		return fmt.Errorf("state view: %w", err)
-	}
-	st, err := v.waitFor(ctx, func(st *state) bool { return st != nil && st.bucket == want }, func() { v.requestSwitch(want) })
-	if err != nil {
-		return fmt.Errorf("%w: bucket %s not loaded yet", err, want)
+		return fmt.Errorf("%w: bucket %s not loaded yet", err, v.bucket)
 	}
 	info, err := st.stream.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("state view: read bucket %s: %w", want, err)
+		return fmt.Errorf("state view: read bucket %s: %w", v.bucket, err)
 	}
 	target := info.State.LastSeq
 	if info.State.Msgs == 0 {
 		target = 0
 	}
-	if _, err := v.waitFor(ctx, func(st *state) bool { return st != nil && st.bucket == want && st.rev >= target }, nil); err != nil {
-		return fmt.Errorf("%w: behind revision %d of bucket %s", err, target, want)
+	created := info.Created
+	// A bucket created anew starts its revisions over: the view loads it
+	// again rather than wait for revisions it already passed.
+	current := func(st *state) bool { return st != nil && st.created.Equal(created) && st.rev >= target }
+	if _, err := v.waitFor(ctx, current, func() {
+		if !st.created.Equal(created) {
+			v.requestReload()
+		}
+	}); err != nil {
+		return fmt.Errorf("%w: behind revision %d of bucket %s", err, target, v.bucket)
 	}
 	return nil
 }

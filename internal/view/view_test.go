@@ -39,9 +39,7 @@ func mustView(t *testing.T, opts ...view.Option) fixture {
 	require.NoError(t, err)
 	// The view has a connection of its own, as serve gives it.
 	_, vjs := natstest.MustConnect(t, s)
-	meta, err := vjs.KeyValue(context.Background(), streams.MetaBucket)
-	require.NoError(t, err)
-	v, err := view.New(vjs, meta, opts...)
+	v, err := view.New(vjs, opts...)
 	require.NoError(t, err)
 	v.Start(context.Background())
 	t.Cleanup(v.Stop)
@@ -300,12 +298,12 @@ func TestView_Subscribe(t *testing.T) {
 		t.Fatal("slow watcher not dropped")
 	}
 	require.NoError(t, testutil.CollectAndCompare(f.v.Metrics(), strings.NewReader(`
-# HELP latticestate_watchers_dropped_total Watchers ended by the server with a resync event: slow (buffer full), reloaded, switched or stopped.
+# HELP latticestate_watchers_dropped_total Watchers ended by the server with a resync event: slow (buffer full), reloaded, recreated (bucket) or stopped.
 # TYPE latticestate_watchers_dropped_total counter
+latticestate_watchers_dropped_total{reason="recreated"} 0
 latticestate_watchers_dropped_total{reason="reloaded"} 0
 latticestate_watchers_dropped_total{reason="slow"} 1
 latticestate_watchers_dropped_total{reason="stopped"} 0
-latticestate_watchers_dropped_total{reason="switched"} 0
 `), "latticestate_watchers_dropped_total"))
 
 	// Resuming from before the changes: the latest of each changed host and
@@ -359,20 +357,21 @@ func TestView_MaxWatchers(t *testing.T) {
 	require.Zero(t, f.v.Watchers())
 }
 
-// When readers are switched to another bucket, the view follows it and its
-// watchers are told to start over.
-func TestView_Switch(t *testing.T) {
+// When the bucket is deleted and created anew, Sync loads it again and
+// its watchers are told to start over.
+func TestView_Recreated(t *testing.T) {
 	f := mustView(t)
 	mustPut(t, f.res.State, host(1, projections.StatusUp, nil, nil, nil))
+	mustPut(t, f.res.State, host(3, projections.StatusUp, nil, nil, nil))
 	mustSync(t, f.v)
 	s, _, err := f.v.Subscribe("default", view.Filter{}, view.WatchOptions{Hosts: true})
 	require.NoError(t, err)
 	defer s.Close()
 
-	other, _, err := streams.EnsureState(context.Background(), f.js, "LATTICE_STATE_OTHER", streams.DefaultOptions())
+	require.NoError(t, f.js.DeleteKeyValue(context.Background(), streams.StateBucket))
+	kv, _, err := streams.EnsureState(context.Background(), f.js, streams.StateBucket, streams.DefaultOptions())
 	require.NoError(t, err)
-	mustPut(t, other, host(2, projections.StatusUp, nil, nil, nil))
-	require.NoError(t, streams.SwitchState(context.Background(), f.res.Meta, "LATTICE_STATE_OTHER", 0))
+	mustPut(t, kv, host(2, projections.StatusUp, nil, nil, nil))
 
 	mustSync(t, f.v)
 	page, err := f.v.Hosts("default", view.Filter{}, view.PageRequest{})
@@ -380,10 +379,10 @@ func TestView_Switch(t *testing.T) {
 	require.Equal(t, []string{eventtest.HostID(2)}, ids(t, page.Docs))
 	select {
 	case <-s.Done():
-		require.ErrorIs(t, s.Err(), view.ErrSwitched)
+		require.ErrorIs(t, s.Err(), view.ErrRecreated)
 		require.False(t, view.Resumable(s.Err()))
 	case <-time.After(5 * time.Second):
-		t.Fatal("watcher not ended by the switch")
+		t.Fatal("watcher not ended by the new bucket")
 	}
 }
 
@@ -392,7 +391,7 @@ func TestView_Switch(t *testing.T) {
 func TestView_SyncWithoutBucket(t *testing.T) {
 	s := natstest.MustRunServer(t)
 	_, js := natstest.MustConnect(t, s)
-	v, err := view.New(js, nil, view.WithSyncTimeout(300*time.Millisecond))
+	v, err := view.New(js, view.WithSyncTimeout(300*time.Millisecond))
 	require.NoError(t, err)
 	v.Start(context.Background())
 	defer v.Stop()

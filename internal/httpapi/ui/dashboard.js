@@ -28,12 +28,14 @@
   const REFRESH_MS = 2000;
   const SUGGESTIONS = 300;
   const KEPT = 200;
+  // How often the live dashboard asks how far back history goes.
+  const HISTORY_EVERY_MS = 15000;
 
   const $ = (id) => document.getElementById(id);
   const ui = {
     lattice: $('lattice'), conn: $('conn'), connText: $('conn-text'),
     hosts: $('hosts'), shown: $('shown'), mode: $('mode'), pagers: [...document.querySelectorAll('[data-page]')],
-    seq: $('asof-seq'), seqOut: $('asof-seq-out'), timeForm: $('asof-form'), time: $('asof-time'), live: $('live'),
+    seq: $('asof-seq'), seqOut: $('asof-seq-out'), seqRange: $('asof-range'), timeForm: $('asof-form'), time: $('asof-time'), live: $('live'),
     filterLabel: $('filter-label'), filterText: $('filter-text'), filterStatus: $('filter-status'), filters: $('filters'),
     suggestions: $('label-suggestions'),
     tabHosts: $('tab-hosts'), tabLinks: $('tab-links'), panelLinks: $('panel-links'),
@@ -63,9 +65,13 @@
     order: [], // ids on the page, in the server's order
     cards: new Map(), // id → <li>
     ages: new Map(), // id → [element, last seen ms]
+    expiries: new Map(), // id → [element, expires at ms], stale hosts while live
+    expiryMs: null, // serve's host expiry (0: never), once /settings says it
+    summarySeq: 0, lastSeq: 0, earliestSeq: 0,
     dirty: new Set(), placed: true, frame: 0,
     summaryKey: '', suggestionsKey: '',
     pageShown: false, summaryShown: false,
+    rerender: false, // live and the past show cards differently (expiry)
     request: 0, summaryRequest: 0, linksRequest: 0,
     refreshTimer: 0, lastRefresh: 0,
   };
@@ -109,6 +115,29 @@
     return `${Math.floor(s / 86400)} d ago`;
   }
 
+  // expiresIn says how long until a time, for a stale host's expiry.
+  function expiresIn(ms) {
+    const s = Math.round((ms - Date.now()) / 1000);
+    if (s <= 0) return 'any moment now';
+    if (s < 60) return `in ${s} s`;
+    if (s < 3600) return `in ${Math.floor(s / 60)} min`;
+    if (s < 86400) return `in ${Math.floor(s / 3600)} h`;
+    return `in ${Math.floor(s / 86400)} d`;
+  }
+
+  // expiry is the element saying when a stale host is removed, computed
+  // as it is shown from its last_seen and serve's host expiry; null when
+  // there is nothing to say (up, the past, unknown).
+  function expiry(h, seenMs) {
+    if (h.status !== 'stale' || !st.live || st.expiryMs === null) return null;
+    if (st.expiryMs === 0) return el('span', { class: 'expires' }, 'never');
+    if (!Number.isFinite(seenMs)) return null;
+    const at = seenMs + st.expiryMs;
+    const e = el('span', { class: 'expires' }, expiresIn(at));
+    st.expiries.set(h.host_id, [e, at]);
+    return e;
+  }
+
   function uptime(h) {
     if (str(h.uptime_human)) return h.uptime_human;
     const s = num(h.uptime_seconds);
@@ -148,6 +177,7 @@
         card.remove();
         st.cards.delete(id);
         st.ages.delete(id);
+        st.expiries.delete(id);
       }
     }
     // Cards are built in page order, the first screen in the first frame
@@ -243,6 +273,10 @@
       [page, res] = await fetchJSON(`${latticeURL()}/hosts?${q}`);
     } catch (err) {
       if (req !== st.request) return;
+      if (!st.live && err.status === 410) {
+        showGone(err);
+        return;
+      }
       st.pageError = err.message;
       renderShown();
       if (err.status === undefined || err.status >= 500) retryLater(loadPage);
@@ -276,11 +310,14 @@
       seen.add(h.host_id);
       ids.push(h.host_id);
       const old = st.hosts.get(h.host_id);
-      if (!old || old.seq !== h.seq || old.status !== h.status) {
+      if (st.rerender || !old || old.seq !== h.seq || old.status !== h.status) {
         st.hosts.set(h.host_id, h);
         st.dirty.add(h.host_id);
       }
+      if (st.live) st.summarySeq = Math.max(st.summarySeq, num(h.seq));
     }
+    st.rerender = false;
+    renderSlider();
     for (const id of [...st.hosts.keys()]) if (!seen.has(id)) st.hosts.delete(id);
     st.order = ids;
     st.placed = false;
@@ -362,16 +399,21 @@
       if (e.textContent !== v) e.textContent = v;
     }
     if (st.live) {
-      const max = String(Math.max(num(s.seq), 1));
-      if (ui.seq.max !== max) {
-        ui.seq.max = max;
-        // Keep the thumb at the end while live, unless it is being moved.
-        if (ui.seqOut.textContent === 'latest') ui.seq.value = max;
-      }
+      st.summarySeq = Math.max(st.summarySeq, num(s.seq));
+      renderSlider();
     }
     renderSuggestions(obj(s.labels).top);
     st.summaryShown = true;
     schedule();
+  }
+
+  // renderSlider puts the end of the as-of slider at the newest point.
+  function renderSlider() {
+    const max = String(Math.max(st.summarySeq, st.lastSeq, 1));
+    if (!st.live || ui.seq.max === max) return;
+    ui.seq.max = max;
+    // Keep the thumb at the end while live, unless it is being moved.
+    if (ui.seqOut.textContent === 'latest') ui.seq.value = max;
   }
 
   // renderSuggestions offers the most common labels as the label filter's
@@ -399,13 +441,18 @@
       st.summaryKey = JSON.stringify(s);
       renderSummary(s);
     } catch (err) {
-      if (req === st.summaryRequest && !st.live) ui.mode.textContent = `Could not load the lattice as of ${st.asOfLabel}: ${err.message}`;
+      if (req !== st.summaryRequest || st.live || err.status === 410) return; // the page says when it is gone
+      ui.mode.textContent = `Could not load the lattice as of ${st.asOfLabel}: ${err.message}`;
     }
   }
 
   setInterval(() => {
     for (const [e, ms] of st.ages.values()) {
       const t = age(ms);
+      if (e.textContent !== t) e.textContent = t;
+    }
+    for (const [e, ms] of st.expiries.values()) {
+      const t = expiresIn(ms);
       if (e.textContent !== t) e.textContent = t;
     }
   }, AGE_EVERY_MS);
@@ -419,6 +466,8 @@
     const seenMs = str(h.last_seen) ? Date.parse(h.last_seen) : NaN;
     const seen = el('span', { class: 'age' }, age(seenMs));
     st.ages.set(id, [seen, seenMs]);
+    st.expiries.delete(id);
+    const expires = expiry(h, seenMs);
 
     const labels = Object.entries(obj(h.labels)).sort(([a], [b]) => (a < b ? -1 : 1));
     const actors = Object.entries(obj(h.actors)).sort(([a], [b]) => (a < b ? -1 : 1));
@@ -433,7 +482,8 @@
       el('dl', { class: 'host-meta' },
         el('div', null, el('dt', null, 'Version'), el('dd', null, str(h.version) || '–')),
         el('div', null, el('dt', null, 'Uptime'), el('dd', null, uptime(h))),
-        el('div', null, el('dt', null, 'Last seen'), el('dd', null, seen))),
+        el('div', null, el('dt', null, 'Last seen'), el('dd', null, seen)),
+        expires && el('div', { class: 'expiry' }, el('dt', null, 'Expires'), el('dd', null, expires))),
       labels.length
         ? el('ul', { class: 'labels', 'aria-label': 'Labels' },
           ...labels.map(([k, v]) => el('li', null, el('span', { class: 'lk' }, k), '=', el('span', { class: 'lv' }, str(v)))))
@@ -560,6 +610,10 @@
       if (!validHost(h) || !st.hosts.has(h.host_id)) return;
       const old = st.hosts.get(h.host_id);
       if (old.seq === h.seq && old.status === h.status) return;
+      // The hosts shown move the slider's end at once; the counts every
+      // second.
+      st.summarySeq = Math.max(st.summarySeq, num(h.seq));
+      renderSlider();
       st.hosts.set(h.host_id, h);
       st.dirty.add(h.host_id);
       schedule();
@@ -625,6 +679,7 @@
     if (!r.ok) {
       const err = new Error((body && typeof body.error === 'string' && body.error) || `HTTP ${r.status}`);
       err.status = r.status;
+      err.body = body;
       throw err;
     }
     return [body, r];
@@ -632,8 +687,36 @@
 
   const getJSON = async (url) => (await fetchJSON(url))[0];
 
+  // The points ?as_of= can answer: from the earliest the stream and its
+  // snapshots still hold to the last event.
+  async function loadHistory() {
+    try {
+      const h = await getJSON(`${latticeURL()}/history`);
+      st.lastSeq = num(h.last_seq);
+      st.earliestSeq = num(h.earliest_seq);
+      ui.seq.min = String(Math.max(st.earliestSeq, 1));
+      const when = h.earliest_time ? ` (${new Date(h.earliest_time).toLocaleString()})` : '';
+      ui.seqRange.textContent = st.earliestSeq > 0
+        ? `History available from stream sequence ${st.earliestSeq}${when} to ${st.lastSeq}.`
+        : 'No point of this lattice\'s history can be rebuilt any more: its oldest events are gone.';
+      renderSlider();
+    } catch {
+      ui.seqRange.textContent = '';
+    }
+  }
+
+  // showGone says that the lattice as of the point asked is gone.
+  function showGone(err) {
+    clearPage();
+    const at = err.body && num(err.body.earliest_seq);
+    ui.mode.textContent = `The lattice as of ${st.asOfLabel} is gone: its events have aged out of the stream and no snapshot covers them.`
+      + (at ? ` The earliest point available is stream sequence ${at}.` : '');
+    loadHistory();
+  }
+
   function showAsOf(asOf, label) {
     disconnect();
+    st.rerender = st.live;
     st.live = false;
     st.asOf = asOf;
     st.asOfLabel = label;
@@ -649,6 +732,7 @@
 
   function goLive() {
     disconnect();
+    st.rerender = !st.live;
     st.live = true;
     st.asOf = '';
     st.cursors = [''];
@@ -762,6 +846,22 @@
     selectTab(tabs[(next + tabs.length) % tabs.length], true);
   });
 
+  // ---- settings ----
+
+  // loadSettings learns serve's host expiry, then shows stale hosts' expiry.
+  async function loadSettings() {
+    try {
+      const s = obj(await getJSON(`${API}/settings`));
+      const secs = s.host_expiry_seconds;
+      if (typeof secs !== 'number' || !Number.isFinite(secs) || secs < 0) return;
+      st.expiryMs = secs * 1000;
+    } catch {
+      return; // stale hosts just say no expiry
+    }
+    for (const [id, h] of st.hosts) if (h.status === 'stale') st.dirty.add(id);
+    schedule();
+  }
+
   // ---- lattices ----
 
   async function loadLattices() {
@@ -787,8 +887,11 @@
     const u = new URL(location.href);
     u.searchParams.set('lattice', st.lattice);
     history.replaceState(null, '', u);
+    st.lastSeq = 0;
+    st.summarySeq = 0;
     clearPage();
     goLive();
+    loadHistory();
   });
 
   ui.filters.addEventListener('submit', (e) => e.preventDefault());
@@ -798,5 +901,8 @@
   const wanted = new URLSearchParams(location.search).get('lattice');
   if (wanted && LATTICE_NAME.test(wanted)) st.lattice = wanted;
   goLive();
+  loadSettings();
+  loadHistory();
+  setInterval(() => { if (st.live) loadHistory(); }, HISTORY_EVERY_MS);
   schedule();
 })();

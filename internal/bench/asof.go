@@ -1,0 +1,189 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"latticestate/internal/httpapi"
+	"latticestate/internal/view"
+	"latticestate/pipeline"
+	"latticestate/streams"
+)
+
+// TargetAsOfOverLive: ?as_of= at any point of the history takes at most
+// this many times the live host list.
+const TargetAsOfOverLive = 3.0
+
+// AsOf is what the as-of stage measures: the HTTP host list of a lattice,
+// live and as of points near the start, in the middle and near the end of
+// the history, each the median of several requests.
+type AsOf struct {
+	Lattice    string        `json:"lattice"`
+	Hosts      int           `json:"hosts"`
+	LiveListMs float64       `json:"live_list_ms"`
+	Points     []AsOfPoint   `json:"points"`
+	WorstRatio float64       `json:"worst_ratio"`
+	Snapshots  SnapshotsCost `json:"snapshots"`
+}
+
+// AsOfPoint is one timed point.
+type AsOfPoint struct {
+	Seq   uint64  `json:"seq"`
+	Ms    float64 `json:"ms"`
+	Ratio float64 `json:"ratio_to_live"`
+}
+
+// SnapshotsCost is what the snapshots cost next to the stream.
+type SnapshotsCost struct {
+	Every       uint64  `json:"every"`
+	Bytes       uint64  `json:"bytes"`
+	StreamBytes uint64  `json:"stream_bytes"`
+	Share       float64 `json:"share_of_stream"`
+}
+
+// AsOfStage runs latticestate's projector with snapshots every `every`
+// sequences over the whole stream into a fresh bucket (the stage's rate),
+// then times the live host list of lattice and ?as_of= at points of the
+// history through the HTTP API, requests times each.
+func AsOfStage(ctx context.Context, js jetstream.JetStream, res *streams.Resources, lattice string, every uint64, requests int, progress Progress) (Stage, error) {
+	st := Stage{Name: "asof"}
+	if err := js.DeleteObjectStore(ctx, streams.SnapshotStore); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return st, fmt.Errorf("clear snapshots: %w", err)
+	}
+	obs, err := js.CreateObjectStore(ctx, streams.SnapshotStoreConfig(streams.DefaultOptions()))
+	if err != nil {
+		return st, err
+	}
+	target, err := replayTarget(ctx, js, res)
+	if err != nil {
+		return st, err
+	}
+	target.Snapshots = obs
+	info, err := res.Events.Info(ctx)
+	if err != nil {
+		return st, err
+	}
+	p, err := pipeline.New(ctx, js, target, pipeline.WithLogger(slog.New(slog.DiscardHandler)), pipeline.WithSnapshotEvery(every))
+	if err != nil {
+		return st, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	cpu, start := processCPU(), time.Now()
+	go func() { done <- p.Run(runCtx) }()
+	err = waitCaughtUp(ctx, p, info.State.LastSeq, progress)
+	elapsed := since(start)
+	cancel()
+	if runErr := <-done; err == nil {
+		err = runErr
+	}
+	if err != nil {
+		return st, err
+	}
+	st.Events, st.Seconds = info.State.LastSeq, elapsed
+	st.rate(cpu)
+
+	a, err := timeAsOf(ctx, js, lattice, info.State.LastSeq, requests)
+	if err != nil {
+		return st, err
+	}
+	status, err := obs.Status(ctx)
+	if err != nil {
+		return st, err
+	}
+	if info, err = res.Events.Info(ctx); err != nil {
+		return st, err
+	}
+	a.Snapshots = SnapshotsCost{Every: every, Bytes: status.Size(), StreamBytes: info.State.Bytes}
+	if info.State.Bytes > 0 {
+		a.Snapshots.Share = float64(status.Size()) / float64(info.State.Bytes)
+	}
+	st.AsOf = a
+	return st, nil
+}
+
+// timeAsOf serves the API from the benchmark's bucket and times it.
+func timeAsOf(ctx context.Context, js jetstream.JetStream, lattice string, last uint64, requests int) (*AsOf, error) {
+	history := pipeline.NewHistory(js)
+	v, err := view.New(js, view.WithBucket(streams.BenchReplayBucket))
+	if err != nil {
+		return nil, err
+	}
+	v.Start(ctx)
+	defer v.Stop()
+	api := &httpapi.Server{State: pipeline.NewBucketReader(js, streams.BenchReplayBucket), View: v, Healthy: func() error { return nil },
+		AsOf: history.Lattice}
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+	path := srv.URL + "/api/v1/lattices/" + lattice + "/hosts"
+	a := &AsOf{Lattice: lattice}
+	live, hosts, err := medianGet(ctx, path, requests)
+	if err != nil {
+		return nil, err
+	}
+	a.LiveListMs, a.Hosts = live, hosts
+	for _, seq := range []uint64{min(last, 1237), last / 2, last - min(last-1, 7)} {
+		ms, _, err := medianGet(ctx, path+"?as_of="+strconv.FormatUint(seq, 10), requests)
+		if err != nil {
+			return nil, err
+		}
+		pt := AsOfPoint{Seq: seq, Ms: ms}
+		if live > 0 {
+			pt.Ratio = ms / live
+		}
+		a.WorstRatio = max(a.WorstRatio, pt.Ratio)
+		a.Points = append(a.Points, pt)
+	}
+	return a, nil
+}
+
+// medianGet returns the median time of n GETs of url, in ms, and the size
+// of the last answer in hosts.
+func medianGet(ctx context.Context, url string, n int) (float64, int, error) {
+	times := make([]float64, 0, n)
+	hosts := 0
+	for range max(n, 1) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return 0, 0, err
+		}
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, 0, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return 0, 0, err
+		}
+		times = append(times, float64(time.Since(start).Microseconds())/1000)
+		if resp.StatusCode != http.StatusOK {
+			return 0, 0, fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
+		}
+		hosts = countHosts(body)
+	}
+	slices.Sort(times)
+	return times[len(times)/2], hosts, nil
+}
+
+// countHosts counts the host documents of a host list.
+func countHosts(body []byte) int {
+	n := 0
+	for i := 0; i+10 <= len(body); i++ {
+		if string(body[i:i+10]) == `"host_id":` {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,126 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// DriftCheckEvery is how often the projector compares its durable consumer
+// on the server with the configuration it set.
+const DriftCheckEvery = 30 * time.Second
+
+// consumerGuard keeps the projector's durable consumer as the projector set
+// it. Whoever may create consumers on the stream may also update or delete
+// this one (a filter that matches nothing, one event in flight): the
+// projection would stall, or skip events, without an error anywhere. The
+// guard notices such drift, logs it, counts it and sets the configuration
+// again.
+//
+// The projector calls check every DriftCheckEvery (due) and whenever its
+// deliveries end or fail in a way that suggests the consumer changed.
+type consumerGuard struct {
+	stream jetstream.Stream
+	want   jetstream.ConsumerConfig
+	// applied is the configuration as the server reported it after the
+	// projector last set it, with the server's defaults filled in.
+	applied jetstream.ConsumerConfig
+	drift   prometheus.Counter
+	log     *slog.Logger
+	next    time.Time
+}
+
+// newConsumerGuard guards cons, which the projector just created or updated
+// in stream with want; drift counts every drift found.
+func newConsumerGuard(stream jetstream.Stream, cons jetstream.Consumer, want jetstream.ConsumerConfig, drift prometheus.Counter, log *slog.Logger) *consumerGuard {
+	return &consumerGuard{
+		stream:  stream,
+		want:    want,
+		applied: withoutServerMetadata(cons.CachedInfo().Config),
+		drift:   drift,
+		log:     log,
+		next:    time.Now().Add(DriftCheckEvery),
+	}
+}
+
+// due reports whether the periodic check is due at now.
+func (g *consumerGuard) due(now time.Time) bool { return !now.Before(g.next) }
+
+// check reads the consumer from the server and, when it is gone or its
+// configuration is not the one the projector set, logs a warning, counts
+// the drift and sets the configuration again, replacing the consumer if it
+// cannot be updated back (another deliver policy, a push consumer). It
+// reports whether the consumer had drifted: the projector then reopens its
+// deliveries (its jetstream.Consumer names the consumer and stays valid).
+// Errors leave the consumer as it is, for the next check.
+func (g *consumerGuard) check(ctx context.Context) (bool, error) {
+	g.next = time.Now().Add(DriftCheckEvery)
+	name := g.want.Durable
+	cons, err := g.stream.Consumer(ctx, name)
+	var changed []string
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		changed = []string{"deleted"}
+	case errors.Is(err, jetstream.ErrNotPullConsumer):
+		changed = []string{"deliver_subject"}
+	case err != nil:
+		return false, fmt.Errorf("check consumer %s: %w", name, err)
+	default:
+		if changed = configDiff(g.applied, withoutServerMetadata(cons.CachedInfo().Config)); len(changed) == 0 {
+			return false, nil
+		}
+	}
+	g.drift.Inc()
+	g.log.Warn("the projector's consumer was changed by someone else, setting it again",
+		"consumer", name, "changed", strings.Join(changed, ","))
+	if cons, err = g.stream.CreateOrUpdateConsumer(ctx, g.want); err != nil {
+		// What an update cannot undo, a new consumer does: it delivers the
+		// stream again from the start, and the projector skips what it has
+		// applied.
+		g.log.Warn("consumer cannot be updated back, replacing it", "consumer", name, "err", err)
+		if err := g.stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return true, fmt.Errorf("replace consumer %s: %w", name, err)
+		}
+		if cons, err = g.stream.CreateConsumer(ctx, g.want); err != nil {
+			return true, fmt.Errorf("replace consumer %s: %w", name, err)
+		}
+	}
+	g.applied = withoutServerMetadata(cons.CachedInfo().Config)
+	return true, nil
+}
+
+// withoutServerMetadata is c without what servers add on their own: the metadata
+// under _nats. (server and API versions, which differ within a cluster
+// being upgraded).
+func withoutServerMetadata(c jetstream.ConsumerConfig) jetstream.ConsumerConfig {
+	c.Metadata = maps.Clone(c.Metadata)
+	maps.DeleteFunc(c.Metadata, func(k, _ string) bool { return strings.HasPrefix(k, "_nats.") })
+	if len(c.Metadata) == 0 {
+		c.Metadata = nil
+	}
+	return c
+}
+
+// configDiff names the fields in which got differs from want.
+func configDiff(want, got jetstream.ConsumerConfig) []string {
+	var names []string
+	w, g := reflect.ValueOf(want), reflect.ValueOf(got)
+	for i := range w.NumField() {
+		if !reflect.DeepEqual(w.Field(i).Interface(), g.Field(i).Interface()) {
+			name, _, _ := strings.Cut(w.Type().Field(i).Tag.Get("json"), ",")
+			if name == "" {
+				name = w.Type().Field(i).Name
+			}
+			names = append(names, name)
+		}
+	}
+	return names
+}

@@ -1,0 +1,253 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"latticestate/projections"
+	"latticestate/streams"
+)
+
+// History answers what a lattice was at a point of the event stream: the
+// newest snapshot at or below the point plus the lattice's events after it,
+// so the cost is bounded by the snapshot interval, not by the history. A
+// point that can no longer be rebuilt exactly is refused with a
+// *HistoryGoneError, never approximated. It reads the stream and the
+// snapshot store only, never the state bucket.
+type History struct {
+	js    jetstream.JetStream
+	cache snapshotCache
+
+	mu  sync.Mutex
+	obs jetstream.ObjectStore
+	// index is the snapshot index read at indexRead: reading it costs a
+	// watch of the store, and snapshots are added seconds apart at most.
+	index     snapIndex
+	indexRead time.Time
+}
+
+// indexTTL is how long History reuses the snapshot index. An index that
+// misses the newest snapshot costs a longer fold, never a wrong answer;
+// one naming a pruned snapshot is read again.
+const indexTTL = time.Second
+
+// NewHistory returns a History reading through js.
+func NewHistory(js jetstream.JetStream) *History { return &History{js: js} }
+
+// PastEndError says a sequence is past the end of the stream.
+type PastEndError struct{ Asked, Last uint64 }
+
+func (e *PastEndError) Error() string {
+	return fmt.Sprintf("sequence %d is past the end of the stream: the last is %d", e.Asked, e.Last)
+}
+
+// ErrPastEnd matches every *PastEndError.
+var ErrPastEnd = errors.New("past the end of the stream")
+
+func (e *PastEndError) Is(target error) bool { return target == ErrPastEnd }
+
+// Window is the part of the stream's history that can be travelled to.
+type Window struct {
+	// Earliest is the earliest sequence of the lattice that can be
+	// rebuilt exactly (0: none), with the time its event was captured when
+	// known; Last is the stream's last sequence.
+	Earliest     uint64    `json:"earliest_seq"`
+	EarliestTime time.Time `json:"earliest_time,omitzero"`
+	Last         uint64    `json:"last_seq"`
+	LastTime     time.Time `json:"last_time,omitzero"`
+	// First is the first sequence the stream still holds.
+	First uint64 `json:"first_seq"`
+}
+
+// Window tells how far back lattice can be travelled.
+func (h *History) Window(ctx context.Context, lattice string) (Window, error) {
+	v, info, snaps, err := h.view(ctx, lattice)
+	if err != nil {
+		return Window{}, err
+	}
+	w := Window{Last: v.last, First: v.first, LastTime: info.State.LastTime}
+	w.Earliest, w.EarliestTime, _ = v.earliest(snaps)
+	if w.Earliest > 0 && w.EarliestTime.IsZero() && w.Earliest >= v.first {
+		if m, err := h.message(ctx, w.Earliest); err == nil {
+			w.EarliestTime = m.Time
+		}
+	}
+	return w, nil
+}
+
+// Lattice returns lattice as it was at `at` (the zero AsOf: the end of the
+// stream), as `fold` of the events up to that point prints it.
+func (h *History) Lattice(ctx context.Context, lattice string, at AsOf) (*projections.Lattice, error) {
+	return h.LatticeProgress(ctx, lattice, at, nil)
+}
+
+// Lattices returns the lattices the snapshots know of.
+func (h *History) Lattices(ctx context.Context) ([]string, error) {
+	obs, err := h.store(ctx)
+	if err != nil || obs == nil {
+		return nil, err
+	}
+	idx, err := listSnapshots(ctx, obs)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(idx)), nil
+}
+
+// LatticeProgress is Lattice telling progress, when set, the sequence
+// reached and the point.
+func (h *History) LatticeProgress(ctx context.Context, lattice string, at AsOf, progress func(applied, target uint64)) (*projections.Lattice, error) {
+	return h.lattice(ctx, lattice, at, progress, false)
+}
+
+// lattice is LatticeProgress; fresh tells that the snapshot index was just
+// read.
+func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress func(applied, target uint64), fresh bool) (*projections.Lattice, error) {
+	v, _, snaps, err := h.view(ctx, lattice)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.resolve(ctx, v, at)
+	if err != nil {
+		return nil, err
+	}
+	if p == 0 {
+		return projections.NewLattice(lattice), nil
+	}
+	i, ok := v.start(snaps, p)
+	if !ok {
+		gone := &HistoryGoneError{Lattice: lattice, Point: p, First: v.first}
+		gone.Earliest, gone.EarliestTime, _ = v.earliest(snaps)
+		return nil, gone
+	}
+	set := newDocSet()
+	from := uint64(1)
+	if i >= 0 {
+		obs, err := h.store(ctx)
+		if err != nil {
+			return nil, err
+		}
+		docs, err := readSnapshot(ctx, obs, snaps[i], &h.cache)
+		if errors.Is(err, jetstream.ErrObjectNotFound) && !fresh {
+			// Pruned since the index was read: read it again, once.
+			if _, err := h.snapshots(ctx, obs, true); err != nil {
+				return nil, err
+			}
+			return h.lattice(ctx, lattice, at, progress, true)
+		}
+		if err != nil {
+			return nil, err
+		}
+		set.putLattice(lattice, snaps[i].seq, docs)
+		from = snaps[i].seq + 1
+	}
+	if from <= p {
+		err := readLattice(ctx, h.js, lattice, from, p, func(seq uint64, subject string, data []byte) {
+			set.add(seq, subject, data)
+			if progress != nil && seq%4096 == 0 {
+				progress(seq, p)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if progress != nil {
+		progress(p, p)
+	}
+	return foldLattice(lattice, set.lattice(lattice)), nil
+}
+
+// view reads the stream's state and the lattice's snapshots of it.
+func (h *History) view(ctx context.Context, lattice string) (streamView, *jetstream.StreamInfo, []snapInfo, error) {
+	s, err := h.js.Stream(ctx, streams.EventsStream)
+	if err != nil {
+		return streamView{}, nil, nil, fmt.Errorf("open stream %s: %w", streams.EventsStream, err)
+	}
+	info := s.CachedInfo()
+	v := viewOf(info)
+	obs, err := h.store(ctx)
+	if err != nil {
+		return streamView{}, nil, nil, err
+	}
+	if obs == nil {
+		return v, info, nil, nil
+	}
+	idx, err := h.snapshots(ctx, obs, false)
+	if err != nil {
+		return streamView{}, nil, nil, err
+	}
+	return v, info, idx.of(lattice, v.created), nil
+}
+
+// snapshots returns the snapshot index, read again when older than
+// indexTTL or when fresh is set.
+func (h *History) snapshots(ctx context.Context, obs jetstream.ObjectStore, fresh bool) (snapIndex, error) {
+	h.mu.Lock()
+	idx, at := h.index, h.indexRead
+	h.mu.Unlock()
+	if idx != nil && !fresh && time.Since(at) < indexTTL {
+		return idx, nil
+	}
+	idx, err := listSnapshots(ctx, obs)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.index, h.indexRead = idx, time.Now()
+	h.mu.Unlock()
+	return idx, nil
+}
+
+// store opens the snapshot store; nil when there is none.
+func (h *History) store(ctx context.Context) (jetstream.ObjectStore, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.obs != nil {
+		return h.obs, nil
+	}
+	obs, err := h.js.ObjectStore(ctx, streams.SnapshotStore)
+	switch {
+	case errors.Is(err, jetstream.ErrBucketNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("open snapshot store %s: %w", streams.SnapshotStore, err)
+	}
+	h.obs = obs
+	return obs, nil
+}
+
+// resolve turns at into a stream sequence: the last event at or before it.
+func (h *History) resolve(ctx context.Context, v streamView, at AsOf) (uint64, error) {
+	switch {
+	case at.Seq > 0:
+		if at.Seq > v.last {
+			return 0, &PastEndError{Asked: at.Seq, Last: v.last}
+		}
+		return at.Seq, nil
+	case at.Time.IsZero():
+		return v.last, nil
+	}
+	// The first event captured after at.Time, if any, ends the point.
+	next, err := firstAfter(ctx, h.js, at.Time)
+	if err != nil || next == 0 {
+		return v.last, err
+	}
+	return next - 1, nil
+}
+
+// message reads the event at seq.
+func (h *History) message(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
+	s, err := h.js.Stream(ctx, streams.EventsStream)
+	if err != nil {
+		return nil, err
+	}
+	return s.GetMsg(ctx, seq)
+}

@@ -1,0 +1,389 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"latticestate/streams"
+)
+
+// snapshotter records the projector's snapshots. Its boundaries are the
+// multiples of step; at each, a lattice with events since its last
+// snapshot gets a new one when that snapshot is every sequences old, or
+// sooner when the lattice is small enough for the snapshot to cost little
+// (at most a tenth of a document per sequence since the last one). Quiet
+// lattices get a new copy of their last snapshot before the stream drops
+// the events it would need. Snapshots are encoded and written in the
+// background, at most maxSnapshotWrites at once, so that applying events
+// never waits for them; one lost to a crash or a failure is taken at the
+// next boundary, from the documents the projector restarts with.
+type snapshotter struct {
+	obs   jetstream.ObjectStore
+	every uint64
+	step  uint64
+	log   *slog.Logger
+	m     *Metrics
+
+	// index, stream and boundary belong to the projector's goroutine.
+	index snapIndex
+	// stream is the identity of the event stream the snapshots are of.
+	stream string
+	// boundary is the last boundary handled.
+	boundary uint64
+	// since is, by lattice, the first event applied after its last
+	// snapshot.
+	since map[string]uint64
+	// pruned is when snapshots were last pruned.
+	pruned time.Time
+
+	wg     sync.WaitGroup
+	writes chan struct{}
+	mu     sync.Mutex
+	err    error
+}
+
+// maxSnapshotWrites bounds the snapshots being written at once: a capture
+// waits for a slot, which holds the projector back only when snapshots
+// take longer to write than the events between them take to apply.
+const maxSnapshotWrites = 2
+
+func newSnapshotter(obs jetstream.ObjectStore, every uint64, log *slog.Logger, m *Metrics) *snapshotter {
+	if obs == nil || every == 0 {
+		return nil
+	}
+	return &snapshotter{obs: obs, every: every, step: max(every/10, 1), log: log, m: m, since: map[string]uint64{},
+		writes: make(chan struct{}, maxSnapshotWrites)}
+}
+
+// load reads the index of the stored snapshots and marks dirty every
+// lattice of docs with events after its last snapshot of this stream.
+// Which event came first after it is not known, so the earliest possible
+// one is assumed.
+func (s *snapshotter) load(ctx context.Context, stream string, docs map[string]*document, checkpoint uint64) error {
+	idx, err := listSnapshots(ctx, s.obs)
+	if err != nil {
+		return err
+	}
+	s.index, s.stream, s.since = idx, stream, map[string]uint64{}
+	// A boundary at the checkpoint itself is still due: its snapshot is
+	// taken when the first event after it arrives.
+	s.boundary = 0
+	if checkpoint > 0 {
+		s.boundary = (checkpoint - 1) / s.step * s.step
+	}
+	high := map[string]uint64{}
+	for k, d := range docs {
+		if l, ok := streams.LatticeOfKey(k); ok {
+			high[l] = max(high[l], d.seq)
+		}
+	}
+	for l, seq := range high {
+		last := s.last(l)
+		if seq > last {
+			s.since[l] = last + 1
+		}
+	}
+	return nil
+}
+
+// last returns the sequence of the newest snapshot of lattice, 0 if none.
+func (s *snapshotter) last(lattice string) uint64 {
+	snaps := s.index.of(lattice, s.stream)
+	if len(snaps) == 0 {
+		return 0
+	}
+	return snaps[len(snaps)-1].seq
+}
+
+// applied notes an event of lattice at seq.
+func (s *snapshotter) applied(lattice string, seq uint64) {
+	if _, ok := s.since[lattice]; !ok {
+		s.since[lattice] = seq
+	}
+}
+
+// next returns the first boundary at or after seq.
+func (s *snapshotter) next(seq uint64) uint64 { return (seq + s.step - 1) / s.step * s.step }
+
+// due returns the boundary that must be handled before the event at seq is
+// applied, when the projector holds every event up to high and none in
+// (high, seq); 0 when there is none.
+func (s *snapshotter) due(high, seq uint64) uint64 {
+	b := (seq - 1) / s.step * s.step
+	if b == 0 || b < high || b <= s.boundary {
+		return 0
+	}
+	return b
+}
+
+// capture takes the snapshots due at boundary b from docs (the projector's
+// documents, all of them, at b) and writes them in the background. first
+// is the stream's first sequence, for refreshing quiet lattices.
+func (s *snapshotter) capture(b uint64, captured time.Time, first uint64, docs func(lattice string) []*document, known []string) {
+	s.checkFailed()
+	s.boundary = b
+	type job struct {
+		lattice string
+		since   uint64
+		docs    []*document
+	}
+	var jobs []job
+	for l, since := range s.since {
+		last := s.last(l)
+		d := docs(l)
+		if b-last < s.every && uint64(len(d))*10 > b-last {
+			continue
+		}
+		jobs = append(jobs, job{l, since, d})
+		delete(s.since, l)
+	}
+	for _, l := range known {
+		if _, dirty := s.since[l]; dirty || first <= 1 {
+			continue
+		}
+		if last := s.last(l); last > 0 && last+s.every < b && last+1 < first+s.every {
+			// Quiet: no events since its last snapshot, which the stream
+			// is about to outlive.
+			jobs = append(jobs, job{l, 0, docs(l)})
+		}
+	}
+	for _, j := range jobs {
+		info := snapInfo{name: streams.SnapshotName(j.lattice, b), lattice: j.lattice, seq: b, since: j.since, stream: s.stream, captured: captured}
+		s.index[j.lattice] = append(s.index[j.lattice], info)
+		s.writes <- struct{}{}
+		s.wg.Go(func() {
+			defer func() { <-s.writes }()
+			s.write(info, j.docs)
+		})
+	}
+}
+
+// write encodes and stores one snapshot.
+func (s *snapshotter) write(info snapInfo, docs []*document) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := func() error {
+		raw, err := encodeSnapshot(info.lattice, info.seq, docs)
+		if err != nil {
+			return err
+		}
+		meta := jetstream.ObjectMeta{Name: info.name, Metadata: map[string]string{
+			streams.SnapshotMetaLattice:  info.lattice,
+			streams.SnapshotMetaSeq:      strconv.FormatUint(info.seq, 10),
+			streams.SnapshotMetaStream:   info.stream,
+			streams.SnapshotMetaSince:    strconv.FormatUint(info.since, 10),
+			streams.SnapshotMetaCaptured: info.captured.UTC().Format(time.RFC3339Nano),
+			streams.SnapshotMetaFormat:   strconv.Itoa(snapshotFormat),
+		}}
+		if _, err := s.obs.Put(ctx, meta, bytes.NewReader(raw)); err != nil {
+			return fmt.Errorf("write snapshot %s: %w", info.name, err)
+		}
+		s.m.Snapshots.Inc()
+		s.m.SnapshotBytes.Add(float64(len(raw)))
+		return nil
+	}()
+	if err != nil {
+		s.m.SnapshotFailures.Inc()
+		s.mu.Lock()
+		s.err = errors.Join(s.err, err)
+		s.mu.Unlock()
+	}
+}
+
+// wait waits for the snapshots in flight.
+func (s *snapshotter) wait() {
+	s.wg.Wait()
+	s.checkFailed()
+}
+
+// checkFailed logs the snapshots that could not be written since the last
+// call and marks their lattices due at the next boundary.
+func (s *snapshotter) checkFailed() {
+	s.mu.Lock()
+	err := s.err
+	s.err = nil
+	s.mu.Unlock()
+	if err != nil {
+		s.log.Warn("snapshot not written", "err", err)
+		s.reload()
+	}
+}
+
+// reload re-reads the index after a failure, so that it holds only what
+// was written; lattices whose snapshot failed are marked dirty again.
+func (s *snapshotter) reload() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	idx, err := listSnapshots(ctx, s.obs)
+	if err != nil {
+		s.log.Warn("re-read snapshot index", "err", err)
+		return
+	}
+	for l := range s.index {
+		if len(idx.of(l, s.stream)) < len(s.index.of(l, s.stream)) {
+			if _, dirty := s.since[l]; !dirty {
+				s.since[l] = 1
+			}
+		}
+	}
+	s.index = idx
+}
+
+// prune deletes the snapshots no retained event needs: those of another
+// stream, and of each lattice those older than the newest one a point of
+// the retained history is rebuilt from.
+func (s *snapshotter) prune(ctx context.Context, v streamView) {
+	for l, snaps := range s.index {
+		var keep []snapInfo
+		from := 0
+		for i := range snaps {
+			if snaps[i].stream == s.stream && snaps[i].seq+1 <= v.first {
+				from = i
+			}
+		}
+		for i, sn := range snaps {
+			if sn.stream != s.stream || (i < from && sn.stream == s.stream) {
+				if err := s.obs.Delete(ctx, sn.name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+					s.log.Debug("delete snapshot", "name", sn.name, "err", err)
+					keep = append(keep, sn)
+				}
+				continue
+			}
+			keep = append(keep, sn)
+		}
+		s.index[l] = keep
+	}
+}
+
+// takeSnapshots takes the snapshots due at boundary b; the projector holds
+// every event up to b and none after it. It needs the complete document
+// cache; without it the lattices stay due until a boundary finds it.
+func (p *Projector) takeSnapshots(ctx context.Context, b uint64) {
+	s := p.snaps
+	if !p.store.isComplete() {
+		p.warm(ctx)
+	}
+	if s.index == nil && p.store.isComplete() {
+		p.loadSnapshots(ctx)
+	}
+	if !p.store.isComplete() || s.index == nil {
+		s.boundary = b
+		return
+	}
+	first := uint64(0)
+	if info, err := p.res.Events.Info(ctx); err == nil {
+		first = info.State.FirstSeq
+		if time.Since(s.pruned) >= pruneEvery {
+			s.pruned = time.Now()
+			s.prune(ctx, viewOf(info))
+		}
+	}
+	s.capture(b, p.highTime, first, p.latticeDocsNow, slices.Collect(maps.Keys(s.index)))
+}
+
+// pruneEvery is how often the projector deletes snapshots no longer needed.
+const pruneEvery = time.Minute
+
+// latticeDocsNow returns the live documents of lattice as the projector
+// holds them now: the window's version over the bucket's.
+func (p *Projector) latticeDocsNow(lattice string) []*document {
+	prefix := lattice + "."
+	var out []*document
+	add := func(d *document) {
+		if d.live() {
+			out = append(out, d)
+		}
+	}
+	p.store.mu.Lock()
+	for k, d := range p.store.cache {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		if w, ok := p.win.dirty[k]; ok {
+			d = w.next
+		}
+		add(d)
+	}
+	for k, w := range p.win.dirty {
+		if _, cached := p.store.cache[k]; !cached && strings.HasPrefix(k, prefix) {
+			add(w.next)
+		}
+	}
+	p.store.mu.Unlock()
+	return out
+}
+
+// loadSnapshots reads the snapshot index for the state as the bucket holds
+// it at the checkpoint; until it succeeds no snapshot is taken.
+func (p *Projector) loadSnapshots(ctx context.Context) {
+	if p.snaps == nil {
+		return
+	}
+	id := p.streamID
+	if id == "" {
+		id = streamIdentity(p.res.Events.CachedInfo().Created)
+	}
+	if err := p.snaps.load(ctx, id, p.store.documents(), p.flushed); err != nil {
+		p.snaps.index = nil
+		p.log.Warn("snapshot index not read; snapshots wait for it", "err", err)
+		return
+	}
+	// Under the lease no snapshot is being written: chunks without an
+	// object are a crash's leftovers.
+	p.snaps.wait()
+	p.purgeOrphans(ctx)
+}
+
+// orphanAge is how old the last chunk of an object without metadata must
+// be for purgeOrphans to take it for a crash's leftover.
+var orphanAge = 5 * time.Minute
+
+// purgeOrphans removes the chunks of snapshots whose writing a crash cut
+// short: the object store writes an object's chunks before its metadata,
+// and only the metadata makes them an object (or lets a later write or
+// delete purge them).
+func (p *Projector) purgeOrphans(ctx context.Context) {
+	s, err := p.js.Stream(ctx, streams.SnapshotStoreStream)
+	if err != nil {
+		return
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(streams.SnapshotChunks))
+	if err != nil || len(info.State.Subjects) == 0 {
+		return
+	}
+	objs, err := p.res.Snapshots.List(ctx, jetstream.ListObjectsShowDeleted())
+	if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return
+	}
+	owned := map[string]bool{}
+	for _, o := range objs {
+		if !o.Deleted {
+			owned[streams.SnapshotChunkSubject(o.NUID)] = true
+		}
+	}
+	for subject := range info.State.Subjects {
+		if owned[subject] {
+			continue
+		}
+		// A projector that lost its lease may still be writing one.
+		if m, err := s.GetLastMsgForSubject(ctx, subject); err != nil || time.Since(m.Time) < orphanAge {
+			continue
+		}
+		if err := s.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+			p.log.Debug("purge snapshot chunks", "subject", subject, "err", err)
+			continue
+		}
+		p.log.Info("purged the chunks of a snapshot cut short", "subject", subject)
+	}
+}
