@@ -17,19 +17,18 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
 
+	"latticestate/internal/view"
 	"latticestate/pipeline"
 	"latticestate/projections"
 )
 
 // The lattice gauges /metrics carries besides the pipeline's metrics
-// (hosts by status, actor instances, providers by status, per lattice).
-// They are spelled here until their registration can be gathered like
-// pipeline.NewMetrics below; then these should name (or be replaced by)
-// the registered names.
+// (hosts by status, actor instances, providers by status, per lattice), as
+// the state view that counts them names them.
 const (
-	LatticeHostsMetric          = "latticestate_lattice_hosts"
-	LatticeActorInstancesMetric = "latticestate_lattice_actor_instances"
-	LatticeProvidersMetric      = "latticestate_lattice_providers"
+	LatticeHostsMetric          = view.LatticeHostsMetric
+	LatticeActorInstancesMetric = view.LatticeActorInstancesMetric
+	LatticeProvidersMetric      = view.LatticeProvidersMetric
 )
 
 const (

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/nats-io/nats.go"
@@ -229,7 +231,7 @@ func TestDashboard_Live(t *testing.T) {
 
 	// Filters: by label and by free text.
 	page.do(t, chromedp.SendKeys(chromedp.ID("filter-label"), "zone=eu-west-1a"))
-	page.waitFor(t, "label filter", jsVisibleIDs+`.join() === `+strconv.Quote(alpha.id+","+charlie.id), 5*time.Second)
+	page.waitFor(t, "label filter", jsVisibleIDs+`.sort().join() === `+strconv.Quote(strings.Join(slices.Sorted(slices.Values([]string{alpha.id, charlie.id})), ",")), 5*time.Second)
 	page.screenshot(t, "label-filter")
 	eval[bool](t, page, setInput("filter-label", ""))
 	page.do(t, chromedp.SendKeys(chromedp.ID("filter-text"), "BRAV"))
@@ -307,26 +309,24 @@ func mustMaxSeq(tb testing.TB, p *projectorProc) uint64 {
 	return seq
 }
 
-// flushStat is one animation frame of the dashboard's rendering.
-type flushStat struct {
-	Hosts    int      `json:"hosts"`
-	ScriptMs float64  `json:"scriptMs"`
-	FrameMs  *float64 `json:"frameMs"`
-}
-
+// dashboardStats are the dashboard's own measurements.
 type dashboardStats struct {
-	FirstRenderMs float64     `json:"firstRenderMs"`
-	FirstFrameMs  float64     `json:"firstFrameMs"`
-	Events        int         `json:"events"`
-	Flushes       []flushStat `json:"flushes"`
+	FirstPaintMs *float64 `json:"firstPaintMs"`
+	Events       int      `json:"events"`
+	Summaries    int      `json:"summaries"`
+	Watches      int      `json:"watches"`
+	Pages        []struct {
+		Ms    float64 `json:"ms"`
+		Hosts int     `json:"hosts"`
+	} `json:"pages"`
 }
 
-func thousandHeartbeat(i int, uptime string) []byte {
+func largeHeartbeat(i int, uptime string) []byte {
 	return eventtest.HostHeartbeat(eventtest.HostID(i), eventtest.Heartbeat{
-		HostInfo: eventtest.HostInfo{FriendlyName: fmt.Sprintf("host-%04d", i), Version: "0.56.0", UptimeSeconds: 60, UptimeHuman: uptime,
+		HostInfo: eventtest.HostInfo{FriendlyName: fmt.Sprintf("host-%05d", i), Version: "0.56.0", UptimeSeconds: 60, UptimeHuman: uptime,
 			Labels: map[string]string{"zone": fmt.Sprintf("zone-%d", i%5), "hostcore.os": "linux", "hostcore.arch": "x86_64"}},
 		Shape:  eventtest.ActorList,
-		Actors: map[string]uint64{"MAECHO": 2, "MAKVCOUNTER": 1, fmt.Sprintf("MAOWN%04d", i): 1},
+		Actors: map[string]uint64{"MAECHO": 2, "MAKVCOUNTER": 1, fmt.Sprintf("MAOWN%05d", i): 1},
 		Providers: []eventtest.Provider{
 			{ID: "VHTTPSERVER", LinkName: "default", ContractID: "wasmcloud:httpserver"},
 			{ID: "VKEYVALUE", LinkName: "default", ContractID: "wasmcloud:keyvalue"},
@@ -334,75 +334,162 @@ func thousandHeartbeat(i int, uptime string) []byte {
 	}, now())
 }
 
-// TestDashboard_ThousandHosts measures the dashboard with 1,000 hosts: the
-// time to the first complete render, and the cost of one host's update.
-// Only generous sanity bounds are asserted; the numbers are logged.
-func TestDashboard_ThousandHosts(t *testing.T) {
-	const n = 1000
-	page := mustBrowser(t, 1280, 900)
+// jsLongTasks records, from the first document on, the duration of every
+// main-thread task over 50 ms.
+const jsLongTasks = `window.__longTasks = [];
+new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__longTasks.push(e.duration); })
+	.observe({type: 'longtask', buffered: true});`
+
+// addScriptOnNewDocument runs source in every document the page opens.
+func addScriptOnNewDocument(source string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: source})
+		return chromedp.Void{}, err
+	}
+}
+
+// jsFilterMs sets a filter control as a user would and resolves with the
+// milliseconds until the page of the filtered hosts is on screen (the
+// hosts list says which query it shows), or -1 after 5 s.
+func jsFilterMs(id, value, query string) string {
+	return fmt.Sprintf(`(async () => {
+		const list = document.getElementById('hosts');
+		const e = document.getElementById(%q);
+		const t0 = performance.now();
+		e.value = %s;
+		e.dispatchEvent(new Event('input', {bubbles: true}));
+		e.dispatchEvent(new Event('change', {bubbles: true}));
+		while (list.dataset.query !== %s) {
+			if (performance.now() - t0 > 5000) return -1;
+			await new Promise((r) => requestAnimationFrame(r));
+		}
+		await new Promise((r) => requestAnimationFrame(r));
+		return performance.now() - t0;
+	})()`, id, strconv.Quote(value), strconv.Quote(query))
+}
+
+// startHeartbeats publishes lines, round robin, at rate events per second
+// until the returned function is called (or the test ends), which returns
+// how many it sent.
+// Every line applies again (its seq changes), so each is a change of a
+// host document.
+func startHeartbeats(tb testing.TB, nc *nats.Conn, lines [][]byte, rate int) (stop func() int) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sent := 0
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		const every = 30 * time.Millisecond
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		start := time.Now()
+		for i := 0; ; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			due := int(time.Since(start).Seconds() * float64(rate))
+			for ; sent < due; sent++ {
+				if err := nc.Publish(streams.HostEventSubject("default"), lines[i]); err != nil {
+					tb.Errorf("publish: %v", err)
+					return
+				}
+				i = (i + 1) % len(lines)
+			}
+		}
+	})
+	stop = func() int {
+		cancel()
+		wg.Wait()
+		return sent
+	}
+	tb.Cleanup(func() { stop() })
+	return stop
+}
+
+// TestDashboard_TenThousandHosts measures the dashboard with a lattice of
+// 10,000 hosts while 3,333 heartbeats a second arrive, against its
+// targets: the totals and the first screen of hosts on screen within 1 s
+// of navigation, a filter change shown within 200 ms, at most 3 MB of HTML
+// at any time, and no main-thread task over 100 ms while live updates flow
+// (5 s here, 30 s with LATTICESTATE_SOAK=1).
+//
+// The machine's other work only ever adds to a page's timings, so the
+// first screen is the best of three loads and the filter target applies
+// to the median of six changes. The timing targets hold as they are with
+// LATTICESTATE_SOAK=1, the run that measures them (on a machine that is
+// otherwise idle); the default run, on a machine shared with other jobs,
+// allows three times as long. The DOM bound holds in both.
+func TestDashboard_TenThousandHosts(t *testing.T) {
+	const n, rate, maxDOM = 10_000, 3333, 3 << 20
+	live, slack := 5*time.Second, 3.0
+	if viewSoak() {
+		live, slack = 30*time.Second, 1
+	}
+	br := mustBrowser(t, 1280, 900)
 	s := natstest.MustRunServer(t)
 	nc, _ := natstest.MustConnect(t, s)
 	p := mustStartProjector(t, s.ClientURL())
 	lines := make([][]byte, 0, n)
 	for i := range n {
-		lines = append(lines, thousandHeartbeat(i, "1 minute"))
+		lines = append(lines, largeHeartbeat(i, "1 minute"))
 	}
 	mustPublish(t, nc, streams.HostEventSubject("default"), lines)
-	waitCaughtUp(t, p, 60*time.Second)
+	waitCaughtUp(t, p, 2*time.Minute)
+	stop := startHeartbeats(t, nc, lines, rate)
 
-	start := time.Now()
-	page.do(t, chromedp.Navigate(p.addr+"/"))
-	page.waitFor(t, "1,000 hosts rendered", `window.latticestateDashboard.stats.firstFrameMs !== null && document.querySelectorAll('#hosts > li').length === 1000`, 30*time.Second)
-	wall := time.Since(start)
-	st := eval[dashboardStats](t, page, `window.latticestateDashboard.stats`)
-	var biggest flushStat
-	for _, f := range st.Flushes {
-		if f.Hosts > biggest.Hosts {
-			biggest = f
-		}
+	br.do(t, addScriptOnNewDocument(jsLongTasks))
+	var firstPaints []float64
+	for range 3 {
+		br.do(t, chromedp.Navigate(p.addr+"/"))
+		br.waitFor(t, "totals and the first page", `window.latticestateDashboard.stats.firstPaintMs !== null &&
+			document.getElementById('total-hosts').textContent === '10,000' && document.querySelectorAll('#hosts > li').length >= 12`, 30*time.Second)
+		firstPaints = append(firstPaints, *eval[dashboardStats](t, br, `window.latticestateDashboard.stats`).FirstPaintMs)
 	}
-	t.Logf("1,000 hosts: first render %.0f ms after navigation start, painted by %.0f ms; largest frame built %d cards in %.0f ms; %d events; %v wall clock from Navigate",
-		st.FirstRenderMs, st.FirstFrameMs, biggest.Hosts, biggest.ScriptMs, st.Events, wall.Round(time.Millisecond))
-	require.Less(t, st.FirstFrameMs, 30_000.0, "sanity bound")
-	page.screenshot(t, "thousand-hosts")
+	br.waitFor(t, "a full page", `document.querySelectorAll('#hosts > li').length === 50`, 5*time.Second)
+	br.screenshot(t, "ten-thousand-hosts")
 
-	// One host's heartbeat at a time: time until the page shows it (NATS,
-	// projector, SSE and rendering), and the page's own cost of the frame.
-	before := len(st.Flushes)
-	var latencies []time.Duration
-	for k := range 20 {
-		i := (k * 37) % n
-		mark := fmt.Sprintf("update %d", k)
-		start := time.Now()
-		mustPublish(t, nc, streams.HostEventSubject("default"), [][]byte{thousandHeartbeat(i, mark)})
-		page.waitFor(t, mark, jsCardHas(eventtest.HostID(i), mark), 10*time.Second)
-		latencies = append(latencies, time.Since(start))
+	// Filter changes, each measured from input to the page shown.
+	var filterMs []float64
+	for _, f := range []struct{ id, value, query string }{
+		{"filter-label", "zone=zone-3", "label=zone%3Dzone-3&limit=50"},
+		{"filter-status", "stale", "label=zone%3Dzone-3&status=stale&limit=50"},
+		{"filter-status", "", "label=zone%3Dzone-3&limit=50"},
+		{"filter-text", "host-0004", "label=zone%3Dzone-3&q=host-0004&limit=50"},
+		{"filter-label", "", "q=host-0004&limit=50"},
+		{"filter-text", "", "limit=50"},
+	} {
+		ms := eval[float64](t, br, jsFilterMs(f.id, f.value, f.query), chromedp.EvalAwaitPromise)
+		require.GreaterOrEqual(t, ms, 0.0, "%s=%q: page of %s not shown within 5 s", f.id, f.value, f.query)
+		filterMs = append(filterMs, ms)
 	}
-	page.waitFor(t, "last frame measured", `window.latticestateDashboard.stats.flushes.at(-1).frameMs !== null`, 5*time.Second)
-	st = eval[dashboardStats](t, page, `window.latticestateDashboard.stats`)
-	var script, frame []float64
-	for _, f := range st.Flushes[min(before, len(st.Flushes)):] {
-		if f.Hosts == 1 && f.FrameMs != nil {
-			script = append(script, f.ScriptMs)
-			frame = append(frame, *f.FrameMs)
-		}
-	}
-	require.NotEmpty(t, script, "no single-host frames recorded")
-	sort.Float64s(script)
-	sort.Float64s(frame)
-	slices.Sort(latencies)
-	t.Logf("1,000 hosts, one host updated (%d frames): render script median %.2f ms (max %.2f), frame incl. layout and paint median %.1f ms (max %.1f); publish-to-visible median %v (max %v)",
-		len(script), script[len(script)/2], script[len(script)-1], frame[len(frame)/2], frame[len(frame)-1],
-		latencies[len(latencies)/2].Round(time.Millisecond), latencies[len(latencies)-1].Round(time.Millisecond))
-	require.Less(t, script[len(script)/2], 500.0, "sanity bound")
+	br.waitFor(t, "a full page again", `document.querySelectorAll('#hosts > li').length === 50`, 5*time.Second)
 
-	// Filtering all 1,000 cards by label, until the next frame is painted.
-	filterMs := eval[float64](t, page, `(() => { const t0 = performance.now(); const e = document.getElementById('filter-label');
-		e.value = 'zone=zone-3'; e.dispatchEvent(new Event('input'));
-		return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(performance.now() - t0)))) })()`,
-		chromedp.EvalAwaitPromise)
-	require.Equal(t, n/5, len(eval[[]string](t, page, jsVisibleIDs)))
-	t.Logf("1,000 hosts, label filter applied and painted in %.1f ms", filterMs)
-	page.screenshot(t, "thousand-hosts-filtered")
+	// Live updates for a while: the DOM stays bounded, no long task.
+	eval[int](t, br, `window.__longTasks.length = 0`)
+	before := eval[dashboardStats](t, br, `window.latticestateDashboard.stats`)
+	maxHTML := 0
+	for end := time.Now().Add(live); time.Now().Before(end); {
+		maxHTML = max(maxHTML, eval[int](t, br, `document.documentElement.outerHTML.length`))
+		time.Sleep(500 * time.Millisecond)
+	}
+	after := eval[dashboardStats](t, br, `window.latticestateDashboard.stats`)
+	long := eval[[]float64](t, br, `window.__longTasks`)
+	sent := stop()
+	br.screenshot(t, "ten-thousand-hosts-live")
+
+	sortedFilters := slices.Sorted(slices.Values(filterMs))
+	t.Logf("10,000 hosts, %d events/s (%d sent): totals and first page on screen %.0f ms after navigation (loads: %.0f); "+
+		"filter changes shown in %.0f ms (median %.0f); live %v: %d host events and %d summaries applied, %d page reads, largest DOM %d KB, long tasks %v",
+		rate, sent, slices.Min(firstPaints), firstPaints, filterMs, sortedFilters[len(sortedFilters)/2], live,
+		after.Events-before.Events, after.Summaries-before.Summaries, len(after.Pages)-len(before.Pages), maxHTML>>10, long)
+	require.LessOrEqual(t, maxHTML, maxDOM, "DOM bounded")
+	require.Greater(t, after.Events, before.Events, "live updates reached the page")
+	require.Less(t, slices.Min(firstPaints), 1000*slack, "totals and first screen within 1 s (×%v)", slack)
+	require.Less(t, sortedFilters[len(sortedFilters)/2], 200*slack, "filter change shown within 200 ms (×%v)", slack)
+	for _, d := range long {
+		require.LessOrEqual(t, d, 100*slack, "main-thread tasks while live within 100 ms (×%v): %v", slack, long)
+	}
 	p.stop(t)
 }

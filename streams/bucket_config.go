@@ -94,6 +94,10 @@ func LinkKey(lattice, key string) string { return lattice + ".links." + EscapeKe
 // RefmapKey is <lattice>.refmaps.<escaped OCI reference>.
 func RefmapKey(lattice, ociURL string) string { return lattice + ".refmaps." + EscapeKey(ociURL) }
 
+// MetaKeys matches every key under _meta: the checkpoints, which the
+// projector writes after the documents of each batch.
+func MetaKeys() string { return "_meta.>" }
+
 // CheckpointKey holds the last stream sequence the projector named consumer
 // applied completely.
 func CheckpointKey(consumer string) string {

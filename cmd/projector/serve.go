@@ -51,13 +51,20 @@ and removed once nothing about it has been captured for --host-expiry (default
 
 HTTP (--http):
   GET /api/v1/lattices/{lattice}/hosts        every host, sorted by id
-                          ?label=k=v (repeatable) ?status=up|stale
+                          ?label=k=v (repeatable) ?status=up|stale ?q=text
+      ?limit=N&after=<host id>: one page in {"hosts","total","next"}; pass
+      next as after for the following page
+  GET /api/v1/lattices/{lattice}/summary      counts: hosts by status, actor
+      instances, providers by status, versions, contracts, labels
   GET /api/v1/lattices/{lattice}/hosts/{id}   one host (404 if unknown)
       both take ?as_of=<stream sequence | RFC 3339 time>: the state after
       exactly the events up to that point, rebuilt from the nearest snapshot;
       410 when its history is gone (naming the earliest point), 400 past the end
   GET /api/v1/lattices/{lattice}/watch        Server-Sent Events: every host, then
-      one event per change (id = bucket revision; resumes with Last-Event-ID)
+      one event per change (id = bucket revision; resumes with Last-Event-ID);
+      the filters above and ?host=<id> (repeatable); ?mode=summary|both for
+      summary events; a client too slow to keep up gets "resync" and the end
+      of its stream; beyond --max-watchers streams: 503
   GET /api/v1/lattices/{lattice}/links        link definitions, sorted by key
   GET /api/v1/lattices/{lattice}/refmaps      ref maps, sorted by OCI reference
       both take ?as_of= too
@@ -68,7 +75,12 @@ HTTP (--http):
   GET /          the dashboard: hosts live, links and ref maps, the past with as of
   GET /healthz   200 once NATS, the streams and the bucket are in place
   GET /readyz    200 while every captured event is applied, else 503 with the lag
-  GET /metrics   Prometheus metrics
+  GET /metrics   Prometheus metrics, the lattices' hosts, actor instances and
+                 providers among them
+
+Host lists, summaries, watch streams and the lattice gauges are answered from
+an in-memory view of the bucket, kept by one watch on a NATS connection of its
+own, so that watchers never slow the projector's connection.
 
 History: the stream keeps events for --events-max-age (and at most
 --events-max-bytes); a stream that exists keeps the limits it has unless one of
@@ -130,6 +142,7 @@ func (s *serveFlags) register(f *pflag.FlagSet) {
 	f.IntVar(&c.Replicas, "replicas", c.Replicas, "replicas of the streams and bucket (3 in a cluster)")
 	f.StringVar(&s.logLevel, "log-level", s.logLevel, "debug, info, warn or error")
 	f.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "trace every event (continuing its traceparent) through decode and KV write, exporting OTLP/HTTP here, e.g. http://localhost:4318; empty: no tracing")
+	f.IntVar(&c.MaxWatchers, "max-watchers", c.MaxWatchers, "most /watch streams served at once; more are answered 503")
 	f.IntVar(&c.DemoHosts, "demo", 0, "also run N simulated hosts in-process (lattice \"default\", lifecycle churn), to watch without wasmCloud")
 	f.DurationVar(&c.EventsMaxAge, "events-max-age", c.EventsMaxAge, "how long the event stream keeps events (0: unlimited); an existing stream keeps its own limit unless this is given")
 	f.Int64Var(&c.EventsMaxBytes, "events-max-bytes", 0, "the most bytes the event stream keeps, oldest dropped first (0: unlimited)")

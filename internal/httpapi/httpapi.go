@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"latticestate/internal/view"
 	"latticestate/pipeline"
 	"latticestate/projections"
 	"latticestate/streams"
@@ -34,6 +35,9 @@ type Progress interface {
 type Server struct {
 	// State opens the projections bucket.
 	State *pipeline.StateReader
+	// View answers the live host list, summary, watch and lattice gauges
+	// from memory.
+	View *view.View
 	// Healthy reports whether NATS is connected with the streams and bucket
 	// in place.
 	Healthy func() error
@@ -69,6 +73,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/lattices", s.listLattices)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/hosts", s.listHosts)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/hosts/{id}", s.getHost)
+	mux.HandleFunc("GET /api/v1/lattices/{lattice}/summary", s.summary)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/watch", s.watch)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/links", s.listLinks)
 	mux.HandleFunc("GET /api/v1/lattices/{lattice}/refmaps", s.listRefmaps)
@@ -130,12 +135,17 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	filter, err := projections.ParseHostFilter(q.Get("status"), q["label"])
+	filter, err := view.ParseFilter(q)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	var docs [][]byte
+	page, err := view.ParsePage(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var res view.HostsPage
 	if asOf, ok, err := parseAsOf(r); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -145,48 +155,27 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		for _, h := range hosts {
-			if filter.Match(h) {
-				b, err := projections.Marshal(h)
-				if err != nil {
-					s.fail(w, r, err)
-					return
-				}
-				docs = append(docs, b)
+		var selected []*projections.Host
+		selected, res.Next, res.Total = view.PageHosts(hosts, filter, page)
+		for _, h := range selected {
+			b, err := projections.Marshal(h)
+			if err != nil {
+				s.fail(w, r, err)
+				return
 			}
+			res.Docs = append(res.Docs, b)
 		}
 	} else {
-		kv, err := s.State.Bucket(r.Context())
-		if err != nil {
+		if err := s.syncView(r.Context()); err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		raw, err := pipeline.ListHosts(r.Context(), kv, lattice)
-		if err != nil {
+		if res, err = s.View.Hosts(lattice, filter, page); err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		for _, d := range raw {
-			if !filter.Empty() {
-				h, err := projections.UnmarshalHost(d.JSON)
-				if err != nil || !filter.Match(h) {
-					continue
-				}
-			}
-			docs = append(docs, d.JSON)
-		}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	buf := []byte{'['}
-	for i, d := range docs {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, d...)
-	}
-	buf = append(buf, ']', '\n')
-	_, _ = w.Write(buf)
+	writeHostsPage(w, res, page.Paged())
 }
 
 // parseAsOf reads ?as_of=; ok is false when it is absent.

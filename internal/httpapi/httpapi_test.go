@@ -20,6 +20,7 @@ import (
 	"latticestate/internal/eventtest"
 	"latticestate/internal/httpapi"
 	"latticestate/internal/natstest"
+	"latticestate/internal/view"
 	"latticestate/pipeline"
 	"latticestate/streams"
 )
@@ -33,26 +34,34 @@ func (l lag) Lag(context.Context) (uint64, error) { return uint64(l), nil }
 // apiFixture is an API server over a real JetStream server.
 type apiFixture struct {
 	srv *httptest.Server
+	v   *view.View
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	res *streams.Resources
 }
 
-func mustFixture(t *testing.T, pending uint64) apiFixture {
+func mustFixture(t *testing.T, pending uint64, opts ...view.Option) apiFixture {
 	t.Helper()
 	s := natstest.MustRunServer(t)
 	nc, js := natstest.MustConnect(t, s)
 	res, err := streams.Ensure(context.Background(), js, streams.DefaultOptions())
 	require.NoError(t, err)
+	// The view has a connection of its own, as serve gives it.
+	_, vjs := natstest.MustConnect(t, s)
+	v, err := view.New(vjs, opts...)
+	require.NoError(t, err)
+	v.Start(context.Background())
+	t.Cleanup(v.Stop)
 	api := &httpapi.Server{
 		State:    pipeline.NewStateReader(js),
+		View:     v,
 		Healthy:  func() error { return nil },
 		Progress: lag(pending),
 		AsOf:     pipeline.NewHistory(js).Lattice,
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return apiFixture{srv: srv, nc: nc, js: js, res: res}
+	return apiFixture{srv: srv, v: v, nc: nc, js: js, res: res}
 }
 
 func mustServer(t *testing.T, pending uint64) *httptest.Server {
@@ -114,7 +123,18 @@ func TestServer_Handler(t *testing.T) {
 		{"label selected twice", "/api/v1/lattices/default/hosts?label=zone%3Da&label=zone%3Db", 400, "already selected"},
 		{"bad as_of", "/api/v1/lattices/default/hosts?as_of=soon", 400, "RFC 3339"},
 		{"bad label selector", "/api/v1/lattices/default/hosts?label==x", 400, "label selector"},
+		{"limit 0", "/api/v1/lattices/default/hosts?limit=0", 400, "limit"},
+		{"limit too large", "/api/v1/lattices/default/hosts?limit=1001", 400, "limit"},
+		{"after without limit", "/api/v1/lattices/default/hosts?after=NCSWT2MNKTGQC7FZE3NEW5LN44PIRUJUK7ZIN2LNNN4DIUJVTFGLOI7I", 400, "after needs limit"},
+		{"after not a host id", "/api/v1/lattices/default/hosts?limit=5&after=x", 400, "not a host public key"},
+		{"empty page", "/api/v1/lattices/default/hosts?limit=5", 200, `{"hosts":[],"total":0,"next":null}`},
+		{"empty summary", "/api/v1/lattices/default/summary", 200, `"hosts":{"total":0,"by_status":{}}`},
+		{"summary of an invalid lattice", "/api/v1/lattices/bad.name/summary", 400, `"error"`},
+		{"watch with a bad mode", "/api/v1/lattices/default/watch?mode=all", 400, "want hosts, summary or both"},
+		{"watch with a bad host", "/api/v1/lattices/default/watch?host=NOPE", 400, "not a host public key"},
+		{"watch with a bad status", "/api/v1/lattices/default/watch?status=down", 400, "want one of up, stale"},
 		{"as_of past the end of the stream", "/api/v1/lattices/default/hosts?as_of=5", 400, `"last_seq":0`},
+		{"summary as_of past the end of the stream", "/api/v1/lattices/default/summary?as_of=5", 400, `"last_seq":0`},
 		{"history of an empty stream", "/api/v1/lattices/default/history", 404, "not available"},
 		{"healthz", "/healthz", 200, "ok"},
 		{"readyz when current", "/readyz", 200, "ready"},
@@ -149,7 +169,7 @@ func TestServer_OpenAPI(t *testing.T) {
 	for _, p := range []string{
 		"/api/v1/lattices/{lattice}/hosts", "/api/v1/lattices/{lattice}/hosts/{id}",
 		"/api/v1/lattices/{lattice}/watch", "/api/v1/lattices", "/api/v1/lattices/{lattice}/links",
-		"/api/v1/lattices/{lattice}/refmaps", "/api/v1/settings", "/healthz", "/readyz", "/metrics",
+		"/api/v1/lattices/{lattice}/refmaps", "/api/v1/lattices/{lattice}/summary", "/api/v1/settings", "/healthz", "/readyz", "/metrics",
 	} {
 		require.Contains(t, doc.Paths, p)
 	}

@@ -25,19 +25,18 @@ type refmapAsOf struct {
 }
 
 // listLattices answers the lattices that have documents in the active
-// bucket, sorted.
+// bucket, sorted, from the view.
 func (s *Server) listLattices(w http.ResponseWriter, r *http.Request) {
-	kv, err := s.State.Bucket(r.Context())
+	if err := s.syncView(r.Context()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	lattices, err := s.View.Lattices()
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	lattices, err := pipeline.ListLattices(r.Context(), kv)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.writeDocument(w, r, append([]string{}, lattices...))
+	s.writeDocument(w, r, lattices)
 }
 
 // listLinks answers every link of a lattice sorted by key: the stored

@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"latticestate/internal/cli"
 	"latticestate/internal/httpapi"
+	"latticestate/internal/view"
 	"latticestate/pipeline"
 	"latticestate/streams"
 )
@@ -30,6 +32,8 @@ type running struct {
 	res *streams.Resources
 
 	reg        *prometheus.Registry
+	vnc        *nats.Conn
+	view       *view.View
 	enricher   *pipeline.Enricher
 	sweeper    *pipeline.Sweeper
 	projectors []namedProjector
@@ -72,6 +76,9 @@ func (r *running) start(ctx, gctx context.Context, g *errgroup.Group) (func(), e
 		return stop, fmt.Errorf("start staleness sweeper: %w", err)
 	}
 	r.stops = append(r.stops, r.sweeper.Stop)
+	if err := r.startView(gctx); err != nil {
+		return stop, err
+	}
 	httpSrv, ln, err := r.newHTTP(gctx)
 	if err != nil {
 		return stop, err
@@ -151,6 +158,34 @@ func (r *running) newProjectors(ctx context.Context) error {
 	return nil
 }
 
+// startView starts the in-memory view of the state bucket that answers the
+// host lists, summaries, watches and lattice gauges, on a NATS connection
+// of its own: a burst of changes queues there, never in front of the
+// projector's messages.
+func (r *running) startView(ctx context.Context) error {
+	opts := append(cli.NATSOptions("latticestate-view", r.log), r.cfg.NATSOptions...)
+	vnc, err := nats.Connect(r.url, opts...)
+	if err != nil {
+		return fmt.Errorf("connect the state view to NATS at %s: %w", r.url, err)
+	}
+	r.stops = append(r.stops, vnc.Close)
+	js, err := streams.NewJetStream(vnc)
+	if err != nil {
+		return err
+	}
+	v, err := view.New(js, view.WithLogger(r.log.With("component", "view")), view.WithMaxWatchers(r.cfg.MaxWatchers))
+	if err != nil {
+		return err
+	}
+	if err := r.reg.Register(v.Metrics()); err != nil {
+		return fmt.Errorf("state view metrics: %w", err)
+	}
+	v.Start(ctx)
+	r.stops = append(r.stops, v.Stop)
+	r.vnc, r.view = vnc, v
+	return nil
+}
+
 // newHTTP makes the HTTP server of the API, probes and metrics, and its
 // listener. Requests (server-sent event streams among them) end when the
 // server stops: their base context is gctx.
@@ -158,7 +193,8 @@ func (r *running) newHTTP(gctx context.Context) (*http.Server, net.Listener, err
 	history := pipeline.NewHistory(r.js)
 	api := &httpapi.Server{
 		State:      pipeline.NewStateReader(r.js),
-		Healthy:    func() error { return connected(r.nc) },
+		View:       r.view,
+		Healthy:    func() error { return errors.Join(connected(r.nc), connected(r.vnc)) },
 		Progress:   r.byLattice,
 		Metrics:    promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{}),
 		AsOf:       history.Lattice,

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"latticestate/internal/embedded"
+	"latticestate/internal/view"
 	"latticestate/pipeline"
 	"latticestate/streams"
 )
@@ -59,6 +60,9 @@ type Config struct {
 	HostExpiry time.Duration
 	// DemoHosts simulated hosts run in-process (0: none).
 	DemoHosts int
+	// MaxWatchers is the most /watch streams served at once; more are
+	// answered 503.
+	MaxWatchers int
 	// OTLPEndpoint, when set, receives a trace of every event (OTLP/HTTP).
 	OTLPEndpoint string
 }
@@ -76,6 +80,7 @@ func DefaultConfig() Config {
 		SnapshotEvery:     streams.DefaultSnapshotEvery,
 		HeartbeatInterval: 30 * time.Second,
 		HostExpiry:        pipeline.DefaultHostExpiry,
+		MaxWatchers:       view.DefaultMaxWatchers,
 	}
 }
 
@@ -175,6 +180,8 @@ func (s *Server) checkConfig() error {
 		return fmt.Errorf("replicas %d: want at least 1", c.Replicas)
 	case c.DemoHosts < 0:
 		return fmt.Errorf("demo hosts %d: want 0 or more", c.DemoHosts)
+	case c.MaxWatchers < 1:
+		return fmt.Errorf("max watchers %d: want at least 1", c.MaxWatchers)
 	}
 	if c.NATSURL == "" {
 		if err := c.Embedded.Validate(); err != nil {

@@ -1,32 +1,43 @@
-// The latticestate dashboard: the hosts of one lattice, live from the
-// server-sent event stream /api/v1/lattices/{lattice}/watch, or as they were
-// at a point of the event stream (?as_of=).
+// The latticestate dashboard: one page of the hosts of a lattice at a time,
+// live, or as they were at a point of the event stream (?as_of=).
+//
+// The server does the heavy work, so the page stays light whatever the
+// size of the lattice: it pages and filters the hosts
+// (/hosts?limit=&after=&label=&status=&q=) and counts them (/summary). The
+// page holds only the hosts on screen. Live, one event stream
+// (/watch?mode=both&host=…) follows just those hosts and brings the
+// lattice's counts; when the counts change, the page is read again (at most
+// every REFRESH_MS) to take in hosts that came or went.
 //
 // Everything a host sent is hostile input: it reaches the page only as text
 // (textContent, text nodes, attribute values), never as markup.
 //
 // Rendering is incremental: an event only records the host and marks it
-// dirty; once per animation frame the dirty hosts' cards are rebuilt and
-// placed, so a burst of events costs one layout.
+// dirty; once per animation frame the dirty cards are rebuilt, so a burst
+// of events costs one layout.
 'use strict';
 
 (() => {
   const API = '/api/v1';
   const LATTICE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+  const PAGE = 50;
+  const FIRST_SCREEN = 12;
+  const FRAME_BUDGET_MS = 12;
   const AGE_EVERY_MS = 5000;
   const INVENTORY_SHOWN = 20;
-  const FLUSHES_KEPT = 500;
-  const FRAME_BUDGET_MS = 30;
-
-  const $ = (id) => document.getElementById(id);
+  const REFRESH_MS = 2000;
+  const SUGGESTIONS = 300;
+  const KEPT = 200;
   // How often the live dashboard asks how far back history goes.
   const HISTORY_EVERY_MS = 15000;
 
+  const $ = (id) => document.getElementById(id);
   const ui = {
     lattice: $('lattice'), conn: $('conn'), connText: $('conn-text'),
-    hosts: $('hosts'), shown: $('shown'), mode: $('mode'),
+    hosts: $('hosts'), shown: $('shown'), mode: $('mode'), pagers: [...document.querySelectorAll('[data-page]')],
     seq: $('asof-seq'), seqOut: $('asof-seq-out'), seqRange: $('asof-range'), timeForm: $('asof-form'), time: $('asof-time'), live: $('live'),
     filterLabel: $('filter-label'), filterText: $('filter-text'), filterStatus: $('filter-status'), filters: $('filters'),
+    suggestions: $('label-suggestions'),
     tabHosts: $('tab-hosts'), tabLinks: $('tab-links'), panelLinks: $('panel-links'),
     links: document.querySelector('#links tbody'), refmaps: document.querySelector('#refmaps tbody'),
     linksStatus: $('links-status'), linksRefresh: $('links-refresh'),
@@ -36,28 +47,33 @@
     },
   };
 
-  // Measurements of the page itself, read by the browser tests.
-  const stats = { firstRenderMs: null, firstFrameMs: null, events: 0, flushes: [] };
+  // Measurements of the page itself, read by the browser tests:
+  // firstPaintMs is when the totals and the first page were first on
+  // screen (ms since navigation start); pages are the page loads.
+  const stats = { firstPaintMs: null, pages: [], events: 0, summaries: 0, watches: 0, flushes: [] };
   window.latticestateDashboard = { stats };
 
   const st = {
     lattice: 'default',
     live: true,
     asOf: '', asOfLabel: '',
-    es: null, resync: null, retries: 0, retryTimer: 0, ready: false,
-    hosts: new Map(), // id → host document
+    es: null, esKey: '', retries: 0, retryTimer: 0, interrupted: false,
+    filter: { labels: [], text: '', status: '' }, loading: false, again: false,
+    cursors: [''], // the after cursor of every page up to the current one
+    next: null, total: 0, revision: '', pageError: '', pendingQuery: null, latticesLoaded: false,
+    hosts: new Map(), // id → host document on the page
+    order: [], // ids on the page, in the server's order
     cards: new Map(), // id → <li>
-    keys: new Map(), // id → sort key the card is placed by
-    search: new Map(), // id → lower-case text the search matches
     ages: new Map(), // id → [element, last seen ms]
     expiries: new Map(), // id → [element, expires at ms], stale hosts while live
     expiryMs: null, // serve's host expiry (0: never), once /settings says it
-    contrib: new Map(), // id → what the host adds to the totals
-    order: [], // ids of placed cards, sorted by key
-    dirty: new Set(), gone: new Set(), refilter: false, frame: 0,
-    totals: { hosts: 0, stale: 0, actors: 0, providers: 0, unhealthy: 0 },
-    filter: { labels: [], text: '', status: '' },
-    maxSeq: 0, lastSeq: 0, earliestSeq: 0, request: 0, linksRequest: 0,
+    summarySeq: 0, lastSeq: 0, earliestSeq: 0,
+    dirty: new Set(), placed: true, frame: 0,
+    summaryKey: '', suggestionsKey: '',
+    pageShown: false, summaryShown: false,
+    rerender: false, // live and the past show cards differently (expiry)
+    request: 0, summaryRequest: 0, linksRequest: 0,
+    refreshTimer: 0, lastRefresh: 0,
   };
 
   // el builds an element; strings among children become text nodes.
@@ -82,6 +98,10 @@
   const COUNT = new Intl.NumberFormat('en');
   const plural = (n, what) => `${n} ${what}${n === 1 ? '' : 's'}`;
   const short = (id) => (id.length > 20 ? `${id.slice(0, 8)}…${id.slice(-6)}` : id);
+  const keep = (list, entry) => {
+    list.push(entry);
+    if (list.length > KEPT) list.shift();
+  };
 
   const HEALTH_CLASS = { Healthy: 'ok', Unhealthy: 'bad', Awaiting: 'wait' };
   const healthClass = (s) => HEALTH_CLASS[s] || 'other';
@@ -140,157 +160,302 @@
     return awaiting ? 'wait' : 'ok';
   }
 
-  function contribution(h) {
-    let actors = 0;
-    let unhealthy = 0;
-    for (const a of Object.values(obj(h.actors))) {
-      actors += num(obj(a).count);
-      if (obj(a).status === 'Unhealthy') unhealthy++;
-    }
-    const providers = Object.values(obj(h.providers));
-    for (const p of providers) if (obj(p).status === 'Unhealthy') unhealthy++;
-    return { hosts: 1, stale: h.status === 'stale' ? 1 : 0, actors, providers: providers.length, unhealthy };
-  }
+  const validHost = (h) => h && typeof h === 'object' && typeof h.host_id === 'string' && h.host_id !== '';
+  const latticeURL = () => `${API}/lattices/${encodeURIComponent(st.lattice)}`;
 
-  function addTotals(c, sign) {
-    for (const k of Object.keys(st.totals)) st.totals[k] += sign * c[k];
-  }
-
-  // ---- host state: events only record, flush renders ----
-
-  function setHost(h) {
-    if (!h || typeof h !== 'object' || typeof h.host_id !== 'string' || h.host_id === '') return;
-    const id = h.host_id;
-    const old = st.contrib.get(id);
-    if (old) addTotals(old, -1);
-    const c = contribution(h);
-    addTotals(c, 1);
-    st.contrib.set(id, c);
-    st.hosts.set(id, h);
-    st.search.delete(id);
-    st.gone.delete(id);
-    st.dirty.add(id);
-    if (st.live && num(h.seq) > st.maxSeq) st.maxSeq = num(h.seq);
-    schedule();
-  }
-
-  function deleteHost(id) {
-    if (!st.hosts.has(id)) return;
-    addTotals(st.contrib.get(id), -1);
-    st.contrib.delete(id);
-    st.hosts.delete(id);
-    st.search.delete(id);
-    st.dirty.delete(id);
-    st.gone.add(id);
-    schedule();
-  }
-
-  function clearHosts() {
-    st.hosts.clear(); st.cards.clear(); st.keys.clear(); st.search.clear(); st.ages.clear(); st.expiries.clear(); st.contrib.clear();
-    st.dirty.clear(); st.gone.clear();
-    st.order = [];
-    for (const k of Object.keys(st.totals)) st.totals[k] = 0;
-    ui.hosts.replaceChildren();
-    schedule();
-  }
+  // ---- the page of hosts: loads and events only record, flush renders ----
 
   function schedule() {
     if (!st.frame) st.frame = requestAnimationFrame(flush);
   }
 
-  const sortKey = (h) => `${str(h.friendly_name).toLowerCase()}\u0000${h.host_id}`;
-
-  // lowerBound finds where key goes in st.order.
-  function lowerBound(key) {
-    let lo = 0;
-    let hi = st.order.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (st.keys.get(st.order[mid]) < key) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  function unplace(id) {
-    let i = lowerBound(st.keys.get(id));
-    if (st.order[i] !== id) i = st.order.indexOf(id);
-    if (i >= 0) st.order.splice(i, 1);
-  }
-
-  function place(fresh) {
-    if (fresh.length === 0) return;
-    if (st.order.length === 0) {
-      // The first cards: sort once, insert once.
-      for (const id of fresh) st.order.push(id);
-      st.order.sort((a, b) => (st.keys.get(a) < st.keys.get(b) ? -1 : 1));
-      const frag = document.createDocumentFragment();
-      for (const id of st.order) frag.append(st.cards.get(id));
-      ui.hosts.replaceChildren(frag);
-      return;
-    }
-    for (const id of fresh) {
-      const i = lowerBound(st.keys.get(id));
-      st.order.splice(i, 0, id);
-      const next = st.order[i + 1];
-      ui.hosts.insertBefore(st.cards.get(id), next === undefined ? null : st.cards.get(next));
-    }
-  }
-
   function flush() {
     st.frame = 0;
     const t0 = performance.now();
-    let changed = st.gone.size;
-    for (const id of st.gone) {
-      const card = st.cards.get(id);
-      if (card) {
-        unplace(id);
+    for (const [id, card] of st.cards) {
+      if (!st.hosts.has(id)) {
         card.remove();
+        st.cards.delete(id);
+        st.ages.delete(id);
+        st.expiries.delete(id);
       }
-      st.cards.delete(id); st.keys.delete(id); st.ages.delete(id); st.expiries.delete(id);
     }
-    st.gone.clear();
-    const fresh = [];
-    for (const id of st.dirty) {
-      // Leave the rest to the next frames rather than block input: the
-      // first load of a thousand hosts takes a few frames, not one long one.
-      if (performance.now() - t0 > FRAME_BUDGET_MS) break;
+    // Cards are built in page order, the first screen in the first frame
+    // and the rest as the frame budget allows, so that no frame is long.
+    let built = 0;
+    for (const id of st.order) {
+      if (!st.dirty.has(id)) continue;
+      if (built >= FIRST_SCREEN && performance.now() - t0 > FRAME_BUDGET_MS) break;
       st.dirty.delete(id);
-      const h = st.hosts.get(id);
-      if (!h) continue;
-      const key = sortKey(h);
       let card = st.cards.get(id);
       if (!card) {
         card = el('li', { class: 'host', 'data-host-id': id });
         st.cards.set(id, card);
-        st.keys.set(id, key);
-        fresh.push(id);
-      } else if (st.keys.get(id) !== key) {
-        unplace(id);
-        st.keys.set(id, key);
-        fresh.push(id);
+        st.placed = false;
       }
-      renderCard(card, h);
-      card.hidden = !matches(id, h);
-      changed++;
+      renderCard(card, st.hosts.get(id));
+      built++;
     }
-    place(fresh);
-    if (st.refilter) {
-      st.refilter = false;
-      for (const [id, card] of st.cards) card.hidden = !matches(id, st.hosts.get(id));
+    for (const id of st.dirty) if (!st.hosts.has(id)) st.dirty.delete(id);
+    if (!st.placed) {
+      const want = [];
+      for (const id of st.order) if (st.cards.has(id)) want.push(st.cards.get(id));
+      const have = ui.hosts.children;
+      let same = have.length === want.length;
+      for (let i = 0; same && i < want.length; i++) same = have[i] === want[i];
+      if (!same) ui.hosts.replaceChildren(...want);
+      st.placed = true;
     }
-    renderTotals();
-    const scriptMs = performance.now() - t0;
-    const entry = { hosts: changed, scriptMs, frameMs: null };
-    requestAnimationFrame(() => { entry.frameMs = performance.now() - t0; });
-    stats.flushes.push(entry);
-    if (stats.flushes.length > FLUSHES_KEPT) stats.flushes.shift();
+    renderShown();
+    if (st.pendingQuery !== null) {
+      // Read by the browser tests: the page of this query is on screen.
+      ui.hosts.dataset.query = st.pendingQuery;
+      st.pendingQuery = null;
+    }
+    keep(stats.flushes, { hosts: built, scriptMs: performance.now() - t0 });
     if (st.dirty.size) schedule();
-    else if (st.live && st.ready && stats.firstRenderMs === null) {
-      stats.firstRenderMs = performance.now();
-      requestAnimationFrame(() => { stats.firstFrameMs = performance.now(); });
+    if (stats.firstPaintMs === null && st.pageShown && st.summaryShown) {
+      requestAnimationFrame(() => {
+        if (stats.firstPaintMs === null) stats.firstPaintMs = performance.now();
+      });
     }
   }
+
+  function clearPage() {
+    st.hosts.clear();
+    st.order = [];
+    st.dirty.clear();
+    st.placed = false;
+    st.total = 0;
+    st.next = null;
+    st.pageShown = false;
+    schedule();
+  }
+
+  function filterParams() {
+    const p = new URLSearchParams();
+    for (const l of st.filter.labels) p.append('label', l);
+    if (st.filter.status) p.set('status', st.filter.status);
+    if (st.filter.text) p.set('q', st.filter.text);
+    return p;
+  }
+
+  // loadPage reads the current page of the hosts the filters match; live,
+  // the watch then follows them.
+  async function loadPage() {
+    st.loading = true;
+    try {
+      await readPage();
+    } finally {
+      st.loading = false;
+    }
+    if (st.again) {
+      st.again = false;
+      loadPage();
+    }
+  }
+
+  async function readPage() {
+    const req = ++st.request;
+    clearTimeout(st.refreshTimer);
+    st.refreshTimer = 0;
+    st.lastRefresh = performance.now();
+    const p = filterParams();
+    p.set('limit', String(PAGE));
+    const after = st.cursors[st.cursors.length - 1];
+    if (after) p.set('after', after);
+    if (!st.live) p.set('as_of', st.asOf);
+    const q = p.toString();
+    const t0 = performance.now();
+    let page;
+    let res;
+    try {
+      [page, res] = await fetchJSON(`${latticeURL()}/hosts?${q}`);
+    } catch (err) {
+      if (req !== st.request) return;
+      if (!st.live && err.status === 410) {
+        showGone(err);
+        return;
+      }
+      st.pageError = err.message;
+      renderShown();
+      if (err.status === undefined || err.status >= 500) retryLater(loadPage);
+      return;
+    }
+    if (req !== st.request) return;
+    st.pageError = '';
+    const hosts = Array.isArray(obj(page).hosts) ? page.hosts : [];
+    if (!hosts.length && st.cursors.length > 1) {
+      // The hosts of this page went: back to the first page.
+      st.cursors = [''];
+      st.again = true;
+      return;
+    }
+    showPage(hosts, page, q);
+    st.revision = res.headers.get('Latticestate-Revision') || '';
+    keep(stats.pages, { ms: performance.now() - t0, hosts: hosts.length, query: q });
+    if (st.live) watch();
+    else ui.mode.textContent = `Showing the lattice as of ${st.asOfLabel}. Press Live to follow changes again.`;
+    if (!st.latticesLoaded) {
+      st.latticesLoaded = true;
+      loadLattices();
+    }
+  }
+
+  function showPage(hosts, page, q) {
+    const ids = [];
+    const seen = new Set();
+    for (const h of hosts) {
+      if (!validHost(h) || seen.has(h.host_id)) continue;
+      seen.add(h.host_id);
+      ids.push(h.host_id);
+      const old = st.hosts.get(h.host_id);
+      if (st.rerender || !old || old.seq !== h.seq || old.status !== h.status) {
+        st.hosts.set(h.host_id, h);
+        st.dirty.add(h.host_id);
+      }
+      if (st.live) st.summarySeq = Math.max(st.summarySeq, num(h.seq));
+    }
+    st.rerender = false;
+    renderSlider();
+    for (const id of [...st.hosts.keys()]) if (!seen.has(id)) st.hosts.delete(id);
+    st.order = ids;
+    st.placed = false;
+    st.total = num(page.total);
+    st.next = typeof page.next === 'string' ? page.next : null;
+    st.pageShown = true;
+    st.pendingQuery = q;
+    schedule();
+  }
+
+  // scheduleRefresh reads the page again soon, at most every REFRESH_MS.
+  function scheduleRefresh() {
+    if (!st.live || st.refreshTimer) return;
+    const wait = Math.max(0, st.lastRefresh + REFRESH_MS - performance.now());
+    st.refreshTimer = setTimeout(() => {
+      st.refreshTimer = 0;
+      loadPage();
+    }, wait);
+  }
+
+  function retryLater(f) {
+    clearTimeout(st.retryTimer);
+    if (!st.live) return;
+    setConn('reconnecting');
+    const wait = Math.min(1000 * 2 ** st.retries, 15000);
+    st.retries++;
+    st.retryTimer = setTimeout(f, wait);
+  }
+
+  function renderShown() {
+    let text;
+    if (st.pageError) {
+      text = `Could not load hosts: ${st.pageError}`;
+      ui.shown.dataset.error = '';
+    } else {
+      delete ui.shown.dataset.error;
+      const n = st.order.length;
+      const filtered = st.filter.labels.length || st.filter.text || st.filter.status;
+      if (!st.pageShown) text = 'Loading hosts…';
+      else if (n === 0) text = filtered ? 'No hosts match the filters.' : 'No hosts.';
+      else {
+        const first = (st.cursors.length - 1) * PAGE + 1;
+        const range = st.cursors.length === 1 && !st.next ? `All ${COUNT.format(n)}` : `${COUNT.format(first)}–${COUNT.format(first + n - 1)} of ${COUNT.format(st.total)}`;
+        text = `${range} ${filtered ? 'matching hosts' : (n === 1 && !st.next ? 'host' : 'hosts')}.`;
+      }
+    }
+    if (ui.shown.textContent !== text) ui.shown.textContent = text;
+    for (const b of ui.pagers) {
+      b.disabled = b.dataset.page === 'prev' ? st.cursors.length <= 1 : !st.next;
+    }
+  }
+
+  for (const b of ui.pagers) {
+    b.addEventListener('click', () => {
+      if (b.dataset.page === 'prev') {
+        if (st.cursors.length > 1) st.cursors.pop();
+      } else if (st.next) {
+        st.cursors.push(st.next);
+      }
+      loadPage();
+      if (b.closest('.pager-bottom')) ui.shown.scrollIntoView({ block: 'nearest' });
+    });
+  }
+
+  // ---- the summary ----
+
+  function renderSummary(s) {
+    s = obj(s);
+    const hosts = obj(s.hosts);
+    const actors = obj(s.actors);
+    const providers = obj(s.providers);
+    const values = {
+      hosts: num(hosts.total), stale: num(obj(hosts.by_status).stale), actors: num(actors.instances),
+      providers: num(providers.total),
+      unhealthy: num(obj(providers.by_status).Unhealthy) + num(obj(actors.by_status).Unhealthy),
+    };
+    for (const [k, e] of Object.entries(ui.total)) {
+      const v = COUNT.format(values[k]);
+      if (e.textContent !== v) e.textContent = v;
+    }
+    if (st.live) {
+      st.summarySeq = Math.max(st.summarySeq, num(s.seq));
+      renderSlider();
+    }
+    renderSuggestions(obj(s.labels).top);
+    st.summaryShown = true;
+    schedule();
+  }
+
+  // renderSlider puts the end of the as-of slider at the newest point.
+  function renderSlider() {
+    const max = String(Math.max(st.summarySeq, st.lastSeq, 1));
+    if (!st.live || ui.seq.max === max) return;
+    ui.seq.max = max;
+    // Keep the thumb at the end while live, unless it is being moved.
+    if (ui.seqOut.textContent === 'latest') ui.seq.value = max;
+  }
+
+  // renderSuggestions offers the most common labels as the label filter's
+  // completions.
+  function renderSuggestions(labels) {
+    const options = [];
+    for (const [k, l] of Object.entries(obj(labels))) {
+      options.push(k);
+      for (const v of Object.keys(obj(obj(l).top))) options.push(`${k}=${v}`);
+    }
+    options.sort();
+    options.length = Math.min(options.length, SUGGESTIONS);
+    const key = options.join('\n');
+    if (key === st.suggestionsKey) return;
+    st.suggestionsKey = key;
+    ui.suggestions.replaceChildren(...options.map((o) => el('option', { value: o })));
+  }
+
+  async function loadSummary() {
+    const req = ++st.summaryRequest;
+    const q = st.live ? '' : `?as_of=${encodeURIComponent(st.asOf)}`;
+    try {
+      const s = await getJSON(`${latticeURL()}/summary${q}`);
+      if (req !== st.summaryRequest) return;
+      st.summaryKey = JSON.stringify(s);
+      renderSummary(s);
+    } catch (err) {
+      if (req !== st.summaryRequest || st.live || err.status === 410) return; // the page says when it is gone
+      ui.mode.textContent = `Could not load the lattice as of ${st.asOfLabel}: ${err.message}`;
+    }
+  }
+
+  setInterval(() => {
+    for (const [e, ms] of st.ages.values()) {
+      const t = age(ms);
+      if (e.textContent !== t) e.textContent = t;
+    }
+    for (const [e, ms] of st.expiries.values()) {
+      const t = expiresIn(ms);
+      if (e.textContent !== t) e.textContent = t;
+    }
+  }, AGE_EVERY_MS);
 
   function renderCard(card, h) {
     const id = h.host_id;
@@ -348,63 +513,7 @@
       entries.length ? list : el('p', { class: 'none' }, 'none'));
   }
 
-  function renderTotals() {
-    for (const [k, e] of Object.entries(ui.total)) {
-      const v = COUNT.format(st.totals[k]);
-      if (e.textContent !== v) e.textContent = v;
-    }
-    let visible = 0;
-    for (const card of st.cards.values()) if (!card.hidden) visible++;
-    const n = st.cards.size;
-    let text;
-    if (n === 0) text = st.live && !st.ready ? 'Loading hosts…' : 'No hosts.';
-    else if (visible === n) text = `Showing all ${n} hosts.`;
-    else text = `Showing ${visible} of ${n} hosts.`;
-    if (ui.shown.textContent !== text) ui.shown.textContent = text;
-    const top = String(Math.max(st.maxSeq, st.lastSeq, 1));
-    if (st.live && ui.seq.max !== top) {
-      ui.seq.max = top;
-      // Keep the thumb at the end while live, unless it is being moved.
-      if (ui.seqOut.textContent === 'latest') ui.seq.value = ui.seq.max;
-    }
-  }
-
-  setInterval(() => {
-    for (const [e, ms] of st.ages.values()) {
-      const t = age(ms);
-      if (e.textContent !== t) e.textContent = t;
-    }
-    for (const [e, ms] of st.expiries.values()) {
-      const t = expiresIn(ms);
-      if (e.textContent !== t) e.textContent = t;
-    }
-  }, AGE_EVERY_MS);
-
   // ---- filters ----
-
-  function searchText(id, h) {
-    let s = st.search.get(id);
-    if (s === undefined) {
-      const parts = [id, str(h.friendly_name), str(h.version), str(h.status)];
-      for (const [k, v] of Object.entries(obj(h.labels))) parts.push(`${k}=${str(v)}`);
-      for (const k of Object.keys(obj(h.actors))) parts.push(k);
-      for (const [k, p] of Object.entries(obj(h.providers))) parts.push(k, str(obj(p).contract_id), str(obj(p).link_name));
-      s = parts.join('\n').toLowerCase();
-      st.search.set(id, s);
-    }
-    return s;
-  }
-
-  function matches(id, h) {
-    const f = st.filter;
-    if (f.status && h.status !== f.status) return false;
-    const labels = obj(h.labels);
-    for (const { k, v } of f.labels) {
-      if (!Object.hasOwn(labels, k)) return false;
-      if (v !== null && labels[k] !== v) return false;
-    }
-    return !f.text || searchText(id, h).includes(f.text);
-  }
 
   function readFilters() {
     const labels = [];
@@ -412,14 +521,21 @@
       const p = part.trim();
       if (!p) continue;
       const i = p.indexOf('=');
-      labels.push(i < 0 ? { k: p, v: null } : { k: p.slice(0, i).trim(), v: p.slice(i + 1).trim() });
+      labels.push(i < 0 ? p : `${p.slice(0, i).trim()}=${p.slice(i + 1).trim()}`);
     }
-    st.filter = { labels, text: ui.filterText.value.trim().toLowerCase(), status: ui.filterStatus.value };
-    st.refilter = true;
-    schedule();
+    st.filter = { labels, text: ui.filterText.value.trim(), status: ui.filterStatus.value };
+    st.cursors = [''];
+    // Typing coalesces: while a page is read, only the latest filters are
+    // read next.
+    if (st.loading) {
+      st.request++; // what is being read is not wanted any more
+      st.again = true;
+    } else {
+      loadPage();
+    }
   }
 
-  // ---- connection ----
+  // ---- the watch ----
 
   const CONN_TEXT = {
     connecting: 'Connecting…',
@@ -438,9 +554,8 @@
     clearTimeout(st.retryTimer);
     if (st.es) st.es.close();
     st.es = null;
+    st.esKey = '';
   }
-
-  const watchURL = () => `${API}/lattices/${encodeURIComponent(st.lattice)}/watch`;
 
   function parse(data) {
     try {
@@ -450,63 +565,116 @@
     }
   }
 
-  // connect opens a new event stream. The server starts it with every
-  // current host then "ready": hosts held from before that are not among
-  // them are gone. A stream the browser reconnects by itself resumes with
-  // Last-Event-ID and sends only what changed.
-  function connect() {
+  // watch follows the hosts on the page and the lattice's counts with one
+  // event stream; a page of other hosts opens a new one. It starts from
+  // the revision the page was read at (since=), so it sends only what
+  // changed after.
+  function watch() {
+    const p = filterParams();
+    if (st.order.length) {
+      p.set('mode', 'both');
+      for (const id of st.order) p.append('host', id);
+    } else {
+      p.set('mode', 'summary');
+    }
+    const key = `${latticeURL()}/watch?${p}`;
+    if (st.es && st.esKey === key) return;
+    if (st.revision) p.set('since', st.revision);
+    connect(key, `${latticeURL()}/watch?${p}`);
+  }
+
+  // connect opens an event stream. The server starts it with the hosts it
+  // follows and the counts, then "ready". When it ends (the server
+  // restarted, or dropped a client too slow to keep up with "resync"), the
+  // browser reconnects by itself with Last-Event-ID and gets what changed;
+  // the page is then read again for the hosts that came or went.
+  function connect(key, url) {
     disconnect();
-    const es = new EventSource(watchURL());
+    const es = new EventSource(url);
     st.es = es;
-    st.resync = new Set();
-    setConn(st.hosts.size || st.retries ? 'reconnecting' : 'connecting');
+    st.esKey = key;
+    stats.watches++;
+    if (ui.conn.dataset.state !== 'connected') setConn(st.retries ? 'reconnecting' : 'connecting');
     es.onopen = () => {
       if (st.es !== es) return;
+      const again = st.retries > 0 || st.interrupted;
       st.retries = 0;
+      st.interrupted = false;
       setConn('connected');
+      if (again) scheduleRefresh();
     };
     es.addEventListener('host', (e) => {
       if (st.es !== es) return;
       stats.events++;
       const h = parse(e.data);
-      if (!h || typeof h.host_id !== 'string') return;
-      if (st.resync) st.resync.add(h.host_id);
-      setHost(h);
+      if (!validHost(h) || !st.hosts.has(h.host_id)) return;
+      const old = st.hosts.get(h.host_id);
+      if (old.seq === h.seq && old.status === h.status) return;
+      // The hosts shown move the slider's end at once; the counts every
+      // second.
+      st.summarySeq = Math.max(st.summarySeq, num(h.seq));
+      renderSlider();
+      st.hosts.set(h.host_id, h);
+      st.dirty.add(h.host_id);
+      schedule();
     });
     es.addEventListener('delete', (e) => {
       if (st.es !== es) return;
       stats.events++;
       const d = parse(e.data);
-      if (d && typeof d.host_id === 'string') deleteHost(d.host_id);
+      if (!d || !st.hosts.has(d.host_id)) return;
+      st.hosts.delete(d.host_id);
+      st.order = st.order.filter((id) => id !== d.host_id);
+      st.placed = false;
+      schedule();
+      scheduleRefresh();
+    });
+    es.addEventListener('summary', (e) => {
+      if (st.es !== es) return;
+      stats.summaries++;
+      const s = parse(e.data);
+      if (!s) return;
+      const key = JSON.stringify(s);
+      // Other counts: hosts came, went or changed; the page may differ.
+      if (st.summaryKey && key !== st.summaryKey) scheduleRefresh();
+      st.summaryKey = key;
+      renderSummary(s);
     });
     es.addEventListener('ready', () => {
+      if (st.es === es) setConn('connected');
+    });
+    es.addEventListener('resync', (e) => {
       if (st.es !== es) return;
-      if (st.resync) {
-        for (const id of [...st.hosts.keys()]) if (!st.resync.has(id)) deleteHost(id);
-        st.resync = null;
+      st.interrupted = true;
+      if (obj(parse(e.data)).resume === false) {
+        // The server cannot continue from what this page holds: read the
+        // page again and follow it from there.
+        disconnect();
+        loadPage();
       }
-      st.ready = true;
-      schedule();
     });
     es.onerror = () => {
       if (st.es !== es) return;
+      st.interrupted = true;
       setConn('reconnecting');
       if (es.readyState === EventSource.CLOSED) {
         // The server answered with an error: the browser gives up, so
         // start a new stream after a growing pause.
         es.close();
         st.es = null;
-        const wait = Math.min(1000 * 2 ** st.retries, 15000);
-        st.retries++;
-        st.retryTimer = setTimeout(connect, wait);
+        retryLater(() => connect(key, url));
       }
     };
   }
 
   // ---- as of ----
 
-  async function getJSON(url) {
-    const r = await fetch(url, { headers: { Accept: 'application/json' } });
+  // fetchJSON answers the decoded body and the response, or throws the
+  // server's error with its status.
+  async function fetchJSON(url) {
+    // A plain GET, so that the first page and summary the HTML preloads
+    // are taken from there.
+    const r = await fetch(url);
     const body = await r.json().catch(() => null);
     if (!r.ok) {
       const err = new Error((body && typeof body.error === 'string' && body.error) || `HTTP ${r.status}`);
@@ -514,14 +682,16 @@
       err.body = body;
       throw err;
     }
-    return body;
+    return [body, r];
   }
+
+  const getJSON = async (url) => (await fetchJSON(url))[0];
 
   // The points ?as_of= can answer: from the earliest the stream and its
   // snapshots still hold to the last event.
   async function loadHistory() {
     try {
-      const h = await getJSON(`${API}/lattices/${encodeURIComponent(st.lattice)}/history`);
+      const h = await getJSON(`${latticeURL()}/history`);
       st.lastSeq = num(h.last_seq);
       st.earliestSeq = num(h.earliest_seq);
       ui.seq.min = String(Math.max(st.earliestSeq, 1));
@@ -529,56 +699,51 @@
       ui.seqRange.textContent = st.earliestSeq > 0
         ? `History available from stream sequence ${st.earliestSeq}${when} to ${st.lastSeq}.`
         : 'No point of this lattice\'s history can be rebuilt any more: its oldest events are gone.';
-      renderTotals();
-    } catch (err) {
+      renderSlider();
+    } catch {
       ui.seqRange.textContent = '';
     }
   }
 
-  async function showAsOf(asOf, label) {
-    const req = ++st.request;
+  // showGone says that the lattice as of the point asked is gone.
+  function showGone(err) {
+    clearPage();
+    const at = err.body && num(err.body.earliest_seq);
+    ui.mode.textContent = `The lattice as of ${st.asOfLabel} is gone: its events have aged out of the stream and no snapshot covers them.`
+      + (at ? ` The earliest point available is stream sequence ${at}.` : '');
+    loadHistory();
+  }
+
+  function showAsOf(asOf, label) {
     disconnect();
+    st.rerender = st.live;
     st.live = false;
-    st.ready = false;
     st.asOf = asOf;
     st.asOfLabel = label;
+    st.cursors = [''];
     setConn('paused');
     ui.live.setAttribute('aria-pressed', 'false');
     document.body.dataset.mode = 'asof';
     ui.mode.textContent = `Loading the lattice as of ${label}…`;
     if (!ui.panelLinks.hidden) loadLinks();
-    try {
-      const hosts = await getJSON(`${API}/lattices/${encodeURIComponent(st.lattice)}/hosts?as_of=${encodeURIComponent(asOf)}`);
-      if (req !== st.request) return;
-      clearHosts();
-      for (const h of Array.isArray(hosts) ? hosts : []) setHost(h);
-      ui.mode.textContent = `Showing the lattice as of ${label}. Press Live to follow changes again.`;
-    } catch (err) {
-      if (req !== st.request) return;
-      if (err.status === 410) {
-        clearHosts();
-        const at = err.body && num(err.body.earliest_seq);
-        ui.mode.textContent = `The lattice as of ${label} is gone: its events have aged out of the stream and no snapshot covers them.`
-          + (at ? ` The earliest point available is stream sequence ${at}.` : '');
-        loadHistory();
-        return;
-      }
-      ui.mode.textContent = `Could not load the lattice as of ${label}: ${err.message}`;
-    }
+    loadSummary();
+    loadPage();
   }
 
   function goLive() {
-    st.request++;
+    disconnect();
+    st.rerender = !st.live;
     st.live = true;
-    st.ready = false;
     st.asOf = '';
+    st.cursors = [''];
     ui.live.setAttribute('aria-pressed', 'true');
     document.body.dataset.mode = 'live';
     ui.mode.textContent = 'Live: changes appear as they happen.';
     ui.seq.value = ui.seq.max;
     ui.seqOut.textContent = 'latest';
-    clearHosts();
-    connect();
+    setConn('connecting');
+    loadSummary();
+    loadPage();
     if (!ui.panelLinks.hidden) loadLinks();
   }
 
@@ -681,8 +846,6 @@
     selectTab(tabs[(next + tabs.length) % tabs.length], true);
   });
 
-  // ---- lattices ----
-
   // ---- settings ----
 
   // loadSettings learns serve's host expiry, then shows stale hosts' expiry.
@@ -698,6 +861,8 @@
     for (const [id, h] of st.hosts) if (h.status === 'stale') st.dirty.add(id);
     schedule();
   }
+
+  // ---- lattices ----
 
   async function loadLattices() {
     let names = [];
@@ -722,8 +887,9 @@
     const u = new URL(location.href);
     u.searchParams.set('lattice', st.lattice);
     history.replaceState(null, '', u);
-    st.maxSeq = 0;
     st.lastSeq = 0;
+    st.summarySeq = 0;
+    clearPage();
     goLive();
     loadHistory();
   });
@@ -734,11 +900,9 @@
 
   const wanted = new URLSearchParams(location.search).get('lattice');
   if (wanted && LATTICE_NAME.test(wanted)) st.lattice = wanted;
-  document.body.dataset.mode = 'live';
-  loadLattices();
+  goLive();
   loadSettings();
   loadHistory();
   setInterval(() => { if (st.live) loadHistory(); }, HISTORY_EVERY_MS);
-  connect();
   schedule();
 })();
