@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"latticestate/internal/cli"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"latticestate/pipeline"
+	"latticestate/internal/cli"
+	"latticestate/internal/read"
+	"latticestate/internal/view"
 	"latticestate/projections"
 )
 
@@ -40,17 +41,15 @@ last_seen plus the --host-expiry serve records in the LATTICE_META bucket):
 			if err != nil {
 				return cli.Exit(2, err)
 			}
+			at, err := q.at()
+			if err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), q.timeout)
 			defer cancel()
-			all, expiry, err := q.hosts(ctx)
+			selected, expiry, err := q.hosts(ctx, view.Filter{HostFilter: filter}, at)
 			if err != nil {
 				return cli.Exit(2, err)
-			}
-			selected := []*projections.Host{}
-			for _, h := range all {
-				if filter.Match(h) {
-					selected = append(selected, h)
-				}
 			}
 			if q.output == "json" {
 				return writeJSONLine(cmd.OutOrStdout(), selected)
@@ -65,32 +64,28 @@ last_seen plus the --host-expiry serve records in the LATTICE_META bucket):
 	return list
 }
 
-// hosts reads every host of the lattice, sorted by id, with the host
-// expiry for the live state.
-func (q *queryFlags) hosts(ctx context.Context) ([]*projections.Host, hostExpiry, error) {
-	nc, js, kv, err := q.connect(ctx)
+// hosts reads the hosts of the lattice that f matches, sorted by id, live
+// or as of at, with the host expiry for the live state.
+func (q *queryFlags) hosts(ctx context.Context, f view.Filter, at read.AsOf) ([]*projections.Host, hostExpiry, error) {
+	c, err := q.connect(ctx)
 	if err != nil {
 		return nil, hostExpiry{}, err
 	}
-	defer nc.Close()
-	if q.asOf != "" {
-		l, err := q.latticeAsOf(ctx, js)
-		if err != nil {
-			return nil, hostExpiry{}, err
-		}
-		return l.SortedHosts(), hostExpiry{}, nil
-	}
-	docs, err := pipeline.ListHosts(ctx, kv, q.lattice)
+	defer c.Close()
+	page, err := c.reader.At(at).Hosts(ctx, q.lattice, f, view.PageRequest{})
 	if err != nil {
 		return nil, hostExpiry{}, err
 	}
-	out := make([]*projections.Host, 0, len(docs))
-	for _, d := range docs {
-		h, err := projections.UnmarshalHost(d.JSON)
+	out := make([]*projections.Host, 0, len(page.Docs))
+	for _, b := range page.Docs {
+		h, err := projections.UnmarshalHost(b)
 		if err != nil {
 			return nil, hostExpiry{}, err
 		}
 		out = append(out, h)
 	}
-	return out, readHostExpiry(ctx, js), nil
+	if !read.IsLive(at) {
+		return out, hostExpiry{}, nil
+	}
+	return out, readHostExpiry(ctx, c.js), nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"latticestate/internal/cli"
+	"latticestate/internal/read"
 	"latticestate/pipeline"
 	"latticestate/projections"
 	"latticestate/streams"
@@ -193,8 +194,8 @@ func knownLattices(ctx context.Context, js jetstream.JetStream, h *pipeline.Hist
 	if err != nil {
 		return nil, err
 	}
-	if kv, err := pipeline.NewStateReader(js).Bucket(ctx); err == nil {
-		live, err := pipeline.ListLattices(ctx, kv)
+	if b := read.NewBucket(js, streams.StateBucket); b.Exists(ctx) {
+		live, err := b.Lattices(ctx)
 		if err != nil {
 			return nil, err
 		}

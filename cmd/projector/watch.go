@@ -2,15 +2,15 @@ package main
 
 import (
 	"fmt"
-	"latticestate/internal/cli"
+	"io"
 	"os/signal"
 	"syscall"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"latticestate/internal/cli"
+	"latticestate/internal/read"
 	"latticestate/projections"
-	"latticestate/streams"
 )
 
 func newWatchCmd() *cobra.Command {
@@ -31,36 +31,27 @@ until interrupted. --initial prints the current hosts first.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			nc, _, kv, err := q.connect(ctx)
+			c, err := q.connect(ctx)
 			if err != nil {
 				return cli.Exit(2, err)
 			}
-			defer nc.Close()
-			var opts []jetstream.WatchOpt
-			if !initial {
-				opts = append(opts, jetstream.UpdatesOnly())
-			}
-			w, err := kv.Watch(ctx, streams.HostKeys(q.lattice), opts...)
+			defer c.Close()
+			w, err := c.bucket.WatchHosts(ctx, q.lattice, initial)
 			if err != nil {
-				return cli.Exit(2, fmt.Errorf("watch lattice %s: %w", q.lattice, err))
+				return cli.Exit(2, err)
 			}
 			defer func() { _ = w.Stop() }()
 			out := cmd.OutOrStdout()
-			prefix := len(streams.HostKey(q.lattice, ""))
 			for {
-				select {
-				case <-ctx.Done():
+				ch, err := w.Next(ctx)
+				if ctx.Err() != nil {
 					return nil
-				case e, ok := <-w.Updates():
-					if !ok {
-						return cli.Exit(2, fmt.Errorf("watch of lattice %s ended", q.lattice))
-					}
-					if e == nil {
-						continue
-					}
-					if err := printChange(out, q.output, e.Key()[prefix:], e); err != nil {
-						return err
-					}
+				}
+				if err != nil {
+					return cli.Exit(2, err)
+				}
+				if err := printChange(out, q.output, ch); err != nil {
+					return err
 				}
 			}
 		},
@@ -77,12 +68,13 @@ type change struct {
 	Host     *projections.Host `json:"host,omitempty"`
 }
 
-func printChange(out interface{ Write([]byte) (int, error) }, format, id string, e jetstream.KeyValueEntry) error {
-	c := change{Op: "put", HostID: id, Revision: e.Revision()}
-	if e.Operation() != jetstream.KeyValuePut {
+func printChange(out io.Writer, format string, hc read.HostChange) error {
+	id := hc.ID
+	c := change{Op: "put", HostID: id, Revision: hc.Revision}
+	if hc.Deleted {
 		c.Op = "delete"
 	} else {
-		h, err := projections.UnmarshalHost(e.Value())
+		h, err := projections.UnmarshalHost(hc.JSON)
 		if err != nil {
 			return fmt.Errorf("host %s: %w", id, err)
 		}
