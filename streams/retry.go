@@ -18,12 +18,16 @@ const (
 	codeClusterIncomplete   jetstream.ErrorCode = 10004 // incomplete results
 )
 
-// An attempt is bounded, so that a request lost while no meta leader is
-// elected (the server does not answer it) is sent again rather than waited
-// on until ctx ends: 2 s at first (an R3 stream takes about 1 s to create
-// on a busy machine), doubling to 5 s for a slow cluster.
+// An attempt is bounded, so that a request the server does not answer is
+// sent again rather than waited on until ctx ends: one sent while no meta
+// leader is elected, and the create of a stream or bucket that another
+// client (another node of the cluster, starting at the same time) asked
+// for at the same moment: the server creates it once and answers only one
+// of the requests, sometimes neither. The next attempt finds it created.
+// 500 ms at first (an R3 stream takes 100-200 ms to create on a busy
+// 2-core machine), doubling to 5 s for a slow cluster.
 const (
-	firstAttemptTimeout = 2 * time.Second
+	firstAttemptTimeout = 500 * time.Millisecond
 	maxAttemptTimeout   = 5 * time.Second
 )
 
