@@ -25,10 +25,13 @@ const (
 // for at the same moment: the server creates it once and answers only one
 // of the requests, sometimes neither. The next attempt finds it created.
 // 500 ms at first (an R3 stream takes 100-200 ms to create on a busy
-// 2-core machine), doubling to 5 s for a slow cluster.
+// 2-core machine), doubling to 2 s for a slow cluster: no longer, since a
+// request sent just before the meta leader is elected is lost too, and
+// waited on for the whole attempt.
 const (
 	firstAttemptTimeout = 500 * time.Millisecond
-	maxAttemptTimeout   = 5 * time.Second
+	maxAttemptTimeout   = 2 * time.Second
+	maxRetryWait        = time.Second
 )
 
 // unavailable reports whether err says JetStream cannot answer yet: no
@@ -50,7 +53,7 @@ func unavailable(err error) bool {
 }
 
 // retryUnavailable runs f until it succeeds, fails with an error other than
-// unavailable, or ctx ends, waiting 100 ms doubling to 2 s between
+// unavailable, or ctx ends, waiting 100 ms doubling to maxRetryWait between
 // attempts. When ctx ends, the last error of f is returned.
 func retryUnavailable(ctx context.Context, onRetry func(error, time.Duration), f func(context.Context) error) error {
 	wait, timeout := 100*time.Millisecond, firstAttemptTimeout
@@ -71,7 +74,7 @@ func retryUnavailable(ctx context.Context, onRetry func(error, time.Duration), f
 			return err
 		case <-t.C:
 		}
-		wait = min(2*wait, 2*time.Second)
+		wait = min(2*wait, maxRetryWait)
 		timeout = min(2*timeout, maxAttemptTimeout)
 	}
 }
