@@ -108,24 +108,16 @@ func TestCluster_LeaderLoss(t *testing.T) {
 // durable consumer: one of them applies every event, the others stand by.
 func TestCluster_ServeFormsCluster(t *testing.T) {
 	start := time.Now()
-	ports := natstest.MustFreePorts(t, 6)
-	var routes, urls, lattices []string
-	for i := range 3 {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3+i]))
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
-		lattices = append(lattices, fmt.Sprintf("lattice-%d", i))
-	}
-	procs := make([]*projectorProc, 3)
-	for i := range procs {
-		procs[i] = startProjector(t, "", "--nats-listen", fmt.Sprintf("127.0.0.1:%d", ports[i]),
-			"--cluster", fmt.Sprintf("127.0.0.1:%d", ports[3+i]), "--routes", strings.Join(routes, ","),
-			"--data-dir", t.TempDir(), "--replicas", "3")
-	}
-	for _, p := range procs {
-		p.mustServe(t, 60*time.Second)
-	}
+	nodes := startServeCluster(t, 3)
 	t.Logf("3 projectors serving in %v", time.Since(start).Round(time.Millisecond))
-	require.Contains(t, procs[0].logs(), "cluster=latticestate")
+	require.Contains(t, nodes[0].logs(), "cluster=latticestate")
+	var urls, lattices []string
+	procs := make([]*projectorProc, len(nodes))
+	for i, n := range nodes {
+		urls = append(urls, n.url)
+		lattices = append(lattices, fmt.Sprintf("lattice-%d", i))
+		procs[i] = n.projectorProc
+	}
 
 	_, js := natstest.MustConnectURL(t, strings.Join(urls, ","))
 	for _, name := range []string{streams.EventsStream, streams.BucketStream(streams.StateBucket)} {

@@ -34,13 +34,27 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) (*Resources,
 	if r.Events, err = EnsureEvents(ctx, js, o); err != nil {
 		return nil, err
 	}
+	// One retry each: an attempt that timed out on one resource does not
+	// lengthen the first attempt at the next.
 	err = retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) (err error) {
 		if r.DLQ, err = js.CreateOrUpdateStream(ctx, DLQStreamConfig(o)); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", DLQStream, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) (err error) {
 		if r.Meta, err = js.CreateOrUpdateKeyValue(ctx, MetaBucketConfig(o)); err != nil {
 			return fmt.Errorf("ensure bucket %s: %w", MetaBucket, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = retryUnavailable(ctx, o.OnRetry, func(ctx context.Context) (err error) {
 		if r.Snapshots, err = js.CreateOrUpdateObjectStore(ctx, SnapshotStoreConfig(o)); err != nil {
 			return fmt.Errorf("ensure object store %s: %w", SnapshotStore, err)
 		}

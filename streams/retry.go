@@ -18,13 +18,20 @@ const (
 	codeClusterIncomplete   jetstream.ErrorCode = 10004 // incomplete results
 )
 
-// An attempt is bounded, so that a request lost while no meta leader is
-// elected (the server does not answer it) is sent again rather than waited
-// on until ctx ends: 2 s at first (an R3 stream takes about 1 s to create
-// on a busy machine), doubling to 5 s for a slow cluster.
+// An attempt is bounded, so that a request the server does not answer is
+// sent again rather than waited on until ctx ends: one sent while no meta
+// leader is elected, and the create of a stream or bucket that another
+// client (another node of the cluster, starting at the same time) asked
+// for at the same moment: the server creates it once and answers only one
+// of the requests, sometimes neither. The next attempt finds it created.
+// 500 ms at first (an R3 stream takes 100-200 ms to create on a busy
+// 2-core machine), doubling to 2 s for a slow cluster: no longer, since a
+// request sent just before the meta leader is elected is lost too, and
+// waited on for the whole attempt.
 const (
-	firstAttemptTimeout = 2 * time.Second
-	maxAttemptTimeout   = 5 * time.Second
+	firstAttemptTimeout = 500 * time.Millisecond
+	maxAttemptTimeout   = 2 * time.Second
+	maxRetryWait        = time.Second
 )
 
 // unavailable reports whether err says JetStream cannot answer yet: no
@@ -46,7 +53,7 @@ func unavailable(err error) bool {
 }
 
 // retryUnavailable runs f until it succeeds, fails with an error other than
-// unavailable, or ctx ends, waiting 100 ms doubling to 2 s between
+// unavailable, or ctx ends, waiting 100 ms doubling to maxRetryWait between
 // attempts. When ctx ends, the last error of f is returned.
 func retryUnavailable(ctx context.Context, onRetry func(error, time.Duration), f func(context.Context) error) error {
 	wait, timeout := 100*time.Millisecond, firstAttemptTimeout
@@ -67,7 +74,7 @@ func retryUnavailable(ctx context.Context, onRetry func(error, time.Duration), f
 			return err
 		case <-t.C:
 		}
-		wait = min(2*wait, 2*time.Second)
+		wait = min(2*wait, maxRetryWait)
 		timeout = min(2*timeout, maxAttemptTimeout)
 	}
 }
