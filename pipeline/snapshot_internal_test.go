@@ -37,7 +37,7 @@ func TestSnapshot_RoundTrip(t *testing.T) {
 	b, err := got[0].encode()
 	require.NoError(t, err)
 	require.JSONEq(t, string(a), string(b))
-	require.Equal(t, uint64(2), got[0].seq)
+	require.Equal(t, uint64(2), got[0].Seq)
 
 	_, err = decodeSnapshot(raw, "other", 2)
 	require.ErrorContains(t, err, "header says")

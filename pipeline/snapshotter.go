@@ -90,7 +90,7 @@ func (s *snapshotter) load(ctx context.Context, stream string, docs map[string]*
 	high := map[string]uint64{}
 	for k, d := range docs {
 		if l, ok := streams.LatticeOfKey(k); ok {
-			high[l] = max(high[l], d.seq)
+			high[l] = max(high[l], d.Seq)
 		}
 	}
 	for l, seq := range high {
@@ -306,7 +306,7 @@ func (a *applier) latticeDocsNow(lattice string) []*document {
 	prefix := lattice + "."
 	var out []*document
 	add := func(d *document) {
-		if d.live() {
+		if d.Live() {
 			out = append(out, d)
 		}
 	}

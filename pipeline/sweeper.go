@@ -209,7 +209,7 @@ func (s *Sweeper) Stop() {
 }
 
 func (s *Sweeper) loadKnown(ctx context.Context) error {
-	w, err := s.state.WatchFiltered(ctx, []string{"*.hosts.*"}, jetstream.IgnoreDeletes())
+	w, err := s.state.WatchFiltered(ctx, []string{streams.AllHostKeys()}, jetstream.IgnoreDeletes())
 	if err != nil {
 		return err
 	}
