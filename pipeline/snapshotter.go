@@ -118,8 +118,8 @@ func (s *snapshotter) applied(lattice string, seq uint64) {
 	}
 }
 
-// next returns the first boundary at or after seq.
-func (s *snapshotter) next(seq uint64) uint64 { return (seq + s.step - 1) / s.step * s.step }
+// boundaryFrom returns the first boundary at or after seq.
+func (s *snapshotter) boundaryFrom(seq uint64) uint64 { return (seq + s.step - 1) / s.step * s.step }
 
 // boundaryBefore returns the boundary that must be handled before the
 // event at seq is applied, when the projector holds every event up to high

@@ -255,11 +255,11 @@ func (o *sseStream) follow(r *http.Request, sub *view.Subscription, v *view.View
 	timer.Stop()
 	defer timer.Stop()
 	var (
-		changes    []view.Change
-		pending    bool      // woken: changes or new counts may wait
-		summaryDue bool      // the counts changed since the last summary
-		armedFor   time.Time // when the timer fires; zero when it is not armed
-		every      = flushEvery(v.Watchers())
+		changes       []view.Change
+		pending       bool      // woken: changes or new counts may wait
+		countsChanged bool      // the counts changed since the last summary
+		armedFor      time.Time // when the timer fires; zero when it is not armed
+		every         = flushEvery(v.Watchers())
 	)
 	for {
 		// While the next write is already due at the timer, more changes
@@ -290,8 +290,8 @@ func (o *sseStream) follow(r *http.Request, sub *view.Subscription, v *view.View
 		now := time.Now()
 		var next time.Time
 		if pending {
-			if due := o.lastFlush.Add(every); now.Before(due) {
-				next = due
+			if flushAt := o.lastFlush.Add(every); now.Before(flushAt) {
+				next = flushAt
 			} else {
 				pending = false
 				every = flushEvery(v.Watchers())
@@ -301,19 +301,19 @@ func (o *sseStream) follow(r *http.Request, sub *view.Subscription, v *view.View
 				}
 				// Once a summary is due, the counts' flag stays set, so
 				// that further changes do not wake a summary watcher.
-				if !summaryDue {
-					summaryDue = sub.SummaryChanged()
+				if !countsChanged {
+					countsChanged = sub.SummaryChanged()
 				}
 			}
 		}
-		if summaryDue {
-			due, ok := o.dueSummary(now, sub, v, lattice)
+		if countsChanged {
+			summaryAt, ok := o.summaryOrWait(now, sub, v, lattice)
 			if !ok {
 				return
 			}
-			summaryDue = !due.IsZero()
-			if summaryDue && (next.IsZero() || due.Before(next)) {
-				next = due
+			countsChanged = !summaryAt.IsZero()
+			if countsChanged && (next.IsZero() || summaryAt.Before(next)) {
+				next = summaryAt
 			}
 		}
 		if len(o.buf) > 0 && o.flush() != nil {
@@ -345,11 +345,11 @@ func (o *sseStream) changes(sub *view.Subscription, buf []view.Change) ([]view.C
 	return buf, nil
 }
 
-// dueSummary adds a summary event when one is due by now, or returns when
-// it will be; false when it cannot be made.
-func (o *sseStream) dueSummary(now time.Time, sub *view.Subscription, v *view.View, lattice string) (due time.Time, ok bool) {
-	if due := o.lastSummary.Add(summaryEvery); now.Before(due) {
-		return due, true
+// summaryOrWait adds a summary event when summaryEvery has passed since
+// the last one, or returns when it will have; false when it cannot be made.
+func (o *sseStream) summaryOrWait(now time.Time, sub *view.Subscription, v *view.View, lattice string) (at time.Time, ok bool) {
+	if at := o.lastSummary.Add(summaryEvery); now.Before(at) {
+		return at, true
 	}
 	// The counts are read now: their flag is cleared first, so that a
 	// change after this calls for the next summary.
