@@ -129,7 +129,7 @@ func (a *applier) apply(ctx context.Context, events []capturedEvent) error {
 			if b := s.boundaryBefore(a.applied, events[0].seq); b > 0 {
 				a.takeSnapshots(ctx, b)
 			}
-			end := s.next(events[0].seq)
+			end := s.boundaryFrom(events[0].seq)
 			n = sort.Search(len(events), func(i int) bool { return events[i].seq > end })
 		}
 		if err := a.applyRun(ctx, events[:n]); err != nil {

@@ -19,11 +19,11 @@ const directBatch = 1000
 // sequence in [from, to], in order. It reads with batched direct gets,
 // which need no consumer: a reader allowed only to get messages can travel
 // in time. A lattice's events are on two subjects that no one wildcard
-// covers without the other lattices' (wasmbus.evt.<lattice> and
-// *.evt.<lattice>.>), so two cursors are merged by sequence.
+// covers without the other lattices' (streams.HostEventSubject and
+// streams.LatticeKindSubjects), so two cursors are merged by sequence.
 func readLattice(ctx context.Context, js jetstream.JetStream, lattice string, from, to uint64, f func(seq uint64, subject string, data []byte)) error {
 	a := &directCursor{js: js, subject: streams.HostEventSubject(lattice), next: from, to: to}
-	b := &directCursor{js: js, subject: "*.evt." + lattice + ".>", next: from, to: to}
+	b := &directCursor{js: js, subject: streams.LatticeKindSubjects(lattice), next: from, to: to}
 	for {
 		ma, err := a.peek(ctx)
 		if err != nil {

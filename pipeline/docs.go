@@ -12,59 +12,46 @@ import (
 	"latticestate/streams"
 )
 
-// LinkDoc and RefmapDoc are the stored link and ref map documents, defined
-// beside the host document in projections.
-type (
-	LinkDoc   = projections.LinkDoc
-	RefmapDoc = projections.RefmapDoc
-)
-
 // document is one key of the state bucket as the projector knows it: its
-// bucket revision, and the projections.Document it holds, whose fields it
-// keeps as its own.
+// key and bucket revision, and the projections.Document it holds. Seq, the
+// high-water mark, is kept across deletion; exactly one of Host, Link and
+// Refmap is set for a live document, none for a deleted or absent one.
 type document struct {
 	key string
 	// rev is the bucket revision (stream sequence of the key's last
 	// message, a delete marker included); 0 when the key never existed.
 	rev uint64
-	// seq is the high-water mark: the stream sequence of the last event
-	// applied to the document, kept across deletion.
-	seq uint64
-	// Exactly one of host, link and refmap is set for a live document;
-	// none for a deleted or absent one.
-	host   *projections.Host
-	link   *LinkDoc
-	refmap *RefmapDoc
+	projections.Document
 }
 
 // decodeDocument reads a document from the last message of its key.
 func decodeDocument(key string, rev uint64, op string, hdrSeq string, data []byte) (*document, error) {
 	d := &document{key: key, rev: rev}
-	if op == "DEL" || op == "PURGE" {
+	if streams.IsKVRemoval(op) {
 		if hdrSeq != "" {
 			seq, err := strconv.ParseUint(hdrSeq, 10, 64)
 			if err != nil {
 				return nil, fmt.Errorf("document %s: bad %s header: %w", key, streams.HeaderSeq, err)
 			}
-			d.seq = seq
+			d.Seq = seq
 		}
 		return d, nil
 	}
 	var err error
 	switch docKind(key) {
 	case projections.TargetHost:
-		d.host, err = projections.UnmarshalHost(data)
+		d.Host, err = projections.UnmarshalHost(data)
 		if err == nil {
-			d.seq = d.host.Seq
+			d.Seq = d.Host.Seq
 		}
 	case projections.TargetLink:
-		d.link = new(LinkDoc)
-		err = json.Unmarshal(data, d.link)
-		d.seq = d.link.Seq
+		d.Link = new(projections.LinkDoc)
+		err = json.Unmarshal(data, d.Link)
+		d.Seq = d.Link.Seq
 	case projections.TargetRefmap:
-		d.refmap = new(RefmapDoc)
-		err = json.Unmarshal(data, d.refmap)
-		d.seq = d.refmap.Seq
+		d.Refmap = new(projections.RefmapDoc)
+		err = json.Unmarshal(data, d.Refmap)
+		d.Seq = d.Refmap.Seq
 	default:
 		return nil, fmt.Errorf("document %s: unknown key kind", key)
 	}
@@ -114,16 +101,6 @@ func docKey(lattice string, t projections.Target) string {
 	return ""
 }
 
-// apply folds ev into the document by projections.Document.Apply,
-// returning the intents raised and whether ev was applied: events at or
-// below the document's seq were applied before and are skipped.
-func (d *document) apply(ev *projections.Event) ([]projections.Intent, bool) {
-	doc := projections.Document{Seq: d.seq, Host: d.host, Link: d.link, Refmap: d.refmap}
-	intents, applied := doc.Apply(ev)
-	d.seq, d.host, d.link, d.refmap = doc.Seq, doc.Host, doc.Link, doc.Refmap
-	return intents, applied
-}
-
 // encodeBuffers are scratch space for encoding host documents: a window's
 // documents are all in flight at once, so each keeps a copy of its exact
 // size rather than a buffer with room to spare.
@@ -131,7 +108,7 @@ var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // encode returns the bytes to store; nil means the document is deleted.
 func (d *document) encode() ([]byte, error) {
-	if !d.live() {
+	if !d.Live() {
 		return nil, nil
 	}
 	buf := encodeBuffers.Get().(*[]byte)
@@ -147,16 +124,16 @@ func (d *document) encode() ([]byte, error) {
 // appendEncoded appends the bytes to store of a live document to dst.
 func (d *document) appendEncoded(dst []byte) ([]byte, error) {
 	switch {
-	case d.host != nil:
-		return projections.AppendHost(dst, d.host)
-	case d.link != nil:
-		l := *d.link
-		l.Seq = d.seq
+	case d.Host != nil:
+		return projections.AppendHost(dst, d.Host)
+	case d.Link != nil:
+		l := *d.Link
+		l.Seq = d.Seq
 		b, err := projections.Marshal(&l)
 		return append(dst, b...), err
-	case d.refmap != nil:
-		r := *d.refmap
-		r.Seq = d.seq
+	case d.Refmap != nil:
+		r := *d.Refmap
+		r.Seq = d.Seq
 		b, err := projections.Marshal(&r)
 		return append(dst, b...), err
 	}

@@ -70,27 +70,24 @@ func latticeDocs(docs map[string]*document, lattice string) []*document {
 	prefix := lattice + "."
 	var out []*document
 	for k, d := range docs {
-		if strings.HasPrefix(k, prefix) && d.live() {
+		if strings.HasPrefix(k, prefix) && d.Live() {
 			out = append(out, d)
 		}
 	}
 	return out
 }
 
-// live reports whether the document exists (it is not deleted).
-func (d *document) live() bool { return d.host != nil || d.link != nil || d.refmap != nil }
-
 // foldLattice returns the documents of lattice as `fold` prints them.
 func foldLattice(lattice string, docs []*document) *projections.Lattice {
 	l := projections.NewLattice(lattice)
 	for _, d := range docs {
 		switch {
-		case d.host != nil:
-			l.Hosts[d.host.HostID] = d.host
-		case d.link != nil:
-			l.Links[d.link.Key] = d.link.Link
-		case d.refmap != nil:
-			l.Refmaps[d.refmap.OCIURL] = d.refmap.PublicKey
+		case d.Host != nil:
+			l.Hosts[d.Host.HostID] = d.Host
+		case d.Link != nil:
+			l.Links[d.Link.Key] = d.Link.Link
+		case d.Refmap != nil:
+			l.Refmaps[d.Refmap.OCIURL] = d.Refmap.PublicKey
 		}
 	}
 	return l

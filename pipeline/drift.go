@@ -51,8 +51,8 @@ func newConsumerGuard(stream jetstream.Stream, cons jetstream.Consumer, want jet
 	}
 }
 
-// due reports whether the periodic check is due at now.
-func (g *consumerGuard) due(now time.Time) bool { return !now.Before(g.next) }
+// shouldCheck reports whether the periodic check is due at now.
+func (g *consumerGuard) shouldCheck(now time.Time) bool { return !now.Before(g.next) }
 
 // check reads the consumer from the server and, when it is gone or its
 // configuration is not the one the projector set, logs a warning, counts

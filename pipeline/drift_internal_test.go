@@ -31,8 +31,8 @@ func TestConsumerGuard_Check(t *testing.T) {
 	require.NoError(t, err)
 	drift := prometheus.NewCounter(prometheus.CounterOpts{Name: "drift"})
 	g := newConsumerGuard(res.Events, cons, want, drift, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.False(t, g.due(time.Now()))
-	require.True(t, g.due(time.Now().Add(DriftCheckEvery)))
+	require.False(t, g.shouldCheck(time.Now()))
+	require.True(t, g.shouldCheck(time.Now().Add(DriftCheckEvery)))
 
 	hijack := want
 	hijack.FilterSubjects, hijack.FilterSubject = nil, "wasmbus.evt.nothing-here"

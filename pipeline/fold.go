@@ -70,7 +70,7 @@ func foldDocument(prev *document, events []*projections.Event) (*document, []pro
 	var intents []projections.Intent
 	changed := false
 	for _, ev := range events {
-		in, applied := next.apply(ev)
+		in, applied := next.Apply(ev)
 		if applied {
 			changed = true
 			intents = append(intents, in...)

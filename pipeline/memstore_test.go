@@ -256,7 +256,7 @@ func (s *memStore) put(next *document) (uint64, error) {
 		return 0, err
 	}
 	s.rev++
-	s.docs[next.key] = storedDoc{rev: s.rev, deleted: body == nil, seq: next.seq, body: body}
+	s.docs[next.key] = storedDoc{rev: s.rev, deleted: body == nil, seq: next.Seq, body: body}
 	return s.rev, nil
 }
 
@@ -355,7 +355,7 @@ func (s *memStore) lattice(lattice string) (*projections.Lattice, error) {
 		if err != nil {
 			return nil, err
 		}
-		if d.live() {
+		if d.Live() {
 			docs = append(docs, d)
 		}
 	}
@@ -377,7 +377,7 @@ func (s *memStore) seqOf(key string) uint64 {
 	if err != nil {
 		return 0
 	}
-	return d.seq
+	return d.Seq
 }
 
 // memWrite is a write the memStore has already done or refused.

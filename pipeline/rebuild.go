@@ -322,10 +322,10 @@ func (r *rebuilder) inScope(key string) bool {
 // no write to become b: the same content and seq, or both deleted with no
 // seq above upTo (one that would skip the events after it).
 func sameDocument(a, b *document, upTo uint64) bool {
-	if !a.live() && !b.live() {
-		return a.seq <= upTo
+	if !a.Live() && !b.Live() {
+		return a.Seq <= upTo
 	}
-	if a.live() != b.live() || a.seq != b.seq {
+	if a.Live() != b.Live() || a.Seq != b.Seq {
 		return false
 	}
 	ea, err := a.encode()

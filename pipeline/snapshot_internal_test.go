@@ -37,7 +37,7 @@ func TestSnapshot_RoundTrip(t *testing.T) {
 	b, err := got[0].encode()
 	require.NoError(t, err)
 	require.JSONEq(t, string(a), string(b))
-	require.Equal(t, uint64(2), got[0].seq)
+	require.Equal(t, uint64(2), got[0].Seq)
 
 	_, err = decodeSnapshot(raw, "other", 2)
 	require.ErrorContains(t, err, "header says")
@@ -107,8 +107,8 @@ func TestSnapshotter_BoundaryBefore(t *testing.T) {
 	require.Zero(t, s.boundaryBefore(150, 151), "crossed before")
 	s.boundary = 300
 	require.Zero(t, s.boundaryBefore(99, 350), "handled already")
-	require.Equal(t, uint64(400), s.next(301))
-	require.Equal(t, uint64(400), s.next(400))
+	require.Equal(t, uint64(400), s.boundaryFrom(301))
+	require.Equal(t, uint64(400), s.boundaryFrom(400))
 }
 
 // snapshotDocs builds the documents of n hosts with a few actors and

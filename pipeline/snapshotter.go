@@ -90,7 +90,7 @@ func (s *snapshotter) load(ctx context.Context, stream string, docs map[string]*
 	high := map[string]uint64{}
 	for k, d := range docs {
 		if l, ok := streams.LatticeOfKey(k); ok {
-			high[l] = max(high[l], d.seq)
+			high[l] = max(high[l], d.Seq)
 		}
 	}
 	for l, seq := range high {
@@ -118,8 +118,8 @@ func (s *snapshotter) applied(lattice string, seq uint64) {
 	}
 }
 
-// next returns the first boundary at or after seq.
-func (s *snapshotter) next(seq uint64) uint64 { return (seq + s.step - 1) / s.step * s.step }
+// boundaryFrom returns the first boundary at or after seq.
+func (s *snapshotter) boundaryFrom(seq uint64) uint64 { return (seq + s.step - 1) / s.step * s.step }
 
 // boundaryBefore returns the boundary that must be handled before the
 // event at seq is applied, when the projector holds every event up to high
@@ -306,7 +306,7 @@ func (a *applier) latticeDocsNow(lattice string) []*document {
 	prefix := lattice + "."
 	var out []*document
 	add := func(d *document) {
-		if d.live() {
+		if d.Live() {
 			out = append(out, d)
 		}
 	}

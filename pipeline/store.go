@@ -86,7 +86,7 @@ func (s *kvStore) Load(ctx context.Context, key string) (*document, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", key, err)
 	}
-	return decodeDocument(key, msg.Sequence, msg.Header.Get("KV-Operation"), msg.Header.Get(streams.HeaderSeq), msg.Data)
+	return decodeDocument(key, msg.Sequence, msg.Header.Get(streams.HeaderKVOperation), msg.Header.Get(streams.HeaderSeq), msg.Data)
 }
 
 // LoadAll reads the last version of every document under the lattices'
@@ -97,7 +97,7 @@ func (s *kvStore) LoadAll(ctx context.Context, lattices []string) (map[string]*d
 	if len(lattices) > 0 {
 		subjects = subjects[:0]
 		for _, l := range lattices {
-			subjects = append(subjects, streams.BucketSubject(s.bucket, l+".>"))
+			subjects = append(subjects, streams.BucketSubject(s.bucket, streams.LatticeKeys(l)))
 		}
 	}
 	cons, err := s.js.OrderedConsumer(ctx, streams.BucketStream(s.bucket), jetstream.OrderedConsumerConfig{
@@ -133,7 +133,7 @@ func (s *kvStore) LoadAll(ctx context.Context, lattices []string) (map[string]*d
 		key := strings.TrimPrefix(m.Subject(), prefix)
 		if docKind(key) != projections.TargetNone {
 			h := m.Headers()
-			d, err := decodeDocument(key, meta.Sequence.Stream, h.Get("KV-Operation"), h.Get(streams.HeaderSeq), m.Data())
+			d, err := decodeDocument(key, meta.Sequence.Stream, h.Get(streams.HeaderKVOperation), h.Get(streams.HeaderSeq), m.Data())
 			if err != nil {
 				return nil, err
 			}
@@ -155,8 +155,8 @@ func (s *kvStore) Write(next, base *document) (pendingWrite, error) {
 	}
 	m := nats.NewMsg(streams.BucketSubject(s.bucket, next.key))
 	if body == nil {
-		m.Header.Set("KV-Operation", "DEL")
-		m.Header.Set(streams.HeaderSeq, strconv.FormatUint(next.seq, 10))
+		m.Header.Set(streams.HeaderKVOperation, streams.KVOpDelete)
+		m.Header.Set(streams.HeaderSeq, strconv.FormatUint(next.Seq, 10))
 	} else {
 		m.Data = body
 	}
@@ -193,7 +193,7 @@ func (s *kvStore) Checkpoint(ctx context.Context) (checkpoint, error) {
 	case err != nil:
 		return checkpoint{}, fmt.Errorf("read checkpoint: %w", err)
 	}
-	if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+	if streams.IsKVRemoval(m.Header.Get(streams.HeaderKVOperation)) {
 		return checkpoint{}, nil
 	}
 	n, err := strconv.ParseUint(string(m.Data), 10, 64)

@@ -70,7 +70,7 @@ func testDocStore(t *testing.T, store docStore, deadLetters func() int) {
 	got, err := store.Load(ctx, key)
 	require.NoError(t, err)
 	require.Equal(t, rev1, got.rev)
-	require.Equal(t, uint64(7), got.seq)
+	require.Equal(t, uint64(7), got.Seq)
 	want, err := v1.encode()
 	require.NoError(t, err)
 	body, err := got.encode()
@@ -80,18 +80,18 @@ func testDocStore(t *testing.T, store docStore, deadLetters func() int) {
 	_, err = write(v1, never)
 	require.True(t, isRevisionMismatch(err), "a write expecting a revision the key is no longer at: %v", err)
 
-	gone := &document{key: key, seq: 9}
+	gone := &document{key: key, Document: projections.Document{Seq: 9}}
 	rev2, err := write(gone, got)
 	require.NoError(t, err)
 	require.Greater(t, rev2, rev1)
 	got, err = store.Load(ctx, key)
 	require.NoError(t, err)
-	require.False(t, got.live(), "deleted")
-	require.Equal(t, uint64(9), got.seq, "a deleted document keeps its seq")
+	require.False(t, got.Live(), "deleted")
+	require.Equal(t, uint64(9), got.Seq, "a deleted document keeps its seq")
 	require.Equal(t, rev2, got.rev)
 
 	other := streams.HostKey("blue", host)
-	_, err = write(&document{key: other, seq: 3, host: &projections.Host{HostID: host, Seq: 3}}, &document{key: other})
+	_, err = write(&document{key: other, Document: projections.Document{Seq: 3, Host: &projections.Host{HostID: host, Seq: 3}}}, &document{key: other})
 	require.NoError(t, err)
 	all, err := store.LoadAll(ctx, []string{"blue"})
 	require.NoError(t, err)
@@ -99,7 +99,7 @@ func testDocStore(t *testing.T, store docStore, deadLetters func() int) {
 	all, err = store.LoadAll(ctx, nil)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{key, other}, slices.Collect(maps.Keys(all)))
-	require.False(t, all[key].live())
+	require.False(t, all[key].Live())
 
 	reason := errors.New("not json")
 	for range 2 {

@@ -209,7 +209,7 @@ func (s *Sweeper) Stop() {
 }
 
 func (s *Sweeper) loadKnown(ctx context.Context) error {
-	w, err := s.state.WatchFiltered(ctx, []string{"*.hosts.*"}, jetstream.IgnoreDeletes())
+	w, err := s.state.WatchFiltered(ctx, []string{streams.AllHostKeys()}, jetstream.IgnoreDeletes())
 	if err != nil {
 		return err
 	}
@@ -317,15 +317,15 @@ func (s *Sweeper) expire(ctx context.Context, now time.Time, active map[string]b
 	if s.expiry <= 0 {
 		return
 	}
-	due := map[hostRef]time.Time{}
+	toExpire := map[hostRef]time.Time{}
 	s.mu.Lock()
 	for ref, h := range s.seen {
 		if active[ref.lattice] && h.marked && now.Sub(h.last) > s.expiry {
-			due[ref] = h.last
+			toExpire[ref] = h.last
 		}
 	}
 	s.mu.Unlock()
-	for ref, last := range due {
+	for ref, last := range toExpire {
 		if ctx.Err() != nil {
 			return
 		}

@@ -53,6 +53,19 @@ func BucketStream(bucket string) string { return "KV_" + bucket }
 // BucketSubject is the subject a key of bucket is stored under.
 func BucketSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
 
+// HeaderKVOperation marks, on a message of a bucket's stream, a key
+// deleted (KVOpDelete) or purged (KVOpPurge); a put has none. The projector
+// writes and reads the state bucket's stream directly, so it spells them.
+const (
+	HeaderKVOperation = "KV-Operation"
+	KVOpDelete        = "DEL"
+	KVOpPurge         = "PURGE"
+)
+
+// IsKVRemoval reports whether op, a HeaderKVOperation value, removes the
+// key.
+func IsKVRemoval(op string) bool { return op == KVOpDelete || op == KVOpPurge }
+
 // Keys of documents in the state bucket.
 
 // HostKey is <lattice>.hosts.<host_id>; host ids are validated nkeys.
@@ -61,6 +74,12 @@ func HostKey(lattice, hostID string) string { return lattice + ".hosts." + hostI
 // HostKeys matches every host of lattice.
 func HostKeys(lattice string) string { return lattice + ".hosts.*" }
 
+// AllHostKeys matches every host of every lattice.
+func AllHostKeys() string { return HostKeys("*") }
+
+// LatticeKeys matches every document of lattice.
+func LatticeKeys(lattice string) string { return lattice + ".>" }
+
 // LinkKeys matches every link of lattice.
 func LinkKeys(lattice string) string { return lattice + ".links.*" }
 
@@ -68,7 +87,7 @@ func LinkKeys(lattice string) string { return lattice + ".links.*" }
 func RefmapKeys(lattice string) string { return lattice + ".refmaps.*" }
 
 // DocumentKeys matches every host, link and ref map of every lattice.
-func DocumentKeys() []string { return []string{"*.hosts.*", "*.links.*", "*.refmaps.*"} }
+func DocumentKeys() []string { return []string{AllHostKeys(), LinkKeys("*"), RefmapKeys("*")} }
 
 // LatticeOfKey returns the lattice of a host, link or ref map key; ok is
 // false for any other key (such as the checkpoints under _meta).

@@ -78,6 +78,12 @@ func RecordedEventSubject(lattice, kind string) string {
 	return "latticestate.evt." + lattice + "." + kind
 }
 
+// LatticeKindSubjects matches the events of lattice whose subject ends in
+// a kind, hosts' (1.x) and recorded ones alike: *.evt.<lattice>.>. With
+// HostEventSubject it covers every event of lattice and none of another
+// lattice, which no one wildcard does.
+func LatticeKindSubjects(lattice string) string { return "*.evt." + lattice + ".>" }
+
 // LatticeFilters returns the event subjects of one lattice.
 func LatticeFilters(lattice string) []string {
 	return []string{"wasmbus.evt." + lattice, "wasmbus.evt." + lattice + ".>", "latticestate.evt." + lattice + ".>"}

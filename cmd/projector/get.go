@@ -11,6 +11,7 @@ import (
 	"latticestate/internal/cli"
 	"latticestate/internal/read"
 	"latticestate/projections"
+	"latticestate/streams"
 )
 
 func newGetCmd() *cobra.Command {
@@ -19,7 +20,7 @@ func newGetCmd() *cobra.Command {
 	host := &cobra.Command{
 		Use:   "host <id>",
 		Short: "Show one host: inventory, labels and health",
-		Long: `get host reads one host document from the ` + "LATTICE_STATE" + ` bucket, or, with --as-of,
+		Long: `get host reads one host document from the ` + streams.StateBucket + ` bucket, or, with --as-of,
 folds the lattice's events from the stream up to that point without touching
 the bucket.
 

@@ -10,6 +10,7 @@ import (
 	"latticestate/internal/read"
 	"latticestate/internal/view"
 	"latticestate/projections"
+	"latticestate/streams"
 )
 
 func newListCmd() *cobra.Command {
@@ -20,14 +21,14 @@ func newListCmd() *cobra.Command {
 	hosts := &cobra.Command{
 		Use:   "hosts",
 		Short: "List the hosts of a lattice",
-		Long: `list hosts prints every host of the lattice, sorted by id, from the LATTICE_STATE
+		Long: `list hosts prints every host of the lattice, sorted by id, from the ` + streams.StateBucket + `
 bucket, or, with --as-of, as folded from the stream up to that point.
 
 --label k=v (repeatable; k alone requires the label) and --status up|stale
 narrow the list. An empty lattice prints no hosts; it is not an error.
 
 EXPIRES says how long a stale host has left before serve removes it (its
-last_seen plus the --host-expiry serve records in the LATTICE_META bucket):
+last_seen plus the --host-expiry serve records in the ` + streams.MetaBucket + ` bucket):
 "in 4m30s", "due", or "never"; "-" for hosts that are up, and with --as-of.`,
 		Example: `  projector list hosts
   projector list hosts --label zone=eu-1 --status stale -o json

@@ -11,6 +11,7 @@ import (
 	"latticestate/internal/cli"
 	"latticestate/internal/read"
 	"latticestate/projections"
+	"latticestate/streams"
 )
 
 func newWatchCmd() *cobra.Command {
@@ -19,7 +20,7 @@ func newWatchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "watch",
 		Short: "Print host changes of a lattice as they happen",
-		Long: `watch follows the LATTICE_STATE bucket and prints one line per changed host
+		Long: `watch follows the ` + streams.StateBucket + ` bucket and prints one line per changed host
 (table) or one JSON object per change (json: {"op","host_id","revision","host"}),
 until interrupted. --initial prints the current hosts first.`,
 		Example: `  projector watch

@@ -83,7 +83,7 @@ func publishAll(ctx context.Context, js jetstream.JetStream, msgs <-chan *nats.M
 	var f Filled
 	start := time.Now()
 	pending := make([]jetstream.PubAckFuture, 0, publishWindow)
-	settle := func() error {
+	awaitAcks := func() error {
 		for _, fut := range pending {
 			select {
 			case ack := <-fut.Ok():
@@ -109,12 +109,12 @@ func publishAll(ctx context.Context, js jetstream.JetStream, msgs <-chan *nats.M
 		}
 		f.Bytes += uint64(len(m.Data))
 		if pending = append(pending, fut); len(pending) == publishWindow {
-			if err := settle(); err != nil {
+			if err := awaitAcks(); err != nil {
 				return f, err
 			}
 		}
 	}
-	if err := settle(); err != nil {
+	if err := awaitAcks(); err != nil {
 		return f, err
 	}
 	f.Seconds = since(start)

@@ -119,11 +119,11 @@ func NaiveApply(ctx context.Context, kv jetstream.KeyValue, msg jetstream.Msg) e
 	case projections.TargetLink:
 		key = streams.LinkKey(lattice, t.Key)
 		if l := projections.ApplyLink(nil, &ev); l != nil {
-			doc, err = projections.Marshal(&pipeline.LinkDoc{Key: t.Key, Link: l, Seq: ev.Seq})
+			doc, err = projections.Marshal(&projections.LinkDoc{Key: t.Key, Link: l, Seq: ev.Seq})
 		}
 	case projections.TargetRefmap:
 		key = streams.RefmapKey(lattice, t.Key)
-		doc, err = projections.Marshal(&pipeline.RefmapDoc{OCIURL: t.Key, PublicKey: projections.ApplyRefmap("", &ev), Seq: ev.Seq})
+		doc, err = projections.Marshal(&projections.RefmapDoc{OCIURL: t.Key, PublicKey: projections.ApplyRefmap("", &ev), Seq: ev.Seq})
 	}
 	if err != nil {
 		return err

@@ -13,7 +13,6 @@ import (
 
 	"latticestate/internal/read"
 	"latticestate/internal/view"
-	"latticestate/streams"
 )
 
 const (
@@ -51,34 +50,9 @@ const (
 // slow to keep up gets "resync" and the end of the stream (see
 // writeResync).
 func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
-	lattice := r.PathValue("lattice")
-	if err := streams.ValidateLattice(lattice); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	lattice, filter, opts, ok := parseWatch(w, r)
+	if !ok {
 		return
-	}
-	q := r.URL.Query()
-	filter, err := view.ParseFilter(q)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	opts, err := parseWatchMode(q.Get("mode"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	// since is Last-Event-ID for clients that cannot set headers, such
-	// as EventSource on its first request; the header wins.
-	for _, from := range []struct{ name, value string }{{"since", q.Get("since")}, {"Last-Event-ID", r.Header.Get("Last-Event-ID")}} {
-		if from.value == "" || !opts.Hosts {
-			continue
-		}
-		rev, err := strconv.ParseUint(from.value, 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s %q is not a revision", from.name, from.value))
-			return
-		}
-		opts.After = rev
 	}
 	if _, ok := w.(http.Flusher); !ok {
 		writeError(w, http.StatusInternalServerError, "streaming is not supported by this connection")
@@ -140,6 +114,38 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out.follow(r, sub, s.View, lattice)
+}
+
+// parseWatch reads what a watch request asks for: the lattice, the hosts'
+// filter, and the mode and revision to start after; a malformed request
+// is answered 400.
+func parseWatch(w http.ResponseWriter, r *http.Request) (lattice string, filter view.Filter, opts view.WatchOptions, ok bool) {
+	if lattice, ok = latticeOf(w, r); !ok {
+		return
+	}
+	q := r.URL.Query()
+	var err error
+	if filter, err = view.ParseFilter(q); err == nil {
+		opts, err = parseWatchMode(q.Get("mode"))
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return "", view.Filter{}, view.WatchOptions{}, false
+	}
+	// since is Last-Event-ID for clients that cannot set headers, such
+	// as EventSource on its first request; the header wins.
+	for _, from := range []struct{ name, value string }{{"since", q.Get("since")}, {"Last-Event-ID", r.Header.Get("Last-Event-ID")}} {
+		if from.value == "" || !opts.Hosts {
+			continue
+		}
+		rev, err := strconv.ParseUint(from.value, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s %q is not a revision", from.name, from.value))
+			return "", view.Filter{}, view.WatchOptions{}, false
+		}
+		opts.After = rev
+	}
+	return lattice, filter, opts, true
 }
 
 // parseWatchMode reads mode=hosts (default), summary or both.
@@ -249,11 +255,11 @@ func (o *sseStream) follow(r *http.Request, sub *view.Subscription, v *view.View
 	timer.Stop()
 	defer timer.Stop()
 	var (
-		changes    []view.Change
-		pending    bool      // woken: changes or new counts may wait
-		summaryDue bool      // the counts changed since the last summary
-		armedFor   time.Time // when the timer fires; zero when it is not armed
-		every      = flushEvery(v.Watchers())
+		changes       []view.Change
+		pending       bool      // woken: changes or new counts may wait
+		countsChanged bool      // the counts changed since the last summary
+		armedFor      time.Time // when the timer fires; zero when it is not armed
+		every         = flushEvery(v.Watchers())
 	)
 	for {
 		// While the next write is already due at the timer, more changes
@@ -284,42 +290,30 @@ func (o *sseStream) follow(r *http.Request, sub *view.Subscription, v *view.View
 		now := time.Now()
 		var next time.Time
 		if pending {
-			if due := o.lastFlush.Add(every); now.Before(due) {
-				next = due
+			if flushAt := o.lastFlush.Add(every); now.Before(flushAt) {
+				next = flushAt
 			} else {
 				pending = false
 				every = flushEvery(v.Watchers())
-				changes = sub.Take(changes)
-				for _, c := range changes {
-					o.change(c)
-					if len(o.buf) >= sseChunk && o.flush() != nil {
-						return
-					}
-				}
-				clear(changes)
-				if cap(changes) > 1024 {
-					changes = nil
+				var err error
+				if changes, err = o.changes(sub, changes); err != nil {
+					return
 				}
 				// Once a summary is due, the counts' flag stays set, so
 				// that further changes do not wake a summary watcher.
-				if !summaryDue {
-					summaryDue = sub.SummaryChanged()
+				if !countsChanged {
+					countsChanged = sub.SummaryChanged()
 				}
 			}
 		}
-		if summaryDue {
-			if due := o.lastSummary.Add(summaryEvery); now.Before(due) {
-				if next.IsZero() || due.Before(next) {
-					next = due
-				}
-			} else {
-				// The counts are read now: their flag is cleared first,
-				// so that a change after this calls for the next summary.
-				sub.SummaryChanged()
-				summaryDue = false
-				if !o.summary(v, lattice) {
-					return
-				}
+		if countsChanged {
+			summaryAt, ok := o.summaryOrWait(now, sub, v, lattice)
+			if !ok {
+				return
+			}
+			countsChanged = !summaryAt.IsZero()
+			if countsChanged && (next.IsZero() || summaryAt.Before(next)) {
+				next = summaryAt
 			}
 		}
 		if len(o.buf) > 0 && o.flush() != nil {
@@ -330,4 +324,35 @@ func (o *sseStream) follow(r *http.Request, sub *view.Subscription, v *view.View
 			armedFor = next
 		}
 	}
+}
+
+// changes writes the changes the watcher has taken, flushing every
+// sseChunk, and returns buf emptied for the next ones.
+func (o *sseStream) changes(sub *view.Subscription, buf []view.Change) ([]view.Change, error) {
+	buf = sub.Take(buf)
+	for _, c := range buf {
+		o.change(c)
+		if len(o.buf) >= sseChunk {
+			if err := o.flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	clear(buf)
+	if cap(buf) > 1024 {
+		buf = nil
+	}
+	return buf, nil
+}
+
+// summaryOrWait adds a summary event when summaryEvery has passed since
+// the last one, or returns when it will have; false when it cannot be made.
+func (o *sseStream) summaryOrWait(now time.Time, sub *view.Subscription, v *view.View, lattice string) (at time.Time, ok bool) {
+	if at := o.lastSummary.Add(summaryEvery); now.Before(at) {
+		return at, true
+	}
+	// The counts are read now: their flag is cleared first, so that a
+	// change after this calls for the next summary.
+	sub.SummaryChanged()
+	return time.Time{}, o.summary(v, lattice)
 }

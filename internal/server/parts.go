@@ -64,7 +64,7 @@ func (r *running) start(ctx, gctx context.Context, g *errgroup.Group) (func(), e
 	}
 	r.reg = prometheus.NewRegistry()
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if err := r.startHelpers(gctx); err != nil {
+	if err := r.startEnricherAndSweeper(gctx); err != nil {
 		return stop, err
 	}
 	if err := RecordHostExpiry(ctx, r.res.Meta, r.cfg.HostExpiry); err != nil {
@@ -101,9 +101,9 @@ func (r *running) start(ctx, gctx context.Context, g *errgroup.Group) (func(), e
 	return stop, nil
 }
 
-// startHelpers starts the label enricher and makes the staleness sweeper,
+// startEnricherAndSweeper starts the label enricher and makes the staleness sweeper,
 // which the projectors feed.
-func (r *running) startHelpers(gctx context.Context) error {
+func (r *running) startEnricherAndSweeper(gctx context.Context) error {
 	var err error
 	r.enricher, err = pipeline.NewEnricher(r.nc, r.js, pipeline.WithEnricherLogger(r.log),
 		pipeline.WithEnricherMetrics(pipeline.NewEnricherMetrics(r.reg)))

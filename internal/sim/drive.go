@@ -15,10 +15,10 @@ import (
 func (l *Lattice) driveIntervals(ctx context.Context) error {
 	interval := l.cfg.Interval
 	b := budget{limit: l.cfg.Count}
-	q := &dueQueue{}
+	q := &heartbeatQueue{}
 	now := time.Now()
 	for i, h := range l.upHosts() {
-		heap.Push(q, dueHost{at: now.Add(interval * time.Duration(i) / time.Duration(l.cfg.Hosts)), h: h})
+		heap.Push(q, scheduledHeartbeat{at: now.Add(interval * time.Duration(i) / time.Duration(l.cfg.Hosts)), h: h})
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -39,7 +39,7 @@ func (l *Lattice) driveIntervals(ctx context.Context) error {
 			return nil
 		case <-timer.C:
 			for q.Len() > 0 && !(*q)[0].at.After(time.Now()) {
-				d := heap.Pop(q).(dueHost)
+				d := heap.Pop(q).(scheduledHeartbeat)
 				n, up, err := l.heartbeatOf(d.h)
 				if err := l.tolerate(err); err != nil {
 					return err
@@ -49,7 +49,7 @@ func (l *Lattice) driveIntervals(ctx context.Context) error {
 					if now := time.Now(); next.Before(now) { // fell behind: skip, do not catch up
 						next = now.Add(interval)
 					}
-					heap.Push(q, dueHost{at: next, h: d.h})
+					heap.Push(q, scheduledHeartbeat{at: next, h: d.h})
 				}
 				if b.spend(n) {
 					return nil
@@ -61,7 +61,7 @@ func (l *Lattice) driveIntervals(ctx context.Context) error {
 				return err
 			}
 			if joined != nil {
-				heap.Push(q, dueHost{at: time.Now(), h: joined})
+				heap.Push(q, scheduledHeartbeat{at: time.Now(), h: joined})
 			}
 			if b.spend(n) {
 				return nil
@@ -150,24 +150,24 @@ func (l *Lattice) nextHeartbeat() (int, error) {
 	return 0, nil
 }
 
-// dueHost is a host's next heartbeat time.
-type dueHost struct {
+// scheduledHeartbeat is a host's next heartbeat time.
+type scheduledHeartbeat struct {
 	at time.Time
 	h  *host
 }
 
-// dueQueue is a min-heap of heartbeat times.
-type dueQueue []dueHost
+// heartbeatQueue is a min-heap of heartbeat times.
+type heartbeatQueue []scheduledHeartbeat
 
-func (q dueQueue) Len() int           { return len(q) }
-func (q dueQueue) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
-func (q dueQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
-func (q *dueQueue) Push(x any)        { *q = append(*q, x.(dueHost)) }
-func (q *dueQueue) Pop() any {
+func (q heartbeatQueue) Len() int           { return len(q) }
+func (q heartbeatQueue) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
+func (q heartbeatQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *heartbeatQueue) Push(x any)        { *q = append(*q, x.(scheduledHeartbeat)) }
+func (q *heartbeatQueue) Pop() any {
 	old := *q
 	d := old[len(old)-1]
 	*q = old[:len(old)-1]
 	return d
 }
 
-var _ heap.Interface = (*dueQueue)(nil)
+var _ heap.Interface = (*heartbeatQueue)(nil)

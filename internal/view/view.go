@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,85 +66,6 @@ type state struct {
 	stream   jetstream.Stream
 	rev      uint64 // the last revision applied
 	lattices map[string]*latticeState
-}
-
-// Option configures a View.
-type Option func(*View) error
-
-// WithLogger logs to l (default: discarded).
-func WithLogger(l *slog.Logger) Option {
-	return func(v *View) error {
-		if l == nil {
-			return errors.New("view: nil logger")
-		}
-		v.log = l
-		return nil
-	}
-}
-
-// WithMaxWatchers allows at most n watchers at once (default
-// DefaultMaxWatchers); Subscribe refuses more.
-func WithMaxWatchers(n int) Option {
-	return func(v *View) error {
-		if n < 1 {
-			return fmt.Errorf("view: max watchers %d: want at least 1", n)
-		}
-		v.maxWatchers = n
-		return nil
-	}
-}
-
-// WithWatchBuffer drops a watcher once n changes wait for it (default
-// DefaultWatchBuffer).
-func WithWatchBuffer(n int) Option {
-	return func(v *View) error {
-		if n < 1 {
-			return fmt.Errorf("view: watch buffer %d: want at least 1", n)
-		}
-		v.buffer = n
-		return nil
-	}
-}
-
-// WithSyncTimeout bounds how long Sync waits for the view to catch up
-// (default DefaultSyncTimeout) when the caller's context has no earlier
-// deadline.
-func WithSyncTimeout(d time.Duration) Option {
-	return func(v *View) error {
-		if d <= 0 {
-			return fmt.Errorf("view: sync timeout %v: want more than 0", d)
-		}
-		v.syncTimeout = d
-		return nil
-	}
-}
-
-// WithBucket views another bucket of documents than streams.StateBucket,
-// such as the benchmark's.
-func WithBucket(name string) Option {
-	return func(v *View) error {
-		if name == "" {
-			return errors.New("view: empty bucket name")
-		}
-		v.bucket = name
-		return nil
-	}
-}
-
-// New returns a view of the state bucket, streams.StateBucket. Options:
-// WithLogger, WithMaxWatchers, WithWatchBuffer, WithSyncTimeout,
-// WithBucket.
-func New(js jetstream.JetStream, opts ...Option) (*View, error) {
-	v := &View{js: js, bucket: streams.StateBucket, log: slog.New(slog.DiscardHandler), maxWatchers: DefaultMaxWatchers,
-		buffer: DefaultWatchBuffer, syncTimeout: DefaultSyncTimeout,
-		reload: make(chan struct{}, 1), changed: make(chan struct{})}
-	for _, o := range opts {
-		if err := o(v); err != nil {
-			return nil, err
-		}
-	}
-	v.metrics = newMetrics(v)
-	return v, nil
 }
 
 // Start loads the bucket and follows it until ctx ends or Stop is called;
@@ -491,78 +411,6 @@ func (v *View) waitFor(ctx context.Context, cond func(*state) bool, nudge func()
 			return nil, ErrNotCurrent
 		}
 	}
-}
-
-// HostsPage is a page of host documents, sorted by id.
-type HostsPage struct {
-	// Docs are the documents as stored.
-	Docs [][]byte
-	// Next is the cursor of the following page: the id of the last host
-	// of this one; "" when this is the last page.
-	Next string
-	// Total counts the hosts the filter matches, in every page.
-	Total int
-	// Revision is the bucket revision the page was read at: a watcher
-	// that resumes from it (WatchOptions.After) misses no later change.
-	Revision uint64
-}
-
-// Hosts returns the page p of the hosts of lattice that f matches.
-func (v *View) Hosts(lattice string, f Filter, p PageRequest) (HostsPage, error) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	if v.st == nil {
-		return HostsPage{}, ErrNotCurrent
-	}
-	l := v.st.lattices[lattice]
-	if l == nil {
-		return HostsPage{Revision: v.st.rev}, nil
-	}
-	page := l.page(f, p)
-	page.Revision = v.st.rev
-	return page, nil
-}
-
-// Lattices returns, sorted, the lattices that have at least one host, link
-// or ref map.
-func (v *View) Lattices() ([]string, error) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	if v.st == nil {
-		return nil, ErrNotCurrent
-	}
-	out := []string{}
-	for name, l := range v.st.lattices {
-		if len(l.hosts) > 0 || len(l.links) > 0 || len(l.refmaps) > 0 {
-			out = append(out, name)
-		}
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
-// SummaryJSON returns the counts of lattice as a JSON Summary.
-func (v *View) SummaryJSON(lattice string) ([]byte, error) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	if v.st == nil {
-		return nil, ErrNotCurrent
-	}
-	l := v.st.lattices[lattice]
-	if l == nil {
-		return projections.Marshal(newTally().summary(lattice, 0, 0))
-	}
-	v.sumMu.Lock()
-	defer v.sumMu.Unlock()
-	if l.summary.json != nil && l.summary.rev == l.rev {
-		return l.summary.json, nil
-	}
-	b, err := projections.Marshal(l.tally.summary(lattice, len(l.links), len(l.refmaps)))
-	if err != nil {
-		return nil, err
-	}
-	l.summary = cachedSummary{rev: l.rev, json: b}
-	return b, nil
 }
 
 // Subscribe adds a watcher of the hosts of lattice that f matches. With
