@@ -2,13 +2,15 @@ package main
 
 import (
 	"fmt"
-	"latticestate/internal/cli"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"latticestate/internal/cli"
+	"latticestate/internal/direct"
 	"latticestate/projections"
 	"latticestate/streams"
 )
@@ -16,12 +18,18 @@ import (
 func newWatchCmd() *cobra.Command {
 	var q queryFlags
 	var initial bool
+	var poll time.Duration
 	cmd := &cobra.Command{
 		Use:   "watch",
 		Short: "Print host changes of a lattice as they happen",
 		Long: `watch follows the LATTICE_STATE bucket and prints one line per changed host
 (table) or one JSON object per change (json: {"op","host_id","revision","host"}),
-until interrupted. --initial prints the current hosts first.`,
+until interrupted. --initial prints the current hosts first.
+
+It reads the bucket with direct gets, looking for changes every --poll, and
+creates no consumer: the reader user of deploy/nats/nats.conf, which may
+create none, can run it. A host changed twice within one --poll may show
+only its last change.`,
 		Example: `  projector watch
   projector watch --initial -o json | jq .host.status`,
 		Args: cobra.NoArgs,
@@ -29,44 +37,39 @@ until interrupted. --initial prints the current hosts first.`,
 			if err := q.validate(); err != nil {
 				return err
 			}
+			if poll <= 0 {
+				return cli.Exit(2, fmt.Errorf("--poll %v: want a positive duration", poll))
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			nc, _, kv, err := q.connect(ctx)
+			nc, js, kv, err := q.connect(ctx)
 			if err != nil {
 				return cli.Exit(2, err)
 			}
 			defer nc.Close()
-			var opts []jetstream.WatchOpt
-			if !initial {
-				opts = append(opts, jetstream.UpdatesOnly())
+			out := cmd.OutOrStdout()
+			bucket := kv.Bucket()
+			prefix := len(streams.HostKey(q.lattice, ""))
+			print := func(e direct.Entry) error { return printChange(out, q.output, e.Key[prefix:], e) }
+			var from uint64
+			if initial {
+				from, err = direct.Last(ctx, js, bucket, []string{streams.HostKeys(q.lattice)}, print)
+			} else {
+				from, err = direct.LastSeq(ctx, js, direct.KVStream(bucket))
+				from++
 			}
-			w, err := kv.Watch(ctx, streams.HostKeys(q.lattice), opts...)
-			if err != nil {
+			if err == nil {
+				err = direct.Watch(ctx, js, bucket, streams.HostKeys(q.lattice), from, poll, print)
+			}
+			if err != nil && ctx.Err() == nil {
 				return cli.Exit(2, fmt.Errorf("watch lattice %s: %w", q.lattice, err))
 			}
-			defer func() { _ = w.Stop() }()
-			out := cmd.OutOrStdout()
-			prefix := len(streams.HostKey(q.lattice, ""))
-			for {
-				select {
-				case <-ctx.Done():
-					return nil
-				case e, ok := <-w.Updates():
-					if !ok {
-						return cli.Exit(2, fmt.Errorf("watch of lattice %s ended", q.lattice))
-					}
-					if e == nil {
-						continue
-					}
-					if err := printChange(out, q.output, e.Key()[prefix:], e); err != nil {
-						return err
-					}
-				}
-			}
+			return nil
 		},
 	}
 	q.register(cmd, false)
 	cmd.Flags().BoolVar(&initial, "initial", false, "print the current hosts before the changes")
+	cmd.Flags().DurationVar(&poll, "poll", 250*time.Millisecond, "how often to look for changes")
 	return cmd
 }
 
@@ -77,12 +80,12 @@ type change struct {
 	Host     *projections.Host `json:"host,omitempty"`
 }
 
-func printChange(out interface{ Write([]byte) (int, error) }, format, id string, e jetstream.KeyValueEntry) error {
-	c := change{Op: "put", HostID: id, Revision: e.Revision()}
-	if e.Operation() != jetstream.KeyValuePut {
+func printChange(out interface{ Write([]byte) (int, error) }, format, id string, e direct.Entry) error {
+	c := change{Op: "put", HostID: id, Revision: e.Revision}
+	if e.Op != jetstream.KeyValuePut {
 		c.Op = "delete"
 	} else {
-		h, err := projections.UnmarshalHost(e.Value())
+		h, err := projections.UnmarshalHost(e.Value)
 		if err != nil {
 			return fmt.Errorf("host %s: %w", id, err)
 		}
