@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
-	"latticestate/internal/cli"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"latticestate/pipeline"
+	"latticestate/internal/cli"
+	"latticestate/internal/direct"
 	"latticestate/projections"
+	"latticestate/streams"
 )
 
 func newListCmd() *cobra.Command {
@@ -80,17 +85,28 @@ func (q *queryFlags) hosts(ctx context.Context) ([]*projections.Host, hostExpiry
 		}
 		return l.SortedHosts(), hostExpiry{}, nil
 	}
-	docs, err := pipeline.ListHosts(ctx, kv, q.lattice)
+	out, err := listHosts(ctx, js, kv.Bucket(), q.lattice)
 	if err != nil {
 		return nil, hostExpiry{}, err
 	}
-	out := make([]*projections.Host, 0, len(docs))
-	for _, d := range docs {
-		h, err := projections.UnmarshalHost(d.JSON)
+	return out, readHostExpiry(ctx, js), nil
+}
+
+// listHosts reads every host of lattice from bucket, sorted by id, with
+// batched direct gets: no consumer, so the reader user can list.
+func listHosts(ctx context.Context, js jetstream.JetStream, bucket, lattice string) ([]*projections.Host, error) {
+	var out []*projections.Host
+	_, err := direct.Last(ctx, js, bucket, []string{streams.HostKeys(lattice)}, func(e direct.Entry) error {
+		h, err := projections.UnmarshalHost(e.Value)
 		if err != nil {
-			return nil, hostExpiry{}, err
+			return fmt.Errorf("host document %s: %w", e.Key, err)
 		}
 		out = append(out, h)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read hosts of %s: %w", lattice, err)
 	}
-	return out, readHostExpiry(ctx, js), nil
+	slices.SortFunc(out, func(a, b *projections.Host) int { return strings.Compare(a.HostID, b.HostID) })
+	return out, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"latticestate/internal/cli"
+	"latticestate/internal/direct"
 	"latticestate/pipeline"
 	"latticestate/projections"
 	"latticestate/streams"
@@ -193,12 +194,16 @@ func knownLattices(ctx context.Context, js jetstream.JetStream, h *pipeline.Hist
 	if err != nil {
 		return nil, err
 	}
-	if kv, err := pipeline.NewStateReader(js).Bucket(ctx); err == nil {
-		live, err := pipeline.ListLattices(ctx, kv)
-		if err != nil {
-			return nil, err
+	// The state bucket's keys, read with direct gets: a reader may create
+	// no consumer.
+	_, err = direct.Last(ctx, js, streams.StateBucket, streams.DocumentKeys(), func(e direct.Entry) error {
+		if l, ok := streams.LatticeOfKey(e.Key); ok {
+			known = append(known, l)
 		}
-		known = append(known, live...)
+		return nil
+	})
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, err
 	}
 	slices.Sort(known)
 	known = slices.Compact(known)
