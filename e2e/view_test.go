@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,7 +101,39 @@ type loadWatcher struct {
 	ended      bool
 	lastRev    uint64
 	outOfOrder int
-	seqs       []uint64 // by host index
+	seqs       []uint64 // by host index: the seq of the latest document
+	// What the client saw of each host, initial document included: how
+	// many documents, the sum of their seqs, the first seq; every seq when
+	// record is set (the reference client).
+	counts, sums, firsts []uint64
+	record               bool
+	seen                 [][]uint64
+}
+
+// checkContiguous reports whether w saw, for every host, every document
+// the reference client saw from w's first to its last, and nothing else:
+// the changes of each host contiguous, none skipped.
+func (w *loadWatcher) checkContiguous(ref *loadWatcher) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, seqs := range ref.seen {
+		if w.counts[i] == 0 {
+			return fmt.Errorf("host %d: no document", i)
+		}
+		a, okA := slices.BinarySearch(seqs, w.firsts[i])
+		b, okB := slices.BinarySearch(seqs, w.seqs[i])
+		if !okA || !okB {
+			return fmt.Errorf("host %d: seqs %d..%d not both seen by the reference client", i, w.firsts[i], w.seqs[i])
+		}
+		var sum uint64
+		for _, seq := range seqs[a : b+1] {
+			sum += seq
+		}
+		if n := uint64(b - a + 1); n != w.counts[i] || sum != w.sums[i] {
+			return fmt.Errorf("host %d: %d documents from seq %d to %d, the reference client saw %d", i, w.counts[i], w.firsts[i], w.seqs[i], n)
+		}
+	}
+	return nil
 }
 
 var hostIDPrefix = []byte(`{"host_id":"`)
@@ -117,9 +150,13 @@ func docSeq(doc []byte) uint64 {
 
 // startLoadWatcher connects a client that follows hosts (index by id); it
 // may run on any goroutine.
-func startLoadWatcher(client *http.Client, url string, hosts map[string]int, silent bool) (*loadWatcher, error) {
+func startLoadWatcher(client *http.Client, url string, hosts map[string]int, silent, record bool) (*loadWatcher, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &loadWatcher{cancel: cancel, done: make(chan struct{}), seqs: make([]uint64, len(hosts))}
+	w := &loadWatcher{cancel: cancel, done: make(chan struct{}), seqs: make([]uint64, len(hosts)),
+		counts: make([]uint64, len(hosts)), sums: make([]uint64, len(hosts)), firsts: make([]uint64, len(hosts)), record: record}
+	if record {
+		w.seen = make([][]uint64, len(hosts))
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		cancel()
@@ -165,7 +202,18 @@ func startLoadWatcher(client *http.Client, url string, hosts map[string]int, sil
 					if i, ok := hosts[string(data[len(hostIDPrefix):len(hostIDPrefix)+56])]; ok {
 						seq := docSeq(data)
 						w.mu.Lock()
+						if w.counts[i] > 0 && seq <= w.seqs[i] {
+							w.outOfOrder++
+						}
+						if w.counts[i] == 0 {
+							w.firsts[i] = seq
+						}
+						w.counts[i]++
+						w.sums[i] += seq
 						w.seqs[i] = seq
+						if w.record {
+							w.seen[i] = append(w.seen[i], seq)
+						}
 						w.mu.Unlock()
 					}
 				}
@@ -289,17 +337,22 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 	baseRSS := processRSS(t, pid)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: -1}}
 	url := p.addr + "/api/v1/lattices/default/watch"
+	// The reference client records every document it sees; it is one of
+	// the clients, connected first.
+	ref, err := startLoadWatcher(client, url, index, false, true)
+	require.NoError(t, err)
+	t.Cleanup(ref.stop)
 	// Clients connect 50 at a time.
-	watchers := make([]*loadWatcher, clients)
-	errs := make([]error, clients)
+	watchers := make([]*loadWatcher, clients-1)
+	errs := make([]error, len(watchers))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 50)
 	connectStart := time.Now()
-	for i := range clients {
+	for i := range watchers {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			watchers[i], errs[i] = startLoadWatcher(client, url, index, i < silent)
+			watchers[i], errs[i] = startLoadWatcher(client, url, index, i < silent, false)
 		})
 	}
 	wg.Wait()
@@ -380,23 +433,34 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 		}
 		return nil
 	}
+	reading := append([]*loadWatcher{ref}, watchers[silent:]...)
 	natstest.CheckFor(t, 60*time.Second, 100*time.Millisecond, func() error {
-		for i, w := range watchers[silent:] {
+		for i, w := range reading {
 			if err := current(w); err != nil {
 				return fmt.Errorf("client %d: %w", i, err)
 			}
 		}
 		return nil
 	})
+	// Each reading client saw every document of every host from its
+	// first to the current one, in order, or was told to resync.
+	ref.mu.Lock()
+	refResynced := ref.resyncs > 0
+	ref.mu.Unlock()
+	require.False(t, refResynced, "the reference client, which reads at once, was not dropped")
 	resynced, events := 0, 0
-	for _, w := range watchers[silent:] {
+	for i, w := range reading {
 		w.mu.Lock()
-		require.Zero(t, w.outOfOrder, "ids in revision order")
+		require.Zero(t, w.outOfOrder, "client %d: ids in revision order, each host's seqs increasing", i)
 		if w.resyncs > 0 {
 			resynced++
 		}
 		events += w.events
+		resyncs := w.resyncs
 		w.mu.Unlock()
+		if resyncs == 0 {
+			require.NoError(t, w.checkContiguous(ref), "client %d", i)
+		}
 	}
 	dropped := metricValue(t, p, `latticestate_watchers_dropped_total{reason="slow"}`)
 
@@ -408,7 +472,7 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 		require.NotContains(t, line, "NATS disconnected")
 	}
 
-	for _, w := range watchers {
+	for _, w := range append(watchers, ref) {
 		w.stop() // again at cleanup: stop is idempotent
 	}
 	client.CloseIdleConnections()
