@@ -19,6 +19,17 @@ import (
 // server also stops a batch at its max_pending bytes.
 const batchSize = 1000
 
+// batchTimeout bounds one batched direct get. A batch ends with an
+// end-of-batch message; the client library ends one that times out (or
+// that nothing answers, as when permissions refuse the request) the same
+// way, without an error, so a batch is bounded here and one that ran out
+// of time is an error, never a short answer.
+const batchTimeout = 10 * time.Second
+
+// ErrBatchTimeout is returned when a batched direct get was not answered
+// in full in time.
+var ErrBatchTimeout = errors.New("direct get not answered in time")
+
 // Scan calls f with every message of stream whose subject matches filter,
 // from sequence from on, in order, until a batch finds nothing more. It
 // returns the sequence after the last message seen (from when none).
@@ -27,29 +38,42 @@ func Scan(ctx context.Context, js jetstream.JetStream, stream, filter string, fr
 		from = 1
 	}
 	for {
-		msgs, err := jetstreamext.GetBatch(ctx, js, stream, batchSize,
-			jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchSubject(filter))
-		if err != nil {
-			return from, fmt.Errorf("read %s of stream %s: %w", filter, stream, err)
-		}
-		n := 0
-		for m, err := range msgs {
-			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				break
-			}
-			if err != nil {
-				return from, fmt.Errorf("read %s of stream %s: %w", filter, stream, err)
-			}
-			n++
-			from = m.Sequence + 1
-			if err := f(m); err != nil {
-				return from, err
-			}
-		}
-		if n == 0 {
-			return from, nil
+		n, next, err := scanBatch(ctx, js, stream, filter, from, f)
+		from = next
+		if err != nil || n == 0 {
+			return from, err
 		}
 	}
+}
+
+// scanBatch reads one batch from sequence from on: how many messages it
+// held, and the sequence after the last.
+func scanBatch(ctx context.Context, js jetstream.JetStream, stream, filter string, from uint64, f func(*jetstream.RawStreamMsg) error) (int, uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
+	msgs, err := jetstreamext.GetBatch(ctx, js, stream, batchSize,
+		jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchSubject(filter))
+	if err != nil {
+		return 0, from, fmt.Errorf("read %s of stream %s: %w", filter, stream, err)
+	}
+	n := 0
+	for m, err := range msgs {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			return n, from, nil
+		}
+		if err != nil {
+			return n, from, fmt.Errorf("read %s of stream %s: %w", filter, stream, err)
+		}
+		n++
+		from = m.Sequence + 1
+		if err := f(m); err != nil {
+			return n, from, err
+		}
+	}
+	if ctx.Err() != nil {
+		return n, from, fmt.Errorf("read %s of stream %s from sequence %d: %w (%w)", filter, stream, from, ErrBatchTimeout, ctx.Err())
+	}
+	return n, from, nil
 }
 
 // LastSeq is the last sequence of stream.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -172,4 +173,19 @@ func TestObjectStore(t *testing.T) {
 		_, err = d.GetBytes(ctx, "small")
 		require.ErrorIs(t, err, direct.ErrDigestMismatch)
 	})
+}
+
+// A batch nothing answers in full, as when permissions refuse the request,
+// is an error, never an empty answer.
+func TestScan_Unanswered(t *testing.T) {
+	s := natstest.MustRunServerFromConfig(t, "../../deploy/nats/nats.conf")
+	_, js := natstest.MustConnect(t, s, nats.UserInfo("emitter", "emitter-dev-password"))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	n := 0
+	_, err := direct.Last(ctx, js, "LATTICE_STATE", []string{">"}, func(direct.Entry) error { n++; return nil })
+	require.Error(t, err)
+	_, err = direct.Scan(ctx, js, "KV_LATTICE_STATE", ">", 1, func(*jetstream.RawStreamMsg) error { n++; return nil })
+	require.ErrorIs(t, err, direct.ErrBatchTimeout)
+	require.Zero(t, n)
 }
