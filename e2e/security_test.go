@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -218,7 +219,9 @@ func TestSecurity_LeastPrivilege(t *testing.T) {
 	// compose file; the CLI runs below give theirs as a flag, which wins.
 	t.Setenv("LATTICESTATE_PASSWORD", projectorPassword)
 	t.Setenv("LATTICESTATE_INBOX_PREFIX", inboxPrefix(t, "projector"))
-	p := mustStartProjector(t, url, "--user", "projector")
+	// Snapshots every few events, so that time travel as the reader reads
+	// the snapshot store too.
+	p := mustStartProjector(t, url, "--user", "projector", "--snapshot-every", "4")
 	// Hosts keep the default inbox prefix.
 	stopEmitter := mustStartEmitter(t, "--nats-url", url, "--user", "emitter", "--password", emitterPassword,
 		"--hosts", "3", "--schema", "v1", "--interval", "500ms", "--seed", "7", "--inbox-prefix", inboxPrefix(t, "emitter"))
@@ -264,6 +267,24 @@ func TestSecurity_LeastPrivilege(t *testing.T) {
 	id := hosts[0].HostID
 	require.NotEmpty(t, hosts[0].Labels, "labels projected")
 	require.Contains(t, runCLI(t, append([]string{"get", "host", id}, reader...)...), "Host:       "+id)
+	// Every read as the reader, with a snapshot to read.
+	var last uint64
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		obs, err := projector.js.ObjectStore(ctx, streams.SnapshotStore)
+		if err != nil {
+			return err
+		}
+		objs, err := obs.List(ctx)
+		if err != nil {
+			return err
+		}
+		_, last, err = streams.ParseSnapshotName(objs[len(objs)-1].Name)
+		return err
+	})
+	asOf := strconv.FormatUint(last, 10)
+	require.Contains(t, runCLI(t, append([]string{"list", "hosts", "--as-of", asOf, "-o", "json"}, reader...)...), id)
+	require.Contains(t, runCLI(t, append([]string{"get", "host", id, "--as-of", asOf}, reader...)...), "Host:       "+id)
+	require.Contains(t, runCLI(t, append([]string{"replay", "--to-seq", asOf}, reader...)...), `"lattice": "default"`)
 	code, body, err := p.get("/api/v1/lattices/default/hosts?as_of=3")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code, "%s", body)
