@@ -1,36 +1,15 @@
 package pipeline
 
 import (
-	"errors"
-	"fmt"
 	"strconv"
 	"time"
 )
 
 // AsOf is a point in the event stream: a stream sequence, or a capture
-// time. The zero AsOf is the end of the stream.
+// time. The zero AsOf is the end of the stream. read.ParseAsOf reads one.
 type AsOf struct {
 	Seq  uint64
 	Time time.Time
-}
-
-// ErrBadAsOf is returned by ParseAsOf for anything but a sequence number or
-// an RFC 3339 time.
-var ErrBadAsOf = errors.New("as of must be a stream sequence or an RFC 3339 time")
-
-// ParseAsOf reads "<stream sequence>" or "<RFC 3339 time>".
-func ParseAsOf(s string) (AsOf, error) {
-	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
-		if n == 0 {
-			return AsOf{}, fmt.Errorf("%w: sequences start at 1", ErrBadAsOf)
-		}
-		return AsOf{Seq: n}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return AsOf{}, fmt.Errorf("%w: %q", ErrBadAsOf, s)
-	}
-	return AsOf{Time: t}, nil
 }
 
 func (a AsOf) String() string {

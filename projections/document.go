@@ -1,19 +1,21 @@
 package projections
 
 // LinkDoc is the stored form of a link definition: the document under
-// <lattice>.links.<key>.
+// <lattice>.links.<key>. Seq is never 0 in a stored document; a link folded
+// from the stream, which keeps no seq, leaves it out.
 type LinkDoc struct {
 	Key  string `json:"key"`
 	Link *Link  `json:"link"`
-	Seq  uint64 `json:"seq"`
+	Seq  uint64 `json:"seq,omitzero"`
 }
 
 // RefmapDoc is the stored form of a ref map entry: the document under
-// <lattice>.refmaps.<oci_url>.
+// <lattice>.refmaps.<oci_url>. Seq is never 0 in a stored document; an
+// entry folded from the stream leaves it out.
 type RefmapDoc struct {
 	OCIURL    string `json:"oci_url"`
 	PublicKey string `json:"public_key"`
-	Seq       uint64 `json:"seq"`
+	Seq       uint64 `json:"seq,omitzero"`
 }
 
 // Document is one document of the projection as it is stored under one key:

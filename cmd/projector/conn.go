@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"latticestate/internal/cli"
+	"latticestate/internal/read"
 	"latticestate/pipeline"
-	"latticestate/projections"
 	"latticestate/streams"
 )
 
@@ -53,57 +53,65 @@ func (q *queryFlags) validate() error {
 	return validateLatticeName(q.lattice)
 }
 
+// queryConn is a connection of a query command and what it reads with.
+type queryConn struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+	// bucket is the live state (--bucket, or the state bucket), reader
+	// the live state and its history.
+	bucket *read.Bucket
+	reader *read.Reader
+}
+
+func (c *queryConn) Close() { c.nc.Close() }
+
 // connect opens NATS and the state bucket, with errors that say what to do.
-func (q *queryFlags) connect(ctx context.Context) (*nats.Conn, jetstream.JetStream, jetstream.KeyValue, error) {
+func (q *queryFlags) connect(ctx context.Context) (*queryConn, error) {
 	sec, err := q.conn.Options()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	opts := append([]nats.Option{nats.Name("latticestate-cli"), nats.Timeout(q.timeout),
 		cli.PrintAsyncErrors(q.cmd.ErrOrStderr(), "projector")}, sec...)
 	nc, err := nats.Connect(q.natsURL, opts...)
 	if errors.Is(err, nats.ErrAuthorization) {
-		return nil, nil, nil, authError(q.natsURL, err)
+		return nil, authError(q.natsURL, err)
 	}
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("cannot connect to NATS at %s (%v): is `projector serve` running? Point --nats-url (or LATTICESTATE_NATS_URL) at your server", q.natsURL, err)
+		return nil, fmt.Errorf("cannot connect to NATS at %s (%v): is `projector serve` running? Point --nats-url (or LATTICESTATE_NATS_URL) at your server", q.natsURL, err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
-		return nil, nil, nil, err
+		return nil, err
 	}
-	kv, err := q.stateBucket(ctx, js)
+	bucket := read.NewBucket(js, q.bucket)
+	_, err = bucket.KeyValue(ctx)
 	switch {
 	case errors.Is(err, jetstream.ErrBucketNotFound):
 		nc.Close()
-		return nil, nil, nil, fmt.Errorf("NATS at %s has no latticestate state bucket (%v): run `projector serve --nats-url %s` first", q.natsURL, err, q.natsURL)
+		return nil, fmt.Errorf("NATS at %s has no latticestate state bucket (%v): run `projector serve --nats-url %s` first", q.natsURL, err, q.natsURL)
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, context.DeadlineExceeded):
 		nc.Close()
-		return nil, nil, nil, fmt.Errorf("JetStream is not available at %s: %w", q.natsURL, err)
+		return nil, fmt.Errorf("JetStream is not available at %s: %w", q.natsURL, err)
 	case err != nil:
 		nc.Close()
-		return nil, nil, nil, fmt.Errorf("open bucket %s at %s: %w", streams.StateBucket, q.natsURL, err)
+		return nil, fmt.Errorf("%w (NATS at %s)", err, q.natsURL)
 	}
-	return nc, js, kv, nil
+	return &queryConn{nc: nc, js: js, bucket: bucket, reader: read.New(bucket, pipeline.NewHistory(js))}, nil
 }
 
-// stateBucket opens --bucket, or the state bucket.
-func (q *queryFlags) stateBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	if q.bucket != "" {
-		return js.KeyValue(ctx, q.bucket)
+// at returns the point --as-of names; the zero AsOf, the live state, when
+// it is not given.
+func (q *queryFlags) at() (read.AsOf, error) {
+	if q.asOf == "" {
+		return read.AsOf{}, nil
 	}
-	return pipeline.NewStateReader(js).Bucket(ctx)
-}
-
-// latticeAsOf rebuilds the lattice as it was at --as-of. A point whose
-// history is gone, or past the end of the stream, exits 1 with the reason.
-func (q *queryFlags) latticeAsOf(ctx context.Context, js jetstream.JetStream) (*projections.Lattice, error) {
-	asOf, err := pipeline.ParseAsOf(q.asOf)
+	at, err := read.ParseAsOf(q.asOf)
 	if err != nil {
-		return nil, cli.Exit(2, fmt.Errorf("--as-of: %w", err))
+		return read.AsOf{}, cli.Exit(2, fmt.Errorf("--as-of: %w", err))
 	}
-	return pipeline.NewHistory(js).Lattice(ctx, q.lattice, asOf)
+	return at, nil
 }
 
 // authError explains a connection the server refused for its credentials.

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"latticestate/internal/cli"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"latticestate/pipeline"
+	"latticestate/internal/cli"
+	"latticestate/internal/read"
 	"latticestate/projections"
 )
 
@@ -32,13 +32,17 @@ malformed host id among them).`,
 			if err := q.validate(); err != nil {
 				return err
 			}
+			at, err := q.at()
+			if err != nil {
+				return err
+			}
 			if !projections.ValidHostID(args[0]) {
 				return cli.Exit(2, fmt.Errorf("%.80q is not a host id: want a server public key (56 characters starting with N)", args[0]))
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), q.timeout)
 			defer cancel()
-			h, expiry, err := q.host(ctx, args[0])
-			if errors.Is(err, pipeline.ErrHostNotFound) {
+			h, expiry, err := q.host(ctx, args[0], at)
+			if errors.Is(err, read.ErrHostNotFound) {
 				return cli.Exit(1, err)
 			}
 			if err != nil {
@@ -55,29 +59,24 @@ malformed host id among them).`,
 	return get
 }
 
-// host reads one host, live or as of a point of the stream, with the host
-// expiry for the live state.
-func (q *queryFlags) host(ctx context.Context, id string) (*projections.Host, hostExpiry, error) {
-	nc, js, kv, err := q.connect(ctx)
+// host reads one host, live or as of at, with the host expiry for the
+// live state.
+func (q *queryFlags) host(ctx context.Context, id string, at read.AsOf) (*projections.Host, hostExpiry, error) {
+	c, err := q.connect(ctx)
 	if err != nil {
 		return nil, hostExpiry{}, err
 	}
-	defer nc.Close()
-	if q.asOf != "" {
-		l, err := q.latticeAsOf(ctx, js)
-		if err != nil {
-			return nil, hostExpiry{}, err
-		}
-		h, ok := l.Hosts[id]
-		if !ok {
-			return nil, hostExpiry{}, fmt.Errorf("%w: no host %s in lattice %s as of %s", pipeline.ErrHostNotFound, id, q.lattice, q.asOf)
-		}
+	defer c.Close()
+	b, err := c.reader.At(at).Host(ctx, q.lattice, id)
+	if err != nil {
+		return nil, hostExpiry{}, err
+	}
+	h, err := projections.UnmarshalHost(b)
+	if err != nil {
+		return nil, hostExpiry{}, fmt.Errorf("host %s: %w", id, err)
+	}
+	if !read.IsLive(at) {
 		return h, hostExpiry{}, nil
 	}
-	d, err := pipeline.GetHost(ctx, kv, q.lattice, id)
-	if err != nil {
-		return nil, hostExpiry{}, err
-	}
-	h, err := projections.UnmarshalHost(d.JSON)
-	return h, readHostExpiry(ctx, js), err
+	return h, readHostExpiry(ctx, c.js), nil
 }

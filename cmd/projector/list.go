@@ -2,18 +2,14 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"latticestate/internal/cli"
-	"latticestate/internal/direct"
+	"latticestate/internal/read"
+	"latticestate/internal/view"
 	"latticestate/projections"
-	"latticestate/streams"
 )
 
 func newListCmd() *cobra.Command {
@@ -45,17 +41,15 @@ last_seen plus the --host-expiry serve records in the LATTICE_META bucket):
 			if err != nil {
 				return cli.Exit(2, err)
 			}
+			at, err := q.at()
+			if err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), q.timeout)
 			defer cancel()
-			all, expiry, err := q.hosts(ctx)
+			selected, expiry, err := q.hosts(ctx, view.Filter{HostFilter: filter}, at)
 			if err != nil {
 				return cli.Exit(2, err)
-			}
-			selected := []*projections.Host{}
-			for _, h := range all {
-				if filter.Match(h) {
-					selected = append(selected, h)
-				}
 			}
 			if q.output == "json" {
 				return writeJSONLine(cmd.OutOrStdout(), selected)
@@ -70,43 +64,28 @@ last_seen plus the --host-expiry serve records in the LATTICE_META bucket):
 	return list
 }
 
-// hosts reads every host of the lattice, sorted by id, with the host
-// expiry for the live state.
-func (q *queryFlags) hosts(ctx context.Context) ([]*projections.Host, hostExpiry, error) {
-	nc, js, kv, err := q.connect(ctx)
+// hosts reads the hosts of the lattice that f matches, sorted by id, live
+// or as of at, with the host expiry for the live state.
+func (q *queryFlags) hosts(ctx context.Context, f view.Filter, at read.AsOf) ([]*projections.Host, hostExpiry, error) {
+	c, err := q.connect(ctx)
 	if err != nil {
 		return nil, hostExpiry{}, err
 	}
-	defer nc.Close()
-	if q.asOf != "" {
-		l, err := q.latticeAsOf(ctx, js)
+	defer c.Close()
+	page, err := c.reader.At(at).Hosts(ctx, q.lattice, f, view.PageRequest{})
+	if err != nil {
+		return nil, hostExpiry{}, err
+	}
+	out := make([]*projections.Host, 0, len(page.Docs))
+	for _, b := range page.Docs {
+		h, err := projections.UnmarshalHost(b)
 		if err != nil {
 			return nil, hostExpiry{}, err
 		}
-		return l.SortedHosts(), hostExpiry{}, nil
-	}
-	out, err := listHosts(ctx, js, kv.Bucket(), q.lattice)
-	if err != nil {
-		return nil, hostExpiry{}, err
-	}
-	return out, readHostExpiry(ctx, js), nil
-}
-
-// listHosts reads every host of lattice from bucket, sorted by id, with
-// batched direct gets: no consumer, so the reader user can list.
-func listHosts(ctx context.Context, js jetstream.JetStream, bucket, lattice string) ([]*projections.Host, error) {
-	var out []*projections.Host
-	_, err := direct.Last(ctx, js, bucket, []string{streams.HostKeys(lattice)}, func(e direct.Entry) error {
-		h, err := projections.UnmarshalHost(e.Value)
-		if err != nil {
-			return fmt.Errorf("host document %s: %w", e.Key, err)
-		}
 		out = append(out, h)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read hosts of %s: %w", lattice, err)
 	}
-	slices.SortFunc(out, func(a, b *projections.Host) int { return strings.Compare(a.HostID, b.HostID) })
-	return out, nil
+	if !read.IsLive(at) {
+		return out, hostExpiry{}, nil
+	}
+	return out, readHostExpiry(ctx, c.js), nil
 }

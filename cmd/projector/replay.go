@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"latticestate/internal/cli"
-	"latticestate/internal/direct"
+	"latticestate/internal/read"
 	"latticestate/pipeline"
 	"latticestate/projections"
 	"latticestate/streams"
@@ -194,16 +194,12 @@ func knownLattices(ctx context.Context, js jetstream.JetStream, h *pipeline.Hist
 	if err != nil {
 		return nil, err
 	}
-	// The state bucket's keys, read with direct gets: a reader may create
-	// no consumer.
-	_, err = direct.Last(ctx, js, streams.StateBucket, streams.DocumentKeys(), func(e direct.Entry) error {
-		if l, ok := streams.LatticeOfKey(e.Key); ok {
-			known = append(known, l)
+	if b := read.NewBucket(js, streams.StateBucket); b.Exists(ctx) {
+		live, err := b.Lattices(ctx)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, err
+		known = append(known, live...)
 	}
 	slices.Sort(known)
 	known = slices.Compact(known)

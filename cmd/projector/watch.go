@@ -2,17 +2,16 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"latticestate/internal/cli"
-	"latticestate/internal/direct"
+	"latticestate/internal/read"
 	"latticestate/projections"
-	"latticestate/streams"
 )
 
 func newWatchCmd() *cobra.Command {
@@ -42,34 +41,34 @@ only its last change.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			nc, js, kv, err := q.connect(ctx)
+			c, err := q.connect(ctx)
 			if err != nil {
 				return cli.Exit(2, err)
 			}
-			defer nc.Close()
+			defer c.Close()
+			w, err := c.bucket.WatchHosts(ctx, q.lattice, initial, poll)
+			if err != nil {
+				return cli.Exit(2, err)
+			}
+			defer func() { _ = w.Stop() }()
 			out := cmd.OutOrStdout()
-			bucket := kv.Bucket()
-			prefix := len(streams.HostKey(q.lattice, ""))
-			print := func(e direct.Entry) error { return printChange(out, q.output, e.Key[prefix:], e) }
-			var from uint64
-			if initial {
-				from, err = direct.Last(ctx, js, bucket, []string{streams.HostKeys(q.lattice)}, print)
-			} else {
-				from, err = direct.LastSeq(ctx, js, direct.KVStream(bucket))
-				from++
+			for {
+				ch, err := w.Next(ctx)
+				if ctx.Err() != nil {
+					return nil
+				}
+				if err != nil {
+					return cli.Exit(2, err)
+				}
+				if err := printChange(out, q.output, ch); err != nil {
+					return err
+				}
 			}
-			if err == nil {
-				err = direct.Watch(ctx, js, bucket, streams.HostKeys(q.lattice), from, poll, print)
-			}
-			if err != nil && ctx.Err() == nil {
-				return cli.Exit(2, fmt.Errorf("watch lattice %s: %w", q.lattice, err))
-			}
-			return nil
 		},
 	}
 	q.register(cmd, false)
 	cmd.Flags().BoolVar(&initial, "initial", false, "print the current hosts before the changes")
-	cmd.Flags().DurationVar(&poll, "poll", 250*time.Millisecond, "how often to look for changes")
+	cmd.Flags().DurationVar(&poll, "poll", read.DefaultWatchPoll, "how often to look for changes")
 	return cmd
 }
 
@@ -80,12 +79,13 @@ type change struct {
 	Host     *projections.Host `json:"host,omitempty"`
 }
 
-func printChange(out interface{ Write([]byte) (int, error) }, format, id string, e direct.Entry) error {
-	c := change{Op: "put", HostID: id, Revision: e.Revision}
-	if e.Op != jetstream.KeyValuePut {
+func printChange(out io.Writer, format string, hc read.HostChange) error {
+	id := hc.ID
+	c := change{Op: "put", HostID: id, Revision: hc.Revision}
+	if hc.Deleted {
 		c.Op = "delete"
 	} else {
-		h, err := projections.UnmarshalHost(e.Value)
+		h, err := projections.UnmarshalHost(hc.JSON)
 		if err != nil {
 			return fmt.Errorf("host %s: %w", id, err)
 		}

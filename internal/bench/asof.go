@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"latticestate/internal/httpapi"
+	"latticestate/internal/read"
 	"latticestate/internal/view"
 	"latticestate/pipeline"
 	"latticestate/streams"
@@ -105,15 +106,14 @@ func AsOfStage(ctx context.Context, js jetstream.JetStream, res *streams.Resourc
 
 // timeAsOf serves the API from the benchmark's bucket and times it.
 func timeAsOf(ctx context.Context, js jetstream.JetStream, lattice string, last uint64, requests int) (*AsOf, error) {
-	history := pipeline.NewHistory(js)
 	v, err := view.New(js, view.WithBucket(streams.BenchReplayBucket))
 	if err != nil {
 		return nil, err
 	}
 	v.Start(ctx)
 	defer v.Stop()
-	api := &httpapi.Server{State: pipeline.NewBucketReader(js, streams.BenchReplayBucket), View: v, Healthy: func() error { return nil },
-		AsOf: history.Lattice}
+	current := read.NewViewSource(v, read.NewBucket(js, streams.BenchReplayBucket))
+	api := &httpapi.Server{Read: read.New(current, pipeline.NewHistory(js)), View: v, Healthy: func() error { return nil }}
 	srv := httptest.NewServer(api.Handler())
 	defer srv.Close()
 	path := srv.URL + "/api/v1/lattices/" + lattice + "/hosts"

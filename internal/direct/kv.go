@@ -26,8 +26,8 @@ func KVStream(bucket string) string { return "KV_" + bucket }
 
 func kvPrefix(bucket string) string { return "$KV." + bucket + "." }
 
-// entryOf decodes a message of bucket's stream.
-func entryOf(bucket string, m *jetstream.RawStreamMsg) Entry {
+// EntryOf decodes a message of bucket's stream.
+func EntryOf(bucket string, m *jetstream.RawStreamMsg) Entry {
 	e := Entry{Key: strings.TrimPrefix(m.Subject, kvPrefix(bucket)), Value: m.Data, Revision: m.Sequence, Created: m.Time, Op: jetstream.KeyValuePut}
 	switch m.Header.Get(kvOperation) {
 	case "DEL":
@@ -55,7 +55,7 @@ func Last(ctx context.Context, js jetstream.JetStream, bucket string, filters []
 		last := map[string]Entry{}
 		var order []string
 		n, err := Scan(ctx, js, KVStream(bucket), kvPrefix(bucket)+filter, 1, func(m *jetstream.RawStreamMsg) error {
-			e := entryOf(bucket, m)
+			e := EntryOf(bucket, m)
 			if _, ok := last[e.Key]; !ok {
 				order = append(order, e.Key)
 			}
@@ -83,6 +83,6 @@ func Last(ctx context.Context, js jetstream.JetStream, bucket string, filters []
 // nothing Last did not show.
 func Watch(ctx context.Context, js jetstream.JetStream, bucket, filter string, from uint64, poll time.Duration, f func(Entry) error) error {
 	return Follow(ctx, js, KVStream(bucket), kvPrefix(bucket)+filter, from, poll, func(m *jetstream.RawStreamMsg) error {
-		return f(entryOf(bucket, m))
+		return f(EntryOf(bucket, m))
 	})
 }

@@ -1,13 +1,10 @@
 package httpapi
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strconv"
 
 	"latticestate/internal/view"
-	"latticestate/streams"
 )
 
 // RevisionHeader carries, on a live host list, the bucket revision it was
@@ -53,50 +50,24 @@ func writeHostsPage(w http.ResponseWriter, res view.HostsPage, paged bool) {
 	_, _ = w.Write(buf)
 }
 
-// errNoView answers live reads of a Server made without a View.
-var errNoView = errors.New("live state is not available on this server")
-
-// syncView waits until the view holds every write the bucket had.
-func (s *Server) syncView(ctx context.Context) error {
-	if s.View == nil {
-		return errNoView
-	}
-	return s.View.Sync(ctx)
-}
-
 // summary answers the counts of a lattice: live from the view, or with
 // ?as_of= of the lattice folded from the stream.
 func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
-	lattice := r.PathValue("lattice")
-	if err := streams.ValidateLattice(lattice); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	lattice, ok := latticeOf(w, r)
+	if !ok {
 		return
 	}
-	asOf, ok, err := parseAsOf(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	src, ok := s.source(w, r)
+	if !ok {
 		return
 	}
-	if ok {
-		l, err := s.latticeAsOf(r.Context(), lattice, asOf)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		s.writeDocument(w, r, view.SummarizeLattice(l))
-		return
-	}
-	if err := s.syncView(r.Context()); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	b, err := s.View.SummaryJSON(lattice)
+	b, err := src.Summary(r.Context(), lattice)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	// b is shared with other readers: never append to it.
+	// b may be shared with other readers: never append to it.
 	_, _ = w.Write(b)
 	_, _ = w.Write([]byte{'\n'})
 }

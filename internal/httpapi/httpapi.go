@@ -1,7 +1,7 @@
 // Package httpapi serves the projections over HTTP: health and readiness
-// probes, Prometheus metrics, the /api/v1 queries and the dashboard at /,
-// all read from the KV bucket so that every projector process can answer
-// them.
+// probes, Prometheus metrics, the /api/v1 queries (answered by
+// internal/read, live or as of a point of the stream), the watches (from
+// the in-memory view) and the dashboard at /.
 package httpapi
 
 import (
@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"latticestate/internal/read"
 	"latticestate/internal/view"
 	"latticestate/pipeline"
 	"latticestate/projections"
@@ -33,10 +34,11 @@ type Progress interface {
 
 // Server holds what the handlers read from.
 type Server struct {
-	// State opens the projections bucket.
-	State *pipeline.StateReader
-	// View answers the live host list, summary, watch and lattice gauges
-	// from memory.
+	// Read answers the queries, live or with ?as_of= as of a point of the
+	// stream; its errors *pipeline.HistoryGoneError (410) and
+	// *pipeline.PastEndError (400) name a point it cannot answer.
+	Read *read.Reader
+	// View serves the watches; nil leaves them unavailable.
 	View *view.View
 	// Healthy reports whether NATS is connected with the streams and bucket
 	// in place.
@@ -45,13 +47,6 @@ type Server struct {
 	Progress Progress
 	// Metrics serves /metrics; nil leaves it out.
 	Metrics http.Handler
-	// AsOf rebuilds a lattice as it was at a point, for ?as_of=; it fails
-	// with pipeline.ErrHistoryGone (410) or pipeline.ErrPastEnd (400) for a
-	// point it cannot answer.
-	AsOf func(ctx context.Context, lattice string, asOf pipeline.AsOf) (*projections.Lattice, error)
-	// Window tells how far back a lattice can be travelled, for
-	// /api/v1/lattices/{lattice}/history; nil leaves it out.
-	Window func(ctx context.Context, lattice string) (pipeline.Window, error)
 	// HostExpiry is how long serve lets a stale host stay silent before it
 	// removes it; 0: never. /api/v1/settings tells it to the dashboard.
 	HostExpiry time.Duration
@@ -161,9 +156,8 @@ func (s *Server) settings(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
-	lattice := r.PathValue("lattice")
-	if err := streams.ValidateLattice(lattice); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	lattice, ok := latticeOf(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
@@ -177,99 +171,59 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	var res view.HostsPage
-	if asOf, ok, err := parseAsOf(r); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	} else if ok {
-		hosts, err := s.hostsAsOf(r.Context(), lattice, asOf)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		var selected []*projections.Host
-		selected, res.Next, res.Total = view.PageHosts(hosts, filter, page)
-		for _, h := range selected {
-			b, err := projections.Marshal(h)
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			res.Docs = append(res.Docs, b)
-		}
-	} else {
-		if err := s.syncView(r.Context()); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if res, err = s.View.Hosts(lattice, filter, page); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	writeHostsPage(w, res, page.Paged())
-}
-
-// parseAsOf reads ?as_of=; ok is false when it is absent.
-func parseAsOf(r *http.Request) (pipeline.AsOf, bool, error) {
-	v := r.URL.Query().Get("as_of")
-	if v == "" {
-		return pipeline.AsOf{}, false, nil
-	}
-	a, err := pipeline.ParseAsOf(v)
-	return a, err == nil, err
-}
-
-func (s *Server) latticeAsOf(ctx context.Context, lattice string, asOf pipeline.AsOf) (*projections.Lattice, error) {
-	if s.AsOf == nil {
-		return nil, errors.New("as_of is not available on this server")
-	}
-	return s.AsOf(ctx, lattice, asOf)
-}
-
-// hostsAsOf folds the stream up to asOf and returns the hosts sorted by id.
-func (s *Server) hostsAsOf(ctx context.Context, lattice string, asOf pipeline.AsOf) ([]*projections.Host, error) {
-	l, err := s.latticeAsOf(ctx, lattice, asOf)
-	if err != nil {
-		return nil, err
-	}
-	return l.SortedHosts(), nil
-}
-
-func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
-	lattice, id := r.PathValue("lattice"), r.PathValue("id")
-	if err := streams.ValidateLattice(lattice); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	src, ok := s.source(w, r)
+	if !ok {
 		return
 	}
-	if !projections.ValidHostID(id) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("%.80q is not a host id: want a server public key (56 characters starting with N)", id))
-		return
-	}
-	if asOf, ok, err := parseAsOf(r); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	} else if ok {
-		l, err := s.latticeAsOf(r.Context(), lattice, asOf)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		h, ok := l.Hosts[id]
-		if !ok {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("no host %q in lattice %q as of %s", id, lattice, asOf))
-			return
-		}
-		s.writeDocument(w, r, h)
-		return
-	}
-	kv, err := s.State.Bucket(r.Context())
+	res, err := src.Hosts(r.Context(), lattice, filter, page)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	d, err := pipeline.GetHost(r.Context(), kv, lattice, id)
-	if errors.Is(err, pipeline.ErrHostNotFound) {
+	writeHostsPage(w, res, page.Paged())
+}
+
+// latticeOf returns the request's lattice; a malformed one is answered
+// 400.
+func latticeOf(w http.ResponseWriter, r *http.Request) (string, bool) {
+	lattice := r.PathValue("lattice")
+	if err := streams.ValidateLattice(lattice); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return "", false
+	}
+	return lattice, true
+}
+
+// source returns what the request reads from: the live state, or with
+// ?as_of= the state at that point; a malformed point is answered 400.
+func (s *Server) source(w http.ResponseWriter, r *http.Request) (read.Source, bool) {
+	var at read.AsOf
+	if v := r.URL.Query().Get("as_of"); v != "" {
+		var err error
+		if at, err = read.ParseAsOf(v); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return nil, false
+		}
+	}
+	return s.Read.At(at), true
+}
+
+func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
+	lattice, ok := latticeOf(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	if !projections.ValidHostID(id) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%.80q is not a host id: want a server public key (56 characters starting with N)", id))
+		return
+	}
+	src, ok := s.source(w, r)
+	if !ok {
+		return
+	}
+	b, err := src.Host(r.Context(), lattice, id)
+	if errors.Is(err, read.ErrHostNotFound) {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
@@ -278,21 +232,21 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(append(d.JSON, '\n'))
+	_, _ = w.Write(b)
+	_, _ = w.Write([]byte{'\n'})
 }
 
 // history tells the points of a lattice's history that ?as_of= can answer.
 func (s *Server) history(w http.ResponseWriter, r *http.Request) {
-	lattice := r.PathValue("lattice")
-	if err := streams.ValidateLattice(lattice); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	lattice, ok := latticeOf(w, r)
+	if !ok {
 		return
 	}
-	if s.Window == nil {
+	win, err := s.Read.Window(r.Context(), lattice)
+	if errors.Is(err, read.ErrNoHistory) {
 		writeError(w, http.StatusNotFound, "history is not available on this server")
 		return
 	}
-	win, err := s.Window(r.Context(), lattice)
 	if err != nil {
 		s.fail(w, r, err)
 		return

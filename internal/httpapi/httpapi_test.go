@@ -21,6 +21,7 @@ import (
 	"latticestate/internal/eventtest"
 	"latticestate/internal/httpapi"
 	"latticestate/internal/natstest"
+	"latticestate/internal/read"
 	"latticestate/internal/view"
 	"latticestate/pipeline"
 	"latticestate/streams"
@@ -54,11 +55,10 @@ func mustFixture(t *testing.T, pending uint64, opts ...view.Option) apiFixture {
 	v.Start(context.Background())
 	t.Cleanup(v.Stop)
 	api := &httpapi.Server{
-		State:    pipeline.NewStateReader(js),
+		Read:     read.New(read.NewViewSource(v, read.NewBucket(js, streams.StateBucket)), pipeline.NewHistory(js)),
 		View:     v,
 		Healthy:  func() error { return nil },
 		Progress: lag(pending),
-		AsOf:     pipeline.NewHistory(js).Lattice,
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
@@ -136,7 +136,7 @@ func TestServer_Handler(t *testing.T) {
 		{"watch with a bad status", "/api/v1/lattices/default/watch?status=down", 400, "want one of up, stale"},
 		{"as_of past the end of the stream", "/api/v1/lattices/default/hosts?as_of=5", 400, `"last_seq":0`},
 		{"summary as_of past the end of the stream", "/api/v1/lattices/default/summary?as_of=5", 400, `"last_seq":0`},
-		{"history of an empty stream", "/api/v1/lattices/default/history", 404, "not available"},
+		{"history of an empty stream", "/api/v1/lattices/default/history", 200, `"last_seq":0`},
 		{"healthz", "/healthz", 200, "ok"},
 		{"readyz when current", "/readyz", 200, "ready"},
 	}
@@ -223,10 +223,35 @@ func TestServer_Settings(t *testing.T) {
 	}
 }
 
+// A server made without a history answers the live state, and says that
+// it cannot travel in time.
+func TestServer_NoHistory(t *testing.T) {
+	s := natstest.MustRunServer(t)
+	_, js := natstest.MustConnect(t, s)
+	_, err := streams.Ensure(context.Background(), js, streams.DefaultOptions())
+	require.NoError(t, err)
+	api := &httpapi.Server{Read: read.New(read.NewBucket(js, streams.StateBucket), nil), Healthy: func() error { return nil }}
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+	for _, c := range []struct {
+		path     string
+		code     int
+		contains string
+	}{
+		{"/api/v1/lattices/default/hosts", 200, "[]"},
+		{"/api/v1/lattices/default/history", 404, "not available"},
+		{"/api/v1/lattices/default/hosts?as_of=1", 503, "as_of is not available"},
+	} {
+		code, body := mustGet(t, srv.URL+c.path)
+		require.Equal(t, c.code, code, "%s: %s", c.path, body)
+		require.Contains(t, string(body), c.contains, c.path)
+	}
+}
+
 func TestServer_Unhealthy(t *testing.T) {
 	s := natstest.MustRunServer(t)
 	_, js := natstest.MustConnect(t, s)
-	api := &httpapi.Server{State: pipeline.NewStateReader(js), Healthy: func() error { return errors.New("not connected to NATS") }}
+	api := &httpapi.Server{Read: read.New(read.NewBucket(js, streams.StateBucket), nil), Healthy: func() error { return errors.New("not connected to NATS") }}
 	srv := httptest.NewServer(api.Handler())
 	defer srv.Close()
 	for _, path := range []string{"/healthz", "/readyz"} {

@@ -2,36 +2,16 @@ package httpapi
 
 import (
 	"context"
-	"maps"
 	"net/http"
-	"slices"
 
-	"latticestate/pipeline"
+	"latticestate/internal/read"
 	"latticestate/projections"
-	"latticestate/streams"
 )
 
-// linkAsOf is a link folded from the stream: the stored form without seq,
-// which a fold does not keep for links.
-type linkAsOf struct {
-	Key  string            `json:"key"`
-	Link *projections.Link `json:"link"`
-}
-
-// refmapAsOf is a ref map entry folded from the stream, without seq.
-type refmapAsOf struct {
-	OCIURL    string `json:"oci_url"`
-	PublicKey string `json:"public_key"`
-}
-
 // listLattices answers the lattices that have documents in the active
-// bucket, sorted, from the view.
+// bucket, sorted.
 func (s *Server) listLattices(w http.ResponseWriter, r *http.Request) {
-	if err := s.syncView(r.Context()); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	lattices, err := s.View.Lattices()
+	lattices, err := s.Read.Lattices(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -40,67 +20,35 @@ func (s *Server) listLattices(w http.ResponseWriter, r *http.Request) {
 }
 
 // listLinks answers every link of a lattice sorted by key: the stored
-// documents, or with ?as_of= the links folded from the stream.
+// documents, or with ?as_of= the links folded from the stream (without
+// seq, which a fold does not keep for links).
 func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) {
-	s.listLatticeDocs(w, r, func(l *projections.Lattice) any {
-		out := []linkAsOf{}
-		for _, k := range slices.Sorted(maps.Keys(l.Links)) {
-			out = append(out, linkAsOf{Key: k, Link: l.Links[k]})
-		}
-		return out
-	}, func(ctx context.Context, lattice string) (any, error) {
-		kv, err := s.State.Bucket(ctx)
-		if err != nil {
-			return nil, err
-		}
-		docs, err := pipeline.ListLinks(ctx, kv, lattice)
-		return append([]pipeline.LinkDoc{}, docs...), err
+	s.listLatticeDocs(w, r, func(ctx context.Context, src read.Source, lattice string) (any, error) {
+		return src.Links(ctx, lattice)
 	})
 }
 
 // listRefmaps answers every ref map entry of a lattice sorted by OCI
 // reference, stored or, with ?as_of=, folded from the stream.
 func (s *Server) listRefmaps(w http.ResponseWriter, r *http.Request) {
-	s.listLatticeDocs(w, r, func(l *projections.Lattice) any {
-		out := []refmapAsOf{}
-		for _, k := range slices.Sorted(maps.Keys(l.Refmaps)) {
-			out = append(out, refmapAsOf{OCIURL: k, PublicKey: l.Refmaps[k]})
-		}
-		return out
-	}, func(ctx context.Context, lattice string) (any, error) {
-		kv, err := s.State.Bucket(ctx)
-		if err != nil {
-			return nil, err
-		}
-		docs, err := pipeline.ListRefmaps(ctx, kv, lattice)
-		return append([]pipeline.RefmapDoc{}, docs...), err
+	s.listLatticeDocs(w, r, func(ctx context.Context, src read.Source, lattice string) (any, error) {
+		return src.Refmaps(ctx, lattice)
 	})
 }
 
 // listLatticeDocs validates the lattice and ?as_of=, then answers what
-// asOf picks from the folded lattice, or what live reads from the bucket.
+// list reads from the source they pick.
 func (s *Server) listLatticeDocs(w http.ResponseWriter, r *http.Request,
-	asOf func(*projections.Lattice) any,
-	live func(context.Context, string) (any, error)) {
-	lattice := r.PathValue("lattice")
-	if err := streams.ValidateLattice(lattice); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	list func(context.Context, read.Source, string) (any, error)) {
+	lattice, ok := latticeOf(w, r)
+	if !ok {
 		return
 	}
-	at, ok, err := parseAsOf(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	src, ok := s.source(w, r)
+	if !ok {
 		return
 	}
-	var v any
-	if ok {
-		var l *projections.Lattice
-		if l, err = s.latticeAsOf(r.Context(), lattice, at); err == nil {
-			v = asOf(l)
-		}
-	} else {
-		v, err = live(r.Context(), lattice)
-	}
+	v, err := list(r.Context(), src, lattice)
 	if err != nil {
 		s.fail(w, r, err)
 		return

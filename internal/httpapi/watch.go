@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"latticestate/internal/read"
 	"latticestate/internal/view"
 	"latticestate/streams"
 )
@@ -85,7 +86,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if s.View == nil {
-		s.fail(w, r, errNoView)
+		s.fail(w, r, read.ErrNoLive)
 		return
 	}
 	// The first hosts should include every write the bucket had, but a

@@ -18,6 +18,7 @@ import (
 
 	"latticestate/internal/cli"
 	"latticestate/internal/httpapi"
+	"latticestate/internal/read"
 	"latticestate/internal/view"
 	"latticestate/pipeline"
 	"latticestate/streams"
@@ -190,15 +191,16 @@ func (r *running) startView(ctx context.Context) error {
 // listener. Requests (server-sent event streams among them) end when the
 // server stops: their base context is gctx.
 func (r *running) newHTTP(gctx context.Context) (*http.Server, net.Listener, error) {
-	history := pipeline.NewHistory(r.js)
+	// The view answers host lists, counts and watches from memory; one
+	// host, links and ref maps are read from the bucket, on the
+	// projectors' connection, as is the history.
+	live := read.NewViewSource(r.view, read.NewBucket(r.js, streams.StateBucket))
 	api := &httpapi.Server{
-		State:      pipeline.NewStateReader(r.js),
+		Read:       read.New(live, pipeline.NewHistory(r.js)),
 		View:       r.view,
 		Healthy:    func() error { return errors.Join(connected(r.nc), connected(r.vnc)) },
 		Progress:   r.byLattice,
 		Metrics:    promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{}),
-		AsOf:       history.Lattice,
-		Window:     history.Window,
 		HostExpiry: r.cfg.HostExpiry,
 		Log:        r.log,
 	}
