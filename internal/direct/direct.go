@@ -38,7 +38,7 @@ func Scan(ctx context.Context, js jetstream.JetStream, stream, filter string, fr
 		from = 1
 	}
 	for {
-		n, next, err := scanBatch(ctx, js, stream, filter, from, f)
+		n, next, err := Batch(ctx, js, stream, filter, from, f)
 		from = next
 		if err != nil || n == 0 {
 			return from, err
@@ -46,9 +46,10 @@ func Scan(ctx context.Context, js jetstream.JetStream, stream, filter string, fr
 	}
 }
 
-// scanBatch reads one batch from sequence from on: how many messages it
-// held, and the sequence after the last.
-func scanBatch(ctx context.Context, js jetstream.JetStream, stream, filter string, from uint64, f func(*jetstream.RawStreamMsg) error) (int, uint64, error) {
+// Batch calls f with the messages of one batch of stream matching filter,
+// from sequence from on: it returns how many there were (0: none left) and
+// the sequence after the last.
+func Batch(ctx context.Context, js jetstream.JetStream, stream, filter string, from uint64, f func(*jetstream.RawStreamMsg) error) (int, uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	defer cancel()
 	msgs, err := jetstreamext.GetBatch(ctx, js, stream, batchSize,
