@@ -409,10 +409,10 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 	serveCPU, testCPU := processCPU(t, pid)-cpuStart, processCPU(t, os.Getpid())-testCPUStart
 	sent := stopLoad()
 	waitCaughtUp(t, p, 30*time.Second)
-	stopLoad = startHeartbeats(t, nc, lines, rate)
 
-	// Every reading client catches up with the state the API serves when
-	// the load paused, or was told to resync.
+	// With the load paused, every reading client catches up with the state
+	// the API serves, or was told to resync: then they all saw each host up
+	// to the same document.
 	code, body, err := p.get("/api/v1/lattices/default/hosts")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
@@ -498,6 +498,8 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 		}
 	}
 	dropped := metricValue(t, p, `latticestate_watchers_dropped_total{reason="slow"}`)
+	// The clients leave, and memory is measured again, under the load.
+	startHeartbeats(t, nc, lines, rate) // stopped at cleanup
 
 	// serve's connections were never cut: the server reported no slow
 	// consumer, and neither connection lost the server.
