@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -218,7 +219,9 @@ func TestSecurity_LeastPrivilege(t *testing.T) {
 	// compose file; the CLI runs below give theirs as a flag, which wins.
 	t.Setenv("LATTICESTATE_PASSWORD", projectorPassword)
 	t.Setenv("LATTICESTATE_INBOX_PREFIX", inboxPrefix(t, "projector"))
-	p := mustStartProjector(t, url, "--user", "projector")
+	// Snapshots every few events, so that time travel as the reader reads
+	// the snapshot store too.
+	p := mustStartProjector(t, url, "--user", "projector", "--snapshot-every", "4")
 	// Hosts keep the default inbox prefix.
 	stopEmitter := mustStartEmitter(t, "--nats-url", url, "--user", "emitter", "--password", emitterPassword,
 		"--hosts", "3", "--schema", "v1", "--interval", "500ms", "--seed", "7", "--inbox-prefix", inboxPrefix(t, "emitter"))
@@ -264,6 +267,24 @@ func TestSecurity_LeastPrivilege(t *testing.T) {
 	id := hosts[0].HostID
 	require.NotEmpty(t, hosts[0].Labels, "labels projected")
 	require.Contains(t, runCLI(t, append([]string{"get", "host", id}, reader...)...), "Host:       "+id)
+	// Every read as the reader, with a snapshot to read.
+	var last uint64
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		obs, err := projector.js.ObjectStore(ctx, streams.SnapshotStore)
+		if err != nil {
+			return err
+		}
+		objs, err := obs.List(ctx)
+		if err != nil {
+			return err
+		}
+		_, last, err = streams.ParseSnapshotName(objs[len(objs)-1].Name)
+		return err
+	})
+	asOf := strconv.FormatUint(last, 10)
+	require.Contains(t, runCLI(t, append([]string{"list", "hosts", "--as-of", asOf, "-o", "json"}, reader...)...), id)
+	require.Contains(t, runCLI(t, append([]string{"get", "host", id, "--as-of", asOf}, reader...)...), "Host:       "+id)
+	require.Contains(t, runCLI(t, append([]string{"replay", "--to-seq", asOf}, reader...)...), `"lattice": "default"`)
 	code, body, err := p.get("/api/v1/lattices/default/hosts?as_of=3")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code, "%s", body)
@@ -698,4 +719,134 @@ func TestSecurity_HostsCannotForgeOwnEvents(t *testing.T) {
 	_, body, err := p.get("/metrics")
 	require.NoError(t, err)
 	require.Contains(t, string(body), `latticestate_events_rejected_total{category="forged"} 3`)
+}
+
+// pushConsumerRequest is the body of a consumer create request for a push
+// consumer delivering every message of stream to deliverTo: the server
+// checks the request's subject against the creator's permissions, never
+// the deliver subject, and delivers in the stream's account.
+func pushConsumerRequest(stream, name, deliverTo string) []byte {
+	return fmt.Appendf(nil, `{"stream_name":%q,"config":{"name":%q,"deliver_subject":%q,"deliver_policy":"all",`+
+		`"ack_policy":"none","inactive_threshold":60000000000}}`, stream, name, deliverTo)
+}
+
+// TestSecurity_ReaderCreatesNoConsumer: a consumer's deliver subject is
+// not checked against its creator's permissions, so any consumer a reader
+// may create (for a KV watch or an object read) can make the server
+// deliver the state bucket's or the snapshots' messages to any subject of
+// the projector's account: into a subscription of the projector's (here
+// an inbox, as its KV watches use), its meta bucket or its event stream.
+// Readers therefore create no consumer at all: each create, however
+// spelled, is refused, nothing reaches the projector, and its own
+// consumer and watches are as it set them.
+func TestSecurity_ReaderCreatesNoConsumer(t *testing.T) {
+	s := natstest.MustRunServerFromConfig(t, natsConfig)
+	p := mustStartProjectorAs(t, s)
+	emitter := mustConnectAs(t, s, "emitter")
+	projector := mustConnectAs(t, s, "projector")
+	reader := mustConnectAs(t, s, "reader")
+	ctx := context.Background()
+
+	mustPublish(t, emitter.nc, streams.HostEventSubject("default"), [][]byte{eventtest.HostHeartbeat(eventtest.HostID(1), eventtest.Heartbeat{
+		HostInfo: eventtest.HostInfo{Labels: map[string]string{"zone": "a"}}})})
+	waitCaughtUp(t, p, 30*time.Second)
+	durable := streams.LatticeConsumer("default")
+	cons, err := projector.js.Consumer(ctx, streams.EventsStream, durable)
+	require.NoError(t, err)
+	want := cons.CachedInfo().Config
+	watchesBefore := serverConsumers(t, s, streams.BucketStream(streams.MetaBucket))
+	metaKV, err := projector.js.KeyValue(ctx, streams.MetaBucket)
+	require.NoError(t, err)
+	// A subscription of the projector's user, as a KV watch has one: a
+	// reader that learns its subject must not be able to feed it.
+	inbox, err := projector.nc.SubscribeSync(projector.nc.NewInbox())
+	require.NoError(t, err)
+	require.NoError(t, projector.nc.Flush())
+
+	const api = "$JS.API.CONSUMER."
+	state, snaps := streams.BucketStream(streams.StateBucket), streams.SnapshotStoreStream
+	forged := streams.BucketSubject(streams.MetaBucket, "forged")
+	for _, tc := range []struct {
+		name, subject string
+		body          []byte
+	}{
+		{"named create on the state bucket", api + "CREATE." + state + ".r1", pushConsumerRequest(state, "r1", inbox.Subject)},
+		{"named create on the state bucket with a filter", api + "CREATE." + state + ".r2." + streams.BucketSubject(streams.StateBucket, ">"), pushConsumerRequest(state, "r2", inbox.Subject)},
+		{"create on the state bucket into the meta bucket", api + "CREATE." + state + ".r3", pushConsumerRequest(state, "r3", forged)},
+		{"create on the state bucket into the event stream", api + "CREATE." + state + ".r4", pushConsumerRequest(state, "r4", streams.HostEventSubject("default"))},
+		{"named create on the snapshots", api + "CREATE." + snaps + ".r5", pushConsumerRequest(snaps, "r5", inbox.Subject)},
+		{"named create on the snapshots with a filter", api + "CREATE." + snaps + ".r6." + streams.SnapshotChunks, pushConsumerRequest(snaps, "r6", inbox.Subject)},
+		{"bare create on the snapshots", api + "CREATE." + snaps, pushConsumerRequest(snaps, "r7", inbox.Subject)},
+		{"durable create on the state bucket", api + "DURABLE.CREATE." + state + ".r8", pushConsumerRequest(state, "r8", inbox.Subject)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, answered := reader.requestAnswered(t, tc.subject, tc.body)
+			if !answered {
+				return
+			}
+			// Show what such a consumer does before failing on the answer.
+			if got, err := inbox.NextMsg(2 * time.Second); err == nil {
+				t.Fatalf("a reader's consumer delivered %s into the projector's inbox %s (created: %s)", got.Subject, inbox.Subject, m.Data)
+			}
+			t.Fatalf("%s was answered: %s", tc.subject, m.Data)
+		})
+	}
+	t.Run("flow control reply", func(t *testing.T) {
+		reader.requireRequestRefused(t, "$JS.FC."+state+".x.1", nil)
+		reader.requireRequestRefused(t, "$JS.FC."+snaps+".x.1", nil)
+	})
+	t.Run("consumer delete", func(t *testing.T) {
+		reader.requireRequestRefused(t, api+"DELETE."+state+".r1", nil)
+		reader.requireRequestRefused(t, api+"DELETE."+snaps+".r5", nil)
+	})
+
+	require.NoError(t, projector.nc.Flush())
+	if m, err := inbox.NextMsg(50 * time.Millisecond); err == nil {
+		t.Fatalf("the projector's inbox received %s", m.Subject)
+	}
+	_, err = metaKV.Get(ctx, "forged")
+	require.ErrorIs(t, err, jetstream.ErrKeyNotFound, "nothing written into %s", streams.MetaBucket)
+	for _, stream := range []string{state, snaps, streams.EventsStream} {
+		for _, name := range serverConsumers(t, s, stream) {
+			require.False(t, len(name) == 2 && name[0] == 'r', "consumer %s the reader created on %s", name, stream)
+		}
+	}
+	cons, err = projector.js.Consumer(ctx, streams.EventsStream, durable)
+	require.NoError(t, err)
+	require.Equal(t, want, cons.CachedInfo().Config, "the durable's configuration is unchanged")
+	require.Subset(t, serverConsumers(t, s, streams.BucketStream(streams.MetaBucket)), watchesBefore, "the projector's watches are still there")
+}
+
+// requestAnswered sends body to subject as a raw request and reports the
+// answer, if any; false means the server refused the publish and nothing
+// answered.
+func (u *userConn) requestAnswered(tb testing.TB, subject string, body []byte) (*nats.Msg, bool) {
+	tb.Helper()
+	reply, err := u.nc.SubscribeSync(u.nc.NewInbox())
+	require.NoError(tb, err)
+	defer func() { _ = reply.Unsubscribe() }()
+	require.NoError(tb, u.nc.PublishRequest(subject, reply.Subject, body))
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-u.errs:
+			if !errors.Is(err, nats.ErrPermissionViolation) || !strings.Contains(err.Error(), `"`+subject+`"`) {
+				tb.Logf("other async error: %v", err)
+				continue
+			}
+			// The refusal came first; an answer would have been queued
+			// before the round trip of this flush returns.
+			require.NoError(tb, u.nc.Flush())
+			if m, err := reply.NextMsg(50 * time.Millisecond); err == nil {
+				return m, true
+			}
+			return nil, false
+		default:
+		}
+		if m, err := reply.NextMsg(10 * time.Millisecond); err == nil {
+			return m, true
+		}
+	}
+	tb.Fatalf("%s: neither refused nor answered", subject)
+	return nil, false
 }

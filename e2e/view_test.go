@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,7 +101,39 @@ type loadWatcher struct {
 	ended      bool
 	lastRev    uint64
 	outOfOrder int
-	seqs       []uint64 // by host index
+	seqs       []uint64 // by host index: the seq of the latest document
+	// What the client saw of each host, initial document included: how
+	// many documents, the sum of their seqs, the first seq; every seq when
+	// record is set (the reference client).
+	counts, sums, firsts []uint64
+	record               bool
+	seen                 [][]uint64
+}
+
+// checkContiguous reports whether w saw, for every host, every document
+// the reference client saw from w's first to its last, and nothing else:
+// the changes of each host contiguous, none skipped.
+func (w *loadWatcher) checkContiguous(ref *loadWatcher) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, seqs := range ref.seen {
+		if w.counts[i] == 0 {
+			return fmt.Errorf("host %d: no document", i)
+		}
+		a, okA := slices.BinarySearch(seqs, w.firsts[i])
+		b, okB := slices.BinarySearch(seqs, w.seqs[i])
+		if !okA || !okB {
+			return fmt.Errorf("host %d: seqs %d..%d not both seen by the reference client", i, w.firsts[i], w.seqs[i])
+		}
+		var sum uint64
+		for _, seq := range seqs[a : b+1] {
+			sum += seq
+		}
+		if n := uint64(b - a + 1); n != w.counts[i] || sum != w.sums[i] {
+			return fmt.Errorf("host %d: %d documents from seq %d to %d, the reference client saw %d", i, w.counts[i], w.firsts[i], w.seqs[i], n)
+		}
+	}
+	return nil
 }
 
 var hostIDPrefix = []byte(`{"host_id":"`)
@@ -117,9 +150,13 @@ func docSeq(doc []byte) uint64 {
 
 // startLoadWatcher connects a client that follows hosts (index by id); it
 // may run on any goroutine.
-func startLoadWatcher(client *http.Client, url string, hosts map[string]int, silent bool) (*loadWatcher, error) {
+func startLoadWatcher(client *http.Client, url string, hosts map[string]int, silent, record bool) (*loadWatcher, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &loadWatcher{cancel: cancel, done: make(chan struct{}), seqs: make([]uint64, len(hosts))}
+	w := &loadWatcher{cancel: cancel, done: make(chan struct{}), seqs: make([]uint64, len(hosts)),
+		counts: make([]uint64, len(hosts)), sums: make([]uint64, len(hosts)), firsts: make([]uint64, len(hosts)), record: record}
+	if record {
+		w.seen = make([][]uint64, len(hosts))
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		cancel()
@@ -165,7 +202,18 @@ func startLoadWatcher(client *http.Client, url string, hosts map[string]int, sil
 					if i, ok := hosts[string(data[len(hostIDPrefix):len(hostIDPrefix)+56])]; ok {
 						seq := docSeq(data)
 						w.mu.Lock()
+						if w.counts[i] > 0 && seq <= w.seqs[i] {
+							w.outOfOrder++
+						}
+						if w.counts[i] == 0 {
+							w.firsts[i] = seq
+						}
+						w.counts[i]++
+						w.sums[i] += seq
 						w.seqs[i] = seq
+						if w.record {
+							w.seen[i] = append(w.seen[i], seq)
+						}
 						w.mu.Unlock()
 					}
 				}
@@ -289,17 +337,28 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 	baseRSS := processRSS(t, pid)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: -1}}
 	url := p.addr + "/api/v1/lattices/default/watch"
+	// The first clients, connected before the others, record every
+	// document they see: the first of them the server did not drop is the
+	// reference the others are compared with.
+	const recorders = 10
+	var recording []*loadWatcher
+	for range recorders {
+		w, err := startLoadWatcher(client, url, index, false, true)
+		require.NoError(t, err)
+		t.Cleanup(w.stop)
+		recording = append(recording, w)
+	}
 	// Clients connect 50 at a time.
-	watchers := make([]*loadWatcher, clients)
-	errs := make([]error, clients)
+	watchers := make([]*loadWatcher, clients-recorders)
+	errs := make([]error, len(watchers))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 50)
 	connectStart := time.Now()
-	for i := range clients {
+	for i := range watchers {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			watchers[i], errs[i] = startLoadWatcher(client, url, index, i < silent)
+			watchers[i], errs[i] = startLoadWatcher(client, url, index, i < silent, false)
 		})
 	}
 	wg.Wait()
@@ -350,10 +409,10 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 	serveCPU, testCPU := processCPU(t, pid)-cpuStart, processCPU(t, os.Getpid())-testCPUStart
 	sent := stopLoad()
 	waitCaughtUp(t, p, 30*time.Second)
-	stopLoad = startHeartbeats(t, nc, lines, rate)
 
-	// Every reading client catches up with the state the API serves when
-	// the load paused, or was told to resync.
+	// With the load paused, every reading client catches up with the state
+	// the API serves, or was told to resync: then they all saw each host up
+	// to the same document.
 	code, body, err := p.get("/api/v1/lattices/default/hosts")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
@@ -380,25 +439,67 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 		}
 		return nil
 	}
+	reading := append(slices.Clone(recording), watchers[silent:]...)
 	natstest.CheckFor(t, 60*time.Second, 100*time.Millisecond, func() error {
-		for i, w := range watchers[silent:] {
+		for i, w := range reading {
 			if err := current(w); err != nil {
 				return fmt.Errorf("client %d: %w", i, err)
 			}
 		}
 		return nil
 	})
-	resynced, events := 0, 0
-	for _, w := range watchers[silent:] {
+	// Each reading client saw every document of every host from its
+	// first to the current one, in order, or was told to resync.
+	var ref *loadWatcher
+	for _, w := range recording {
 		w.mu.Lock()
-		require.Zero(t, w.outOfOrder, "ids in revision order")
+		if ref == nil && w.resyncs == 0 {
+			ref = w
+		}
+		w.mu.Unlock()
+	}
+	resynced, events := 0, 0
+	// Clients that saw the same first document of a host and were not
+	// dropped saw the same documents of it since: as many, with the same
+	// seqs (their sum). By host: first seq → what the first such client
+	// saw.
+	type hostRun struct{ count, sum uint64 }
+	runs := make([]map[uint64]hostRun, hosts)
+	for i := range runs {
+		runs[i] = map[uint64]hostRun{}
+	}
+	var gaps []error
+	compared := 0
+	for i, w := range reading {
+		w.mu.Lock()
+		if w.outOfOrder > 0 {
+			gaps = append(gaps, fmt.Errorf("client %d: %d changes out of revision order or a host's seq not increasing", i, w.outOfOrder))
+		}
 		if w.resyncs > 0 {
 			resynced++
 		}
 		events += w.events
+		if w.resyncs == 0 {
+			compared++
+			for h := range hosts {
+				r := hostRun{w.counts[h], w.sums[h]}
+				if seen, ok := runs[h][w.firsts[h]]; !ok {
+					runs[h][w.firsts[h]] = r
+				} else if seen != r {
+					gaps = append(gaps, fmt.Errorf("client %d: host %d from seq %d: %d documents, another client %d", i, h, w.firsts[h], r.count, seen.count))
+				}
+			}
+		}
 		w.mu.Unlock()
+		if ref != nil && w != ref && w.resyncs == 0 {
+			if err := w.checkContiguous(ref); err != nil {
+				gaps = append(gaps, fmt.Errorf("client %d: %w", i, err))
+			}
+		}
 	}
 	dropped := metricValue(t, p, `latticestate_watchers_dropped_total{reason="slow"}`)
+	// The clients leave, and memory is measured again, under the load.
+	startHeartbeats(t, nc, lines, rate) // stopped at cleanup
 
 	// serve's connections were never cut: the server reported no slow
 	// consumer, and neither connection lost the server.
@@ -408,7 +509,7 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 		require.NotContains(t, line, "NATS disconnected")
 	}
 
-	for _, w := range watchers {
+	for _, w := range append(watchers, recording...) {
 		w.stop() // again at cleanup: stop is idempotent
 	}
 	client.CloseIdleConnections()
@@ -441,6 +542,8 @@ func TestServe_WatchersUnderLoad(t *testing.T) {
 	if len(notReadyAnswers) > 0 {
 		t.Logf("/readyz when not 200 (every 20th): %q", notReadyAnswers)
 	}
+	t.Logf("%d reading clients not told to resync compared host by host (reference client: %v): %d gaps", compared, ref != nil, len(gaps))
+	require.NoError(t, errors.Join(gaps...), "every reading client saw every change or was told to resync")
 	require.LessOrEqual(t, afterRSS, rssBack, "RSS back after the clients left")
 	require.Less(t, worst, time.Second, "/readyz recovers within 1 s")
 	p.stop(t)

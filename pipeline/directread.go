@@ -9,11 +9,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
+	"latticestate/internal/direct"
 	"latticestate/streams"
 )
-
-// directBatch is how many events one batched direct get asks for.
-const directBatch = 1000
 
 // readLattice calls f with every event of lattice in the stream with a
 // sequence in [from, to], in order. It reads with batched direct gets,
@@ -81,28 +79,21 @@ func (c *directCursor) fill(ctx context.Context) error {
 		c.done = true
 		return nil
 	}
-	msgs, err := jetstreamext.GetBatch(ctx, c.js, streams.EventsStream, directBatch,
-		jetstreamext.GetBatchSeq(c.next), jetstreamext.GetBatchSubject(c.subject))
+	// direct.Batch fails on a batch not answered in full, which the client
+	// library would end as if it were short.
+	n, next, err := direct.Batch(ctx, c.js, streams.EventsStream, c.subject, c.next, func(m *jetstream.RawStreamMsg) error {
+		if m.Sequence > c.to {
+			c.done = true
+		} else {
+			c.buf = append(c.buf, m)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("read stream %s: %w", streams.EventsStream, err)
 	}
-	n := 0
-	for m, err := range msgs {
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("read stream %s: %w", streams.EventsStream, err)
-		}
-		n++
-		c.next = m.Sequence + 1
-		if m.Sequence > c.to {
-			c.done = true
-			continue
-		}
-		c.buf = append(c.buf, m)
-	}
-	if n < directBatch {
+	c.next = next
+	if n == 0 {
 		c.done = true
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"latticestate/internal/direct"
 	"latticestate/projections"
 	"latticestate/streams"
 )
@@ -25,8 +26,10 @@ type History struct {
 	js    jetstream.JetStream
 	cache snapshotCache
 
-	mu  sync.Mutex
-	obs jetstream.ObjectStore
+	mu sync.Mutex
+	// obs reads the snapshots with direct gets, which need no consumer: a
+	// reader allowed none can travel in time.
+	obs direct.ObjectReader
 	// index is the snapshot index read at indexRead: reading it costs a
 	// watch of the store, and snapshots are added seconds apart at most.
 	index     snapIndex
@@ -189,7 +192,7 @@ func (h *History) view(ctx context.Context, lattice string) (streamView, *jetstr
 
 // snapshots returns the snapshot index, read again when older than
 // indexTTL or when fresh is set.
-func (h *History) snapshots(ctx context.Context, obs jetstream.ObjectStore, fresh bool) (snapIndex, error) {
+func (h *History) snapshots(ctx context.Context, obs direct.ObjectReader, fresh bool) (snapIndex, error) {
 	h.mu.Lock()
 	idx, at := h.index, h.indexRead
 	h.mu.Unlock()
@@ -207,13 +210,13 @@ func (h *History) snapshots(ctx context.Context, obs jetstream.ObjectStore, fres
 }
 
 // store opens the snapshot store; nil when there is none.
-func (h *History) store(ctx context.Context) (jetstream.ObjectStore, error) {
+func (h *History) store(ctx context.Context) (direct.ObjectReader, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.obs != nil {
 		return h.obs, nil
 	}
-	obs, err := h.js.ObjectStore(ctx, streams.SnapshotStore)
+	obs, err := direct.OpenObjectStore(ctx, h.js, streams.SnapshotStore)
 	switch {
 	case errors.Is(err, jetstream.ErrBucketNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
 		return nil, nil

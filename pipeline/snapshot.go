@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"latticestate/internal/direct"
 	"latticestate/streams"
 )
 
@@ -133,7 +134,7 @@ type snapInfo struct {
 type snapIndex map[string][]snapInfo
 
 // listSnapshots reads the metadata of every snapshot in obs.
-func listSnapshots(ctx context.Context, obs jetstream.ObjectStore) (snapIndex, error) {
+func listSnapshots(ctx context.Context, obs direct.ObjectReader) (snapIndex, error) {
 	objs, err := obs.List(ctx)
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return snapIndex{}, nil
@@ -278,7 +279,7 @@ func (c *snapshotCache) put(name string, docs []*document) {
 
 // readSnapshot reads and decodes a snapshot; the object store checks its
 // digest.
-func readSnapshot(ctx context.Context, obs jetstream.ObjectStore, s snapInfo, cache *snapshotCache) ([]*document, error) {
+func readSnapshot(ctx context.Context, obs direct.ObjectReader, s snapInfo, cache *snapshotCache) ([]*document, error) {
 	if cache != nil {
 		if docs, ok := cache.get(s.name); ok {
 			return docs, nil

@@ -74,7 +74,8 @@ HTTP (--http):
       serve: {"host_expiry_seconds": N} (0: hosts never expire)
   GET /          the dashboard: hosts live, links and ref maps, the past with as of
   GET /healthz   200 once NATS, the streams and the bucket are in place
-  GET /readyz    200 while every captured event is applied, else 503 with the lag
+  GET /readyz    200 once every captured event was applied within a second of
+                 the probe, else 503 with the lag
   GET /metrics   Prometheus metrics, the lattices' hosts, actor instances and
                  providers among them
 

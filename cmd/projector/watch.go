@@ -5,6 +5,7 @@ import (
 	"io"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,18 +18,27 @@ import (
 func newWatchCmd() *cobra.Command {
 	var q queryFlags
 	var initial bool
+	var poll time.Duration
 	cmd := &cobra.Command{
 		Use:   "watch",
 		Short: "Print host changes of a lattice as they happen",
 		Long: `watch follows the ` + streams.StateBucket + ` bucket and prints one line per changed host
 (table) or one JSON object per change (json: {"op","host_id","revision","host"}),
-until interrupted. --initial prints the current hosts first.`,
+until interrupted. --initial prints the current hosts first.
+
+It reads the bucket with direct gets, looking for changes every --poll, and
+creates no consumer: the reader user of deploy/nats/nats.conf, which may
+create none, can run it. A host changed twice within one --poll may show
+only its last change.`,
 		Example: `  projector watch
   projector watch --initial -o json | jq .host.status`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := q.validate(); err != nil {
 				return err
+			}
+			if poll <= 0 {
+				return cli.Exit(2, fmt.Errorf("--poll %v: want a positive duration", poll))
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -37,7 +47,7 @@ until interrupted. --initial prints the current hosts first.`,
 				return cli.Exit(2, err)
 			}
 			defer c.Close()
-			w, err := c.bucket.WatchHosts(ctx, q.lattice, initial)
+			w, err := c.bucket.WatchHosts(ctx, q.lattice, initial, poll)
 			if err != nil {
 				return cli.Exit(2, err)
 			}
@@ -59,6 +69,7 @@ until interrupted. --initial prints the current hosts first.`,
 	}
 	q.register(cmd, false)
 	cmd.Flags().BoolVar(&initial, "initial", false, "print the current hosts before the changes")
+	cmd.Flags().DurationVar(&poll, "poll", read.DefaultWatchPoll, "how often to look for changes")
 	return cmd
 }
 

@@ -98,9 +98,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), readyWithin+2*time.Second)
 	defer cancel()
-	lag, err := s.Progress.Lag(ctx)
+	lag, err := caughtUp(ctx, s.Progress)
 	switch {
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, err.Error())
@@ -108,6 +108,38 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "catching up", "lag": lag})
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "lag": 0})
+	}
+}
+
+// Readiness judges progress over a moment, not one instant: while events
+// arrive steadily (500 a second, say), a projector that keeps up still has
+// some captured and not yet written at most instants (a batch being
+// folded and written), so "nothing pending right now" would flap. Ready
+// is: everything captured applied at least once within readyWithin of the
+// probe, looked at every readyPoll; a projector that falls behind for
+// longer, or stalls, is not.
+const (
+	readyWithin = time.Second
+	readyPoll   = 20 * time.Millisecond
+)
+
+// caughtUp is the readiness rule: 0 as soon as p reports no lag within
+// readyWithin, else the last lag it reported.
+func caughtUp(ctx context.Context, p Progress) (uint64, error) {
+	deadline := time.Now().Add(readyWithin)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		lag, err := p.Lag(ctx)
+		if err != nil || lag == 0 || !time.Now().Before(deadline) {
+			return lag, err
+		}
+		t.Reset(readyPoll)
+		select {
+		case <-ctx.Done():
+			return lag, nil
+		case <-t.C:
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,11 +149,39 @@ func TestServer_Handler(t *testing.T) {
 	}
 }
 
+// draining is a projector whose lag is 0 from its calls-th call to Lag on.
+type draining struct {
+	calls atomic.Int32
+	after int32
+	lag   uint64
+}
+
+func (d *draining) Lag(context.Context) (uint64, error) {
+	if d.calls.Add(1) >= d.after {
+		return 0, nil
+	}
+	return d.lag, nil
+}
+
 func TestServer_Readyz(t *testing.T) {
-	srv := mustServer(t, 7)
-	code, body := mustGet(t, srv.URL+"/readyz")
-	require.Equal(t, http.StatusServiceUnavailable, code)
-	require.JSONEq(t, `{"status":"catching up","lag":7}`, string(body))
+	t.Run("behind for longer than a second", func(t *testing.T) {
+		srv := mustServer(t, 7)
+		start := time.Now()
+		code, body := mustGet(t, srv.URL+"/readyz")
+		require.Equal(t, http.StatusServiceUnavailable, code)
+		require.JSONEq(t, `{"status":"catching up","lag":7}`, string(body))
+		require.GreaterOrEqual(t, time.Since(start), time.Second, "judged over a second")
+	})
+	// A projector under steady load has a batch in flight at most instants
+	// and applies all that was captured now and then: it is ready.
+	t.Run("catches up within the second", func(t *testing.T) {
+		api := &httpapi.Server{Healthy: func() error { return nil }, Progress: &draining{after: 5, lag: 40}}
+		srv := httptest.NewServer(api.Handler())
+		t.Cleanup(srv.Close)
+		code, body := mustGet(t, srv.URL+"/readyz")
+		require.Equal(t, http.StatusOK, code, "%s", body)
+		require.JSONEq(t, `{"status":"ready","lag":0}`, string(body))
+	})
 }
 
 // The OpenAPI description is valid JSON and describes every API route.

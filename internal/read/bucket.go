@@ -13,6 +13,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"latticestate/internal/direct"
 	"latticestate/internal/view"
 	"latticestate/projections"
 	"latticestate/streams"
@@ -87,8 +88,8 @@ func (b *Bucket) Host(ctx context.Context, lattice, id string) ([]byte, error) {
 	return e.Value(), nil
 }
 
-// Hosts reads every host document of lattice, with one watch of the
-// bucket rather than one request per key, and returns the page p of those
+// Hosts reads every host document of lattice, with batched direct gets
+// rather than one request per key, and returns the page p of those
 // f matches.
 func (b *Bucket) Hosts(ctx context.Context, lattice string, f view.Filter, p view.PageRequest) (view.HostsPage, error) {
 	hosts, docs, err := b.hosts(ctx, lattice)
@@ -108,21 +109,17 @@ func (b *Bucket) Hosts(ctx context.Context, lattice string, f view.Filter, p vie
 // hosts reads and decodes every host document of lattice, sorted by id,
 // with the documents as stored by id.
 func (b *Bucket) hosts(ctx context.Context, lattice string) ([]*projections.Host, map[string][]byte, error) {
-	kv, err := b.KeyValue(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
 	var hosts []*projections.Host
 	docs := map[string][]byte{}
 	prefix := streams.HostKey(lattice, "")
-	err = readKeys(ctx, kv, "hosts of "+lattice, []string{streams.HostKeys(lattice)}, false, func(e jetstream.KeyValueEntry) error {
-		h, err := projections.UnmarshalHost(e.Value())
+	err := b.readKeys(ctx, "hosts of "+lattice, []string{streams.HostKeys(lattice)}, func(e direct.Entry) error {
+		h, err := projections.UnmarshalHost(e.Value)
 		if err != nil {
-			return fmt.Errorf("document %s: %w", e.Key(), err)
+			return fmt.Errorf("document %s: %w", e.Key, err)
 		}
-		id := strings.TrimPrefix(e.Key(), prefix)
+		id := strings.TrimPrefix(e.Key, prefix)
 		hosts = append(hosts, h)
-		docs[id] = e.Value()
+		docs[id] = e.Value
 		return nil
 	})
 	if err != nil {
@@ -177,15 +174,11 @@ func (b *Bucket) Refmaps(ctx context.Context, lattice string) ([]projections.Ref
 }
 
 // Lattices returns, sorted, the lattices that have at least one host, link
-// or ref map in the bucket. It reads the keys only, not the documents.
+// or ref map in the bucket.
 func (b *Bucket) Lattices(ctx context.Context) ([]string, error) {
-	kv, err := b.KeyValue(ctx)
-	if err != nil {
-		return nil, err
-	}
 	seen := map[string]bool{}
-	err = readKeys(ctx, kv, "lattices", streams.DocumentKeys(), true, func(e jetstream.KeyValueEntry) error {
-		if l, ok := streams.LatticeOfKey(e.Key()); ok {
+	err := b.readKeys(ctx, "lattices", streams.DocumentKeys(), func(e direct.Entry) error {
+		if l, ok := streams.LatticeOfKey(e.Key); ok {
 			seen[l] = true
 		}
 		return nil
@@ -199,15 +192,11 @@ func (b *Bucket) Lattices(ctx context.Context) ([]string, error) {
 // listDocs reads and decodes every document whose key matches pattern,
 // sorted by sortKey; never nil.
 func listDocs[T any](ctx context.Context, b *Bucket, what, pattern string, sortKey func(T) string) ([]T, error) {
-	kv, err := b.KeyValue(ctx)
-	if err != nil {
-		return nil, err
-	}
 	docs := []T{}
-	err = readKeys(ctx, kv, what, []string{pattern}, false, func(e jetstream.KeyValueEntry) error {
+	err := b.readKeys(ctx, what, []string{pattern}, func(e direct.Entry) error {
 		var d T
-		if err := json.Unmarshal(e.Value(), &d); err != nil {
-			return fmt.Errorf("document %s: %w", e.Key(), err)
+		if err := json.Unmarshal(e.Value, &d); err != nil {
+			return fmt.Errorf("document %s: %w", e.Key, err)
 		}
 		docs = append(docs, d)
 		return nil
@@ -220,34 +209,17 @@ func listDocs[T any](ctx context.Context, b *Bucket, what, pattern string, sortK
 }
 
 // readKeys calls f with the current entry of every key matching filters
-// (deleted keys left out), with one watch of the bucket rather than one
-// request per key; metaOnly leaves the values out.
-func readKeys(ctx context.Context, kv jetstream.KeyValue, what string, filters []string, metaOnly bool, f func(jetstream.KeyValueEntry) error) error {
+// (deleted keys left out), with batched direct gets rather than one request
+// per key or a watch: a direct get needs no consumer, which readers may
+// not create (see deploy/nats/nats.conf).
+func (b *Bucket) readKeys(ctx context.Context, what string, filters []string, f func(direct.Entry) error) error {
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
-	opts := []jetstream.WatchOpt{jetstream.IgnoreDeletes()}
-	if metaOnly {
-		opts = append(opts, jetstream.MetaOnly())
+	if _, err := b.KeyValue(ctx); err != nil {
+		return err
 	}
-	w, err := kv.WatchFiltered(ctx, filters, opts...)
-	if err != nil {
+	if _, err := direct.Last(ctx, b.js, b.name, filters, f); err != nil {
 		return fmt.Errorf("read %s: %w", what, err)
 	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return fmt.Errorf("read %s: watch closed", what)
-			}
-			if e == nil {
-				return nil
-			}
-			if err := f(e); err != nil {
-				return fmt.Errorf("read %s: %w", what, err)
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("read %s: %w", what, ctx.Err())
-		}
-	}
+	return nil
 }

@@ -14,7 +14,3 @@ var ErrNoHistory = errors.New("as_of is not available on this server")
 // ErrBadAsOf is returned by ParseAsOf for anything but a sequence number or
 // an RFC 3339 time.
 var ErrBadAsOf = errors.New("as of must be a stream sequence or an RFC 3339 time")
-
-// ErrWatchEnded is returned by HostWatch.Next when the bucket's watch
-// closed.
-var ErrWatchEnded = errors.New("watch ended")

@@ -280,7 +280,7 @@ func TestBucket_WatchHosts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	w, err := f.bucket.WatchHosts(ctx, "default", true)
+	w, err := f.bucket.WatchHosts(ctx, "default", true, 10*time.Millisecond)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, w.Stop()) }()
 	c, err := w.Next(ctx)
