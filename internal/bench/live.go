@@ -117,37 +117,59 @@ func (l *LiveRun) Offer(ctx context.Context, msgs []*nats.Msg, perSec float64, s
 
 	// Event i is due at start + i/perSec. A publisher that fell behind
 	// (descheduled on a busy machine) catches up at once rather than
-	// offering less than perSec.
+	// offering less than perSec. The PubAcks are collected meanwhile, at
+	// most publishWindow of them awaited at once: a server slow to
+	// acknowledge holds the publisher back rather than failing it.
 	interval := time.Duration(float64(time.Second) / perSec)
-	sent := make([]int64, len(msgs))
-	futs := make([]jetstream.PubAckFuture, len(msgs))
-	start := time.Now()
-	for i, m := range msgs {
-		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+	type sentMsg struct {
+		fut jetstream.PubAckFuture
+		at  int64
+	}
+	inFlight := make(chan sentMsg, publishWindow)
+	acked := make(chan error, 1)
+	go func() {
+		var err error
+		for s := range inFlight {
+			if err != nil {
+				continue
+			}
 			select {
+			case ack := <-s.fut.Ok():
+				rec.published(ack.Sequence, s.at)
+			case perr := <-s.fut.Err():
+				err = fmt.Errorf("publish to %s: %w", s.fut.Msg().Subject, perr)
 			case <-ctx.Done():
-				return st, ctx.Err()
-			case <-time.After(wait):
+				err = ctx.Err()
 			}
 		}
-		sent[i] = time.Now().UnixNano()
-		if futs[i], err = l.js.PublishMsgAsync(m); err != nil {
-			return st, fmt.Errorf("publish to %s: %w", m.Subject, err)
+		acked <- err
+	}()
+	start := time.Now()
+	pubErr := func() error {
+		defer close(inFlight)
+		for i, m := range msgs {
+			if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(wait):
+				}
+			}
+			at := time.Now().UnixNano()
+			fut, err := l.js.PublishMsgAsync(m)
+			if err != nil {
+				return fmt.Errorf("publish to %s: %w", m.Subject, err)
+			}
+			inFlight <- sentMsg{fut, at}
+			if (i+1)%progressEvery == 0 {
+				progress.report(uint64(i+1), uint64(len(msgs)))
+			}
 		}
-		if (i+1)%progressEvery == 0 {
-			progress.report(uint64(i+1), uint64(len(msgs)))
-		}
-	}
+		return nil
+	}()
 	st.Live.PublishedPerSec = float64(len(msgs)) / since(start)
-	for i, fut := range futs {
-		select {
-		case ack := <-fut.Ok():
-			rec.published(ack.Sequence, sent[i])
-		case err := <-fut.Err():
-			return st, fmt.Errorf("publish to %s: %w", fut.Msg().Subject, err)
-		case <-ctx.Done():
-			return st, ctx.Err()
-		}
+	if err := errors.Join(pubErr, <-acked); err != nil {
+		return st, err
 	}
 	deadline := time.Now().Add(settle)
 	for rec.count.Load() < int64(len(msgs)) && time.Now().Before(deadline) {
