@@ -35,6 +35,10 @@ type document struct {
 	host   *projections.Host
 	link   *LinkDoc
 	refmap *RefmapDoc
+	// enc, when set, is what encode returns: the bytes the projector
+	// wrote for this version, kept (with snapshots on) so that a snapshot
+	// need not encode the document again. A changed copy has none.
+	enc []byte
 }
 
 // decodeDocument reads a document from the last message of its key.
@@ -134,6 +138,9 @@ func (d *document) encode() ([]byte, error) {
 	if !d.live() {
 		return nil, nil
 	}
+	if d.enc != nil {
+		return d.enc, nil
+	}
 	buf := encodeBuffers.Get().(*[]byte)
 	defer encodeBuffers.Put(buf)
 	b, err := d.appendEncoded((*buf)[:0])
@@ -144,9 +151,19 @@ func (d *document) encode() ([]byte, error) {
 	return bytes.Clone(b), nil
 }
 
+// keepEncoded encodes the document and keeps the bytes for encode and
+// appendEncoded to return.
+func (d *document) keepEncoded() error {
+	enc, err := d.encode()
+	d.enc = enc
+	return err
+}
+
 // appendEncoded appends the bytes to store of a live document to dst.
 func (d *document) appendEncoded(dst []byte) ([]byte, error) {
 	switch {
+	case d.enc != nil:
+		return append(dst, d.enc...), nil
 	case d.host != nil:
 		return projections.AppendHost(dst, d.host)
 	case d.link != nil:
