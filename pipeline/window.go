@@ -124,9 +124,12 @@ func (a *applier) flushDue(backlog uint64) bool {
 // stream: backlog events are left to fold, at least a batch of them, and
 // the last event folded was captured catchUpLag or more ago. Under a
 // steady live load a short stall leaves a backlog of fresh events, which
-// are still written in small windows.
+// are still written in small windows. A backlog of a whole flush window
+// is catching up whatever the capture times say (the server's clock may
+// be ahead of the projector's).
 func (a *applier) catchingUp(backlog uint64) bool {
-	return backlog >= uint64(a.opts.batchSize) && time.Since(a.appliedTime) >= catchUpLag
+	return backlog >= uint64(a.opts.flushEvents) ||
+		backlog >= uint64(a.opts.batchSize) && time.Since(a.appliedTime) >= catchUpLag
 }
 
 const (

@@ -31,6 +31,8 @@ func TestApplier_FlushDue(t *testing.T) {
 		{"near the head, liveFlushAge old", window{events: 10, age: liveFlushAge, lag: time.Millisecond}, 50, true},
 		{"a fresh backlog of a batch is still live", window{events: 10, age: liveFlushAge, lag: catchUpLag / 2}, 3 * batch, true},
 		{"catching up on old events", window{events: 10_000, age: time.Second, lag: time.Hour}, 3 * batch, false},
+		{"a backlog of a flush window is catching up, whatever the clocks", window{events: 10_000, age: time.Second, lag: -time.Hour},
+			uint64(opts.flushEvents), false},
 		{"catching up, at the size limit", window{events: opts.flushEvents, age: time.Second, lag: time.Hour}, 3 * batch, true},
 		{"catching up, flushAge old", window{events: 10_000, age: flushAge, lag: time.Hour}, 3 * batch, true},
 		{"caught up after catching up", window{events: 10_000, age: time.Second, lag: time.Hour}, batch - 1, true},
