@@ -77,12 +77,13 @@ func TestBench_Smoke(t *testing.T) {
 	require.Equal(t, map[string]int{"raw": 1, "naive": 1, "replay": 1, "live": 1, "memory": 1, "asof": 1}, seen)
 
 	targets := report["targets"].([]any)
-	require.Len(t, targets, 5)
+	require.Len(t, targets, 7)
 	for _, tg := range targets {
 		for _, field := range []string{"name", "goal", "measured", "pass"} {
 			require.Contains(t, tg, field)
 		}
 	}
+	positive(t, report["live_break"], "live_break", "p99_ms", "applied_per_s")
 	require.Contains(t, stderr.String(), "bench: replay:", "progress goes to stderr")
 }
 

@@ -108,7 +108,7 @@ func (b *batcher) consume(ctx context.Context, d *deliveries) error {
 		// The batch in flight is finished even when ctx is cancelled now,
 		// within shutdownGrace.
 		bctx, cancel := graceContext(ctx, shutdownGrace)
-		err := b.applyBatch(bctx, g.events)
+		err := b.applyBatch(bctx, g.events, func() uint64 { return uint64(len(d.msgs) + len(batches)) })
 		cancel()
 		if err != nil {
 			return err
@@ -143,10 +143,11 @@ func (b *batcher) idle(ctx context.Context, check bool) error {
 }
 
 // applyBatch folds a delivered batch into the window, and flushes the
-// window when it is due (see applier.flushDue), which acks the batch.
+// window when it is due (see applier.flushDue), which acks the batch;
+// waiting counts the deliveries received and not yet taken.
 // Failures are retried from the checkpoint until they succeed or ctx
 // ends; what is not acked is redelivered.
-func (b *batcher) applyBatch(ctx context.Context, batch []capturedEvent) error {
+func (b *batcher) applyBatch(ctx context.Context, batch []capturedEvent, waiting func() uint64) error {
 	a := b.applier
 	var lastSeq, pending uint64
 	// The events to apply are filtered in place: batch is not read again.
@@ -186,7 +187,7 @@ func (b *batcher) applyBatch(ctx context.Context, batch []capturedEvent) error {
 		}
 		err = b.fillGap(ctx, lastSeq+1)
 	}
-	if a.flushDue(pending) {
+	if a.flushDue(pending + waiting()) {
 		if err := b.writeWindow(ctx); err != nil {
 			return fmt.Errorf("batch abandoned at shutdown: %w", err)
 		}

@@ -3,7 +3,11 @@ package pipeline_test
 import (
 	"context"
 	"flag"
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -83,4 +87,66 @@ func BenchmarkReplay(b *testing.B) {
 // included: steadier than the rate on a machine shared with other work.
 func cpuPerEvent(st bench.Stage) float64 {
 	return st.CPUPercent / 100 * st.Seconds / float64(st.Events) * 1e6
+}
+
+var (
+	liveRates    = flag.String("live.rates", "3333,10000", "offered rates (events/s) of BenchmarkLive, one sub-benchmark each (-short: 500)")
+	liveDuration = flag.Duration("live.duration", 5*time.Second, "how long BenchmarkLive offers each rate (-short: 500ms)")
+	liveHosts    = flag.Int("live.hosts", 10_000, "simulated OTP hosts of BenchmarkLive (-short: 200)")
+)
+
+// BenchmarkLive measures the live path: a projector at the head of the
+// stream while a publisher offers a fixed rate, each event timed from its
+// publish call to the KV write of its document. The stream first holds
+// two events per host, which the projector catches up with before the
+// clock starts.
+func BenchmarkLive(b *testing.B) {
+	hosts, duration := *liveHosts, *liveDuration
+	rates, err := parseRates(*liveRates)
+	require.NoError(b, err)
+	if testing.Short() {
+		hosts, duration, rates = 200, 500*time.Millisecond, []float64{500}
+	}
+	s := natstest.MustRunServer(b)
+	_, js := natstest.MustConnect(b, s)
+	ctx := context.Background()
+	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
+	require.NoError(b, err)
+	hist, err := sim.NewHistory(sim.Config{Hosts: hosts, Seed: 1}, 0.1)
+	require.NoError(b, err)
+	_, err = bench.Fill(ctx, js, hist, 2*hosts, nil)
+	require.NoError(b, err)
+	warmup, err := bench.Generate(hist, 1)
+	require.NoError(b, err)
+	live, err := bench.StartLive(ctx, js, res, warmup[0])
+	require.NoError(b, err)
+	defer func() { require.NoError(b, live.Stop()) }()
+	for _, rate := range rates {
+		b.Run(fmt.Sprintf("rate=%.0f", rate), func(b *testing.B) {
+			for b.Loop() {
+				msgs, err := bench.Generate(hist, int(rate*duration.Seconds()))
+				require.NoError(b, err)
+				st, err := live.Offer(ctx, msgs, rate, 10*time.Second, nil)
+				require.NoError(b, err)
+				require.Zero(b, st.Live.Unapplied, "events published but never written")
+				b.ReportMetric(st.Live.P50Ms, "p50-ms")
+				b.ReportMetric(st.Live.P99Ms, "p99-ms")
+				b.ReportMetric(st.Live.MaxMs, "max-ms")
+				b.ReportMetric(st.EventsPerSec, "applied/s")
+			}
+		})
+	}
+}
+
+// parseRates reads a comma-separated list of positive rates.
+func parseRates(s string) ([]float64, error) {
+	var rates []float64
+	for f := range strings.SplitSeq(s, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || !(r > 0) {
+			return nil, fmt.Errorf("rate %q: want a positive number", f)
+		}
+		rates = append(rates, r)
+	}
+	return rates, nil
 }

@@ -22,6 +22,10 @@ type document struct {
 	// message, a delete marker included); 0 when the key never existed.
 	rev uint64
 	projections.Document
+	// enc, when set, is what encode returns: the bytes the projector
+	// wrote for this version, kept (with snapshots on) so that a snapshot
+	// need not encode the document again. A changed copy has none.
+	enc []byte
 }
 
 // decodeDocument reads a document from the last message of its key.
@@ -111,6 +115,9 @@ func (d *document) encode() ([]byte, error) {
 	if !d.Live() {
 		return nil, nil
 	}
+	if d.enc != nil {
+		return d.enc, nil
+	}
 	buf := encodeBuffers.Get().(*[]byte)
 	defer encodeBuffers.Put(buf)
 	b, err := d.appendEncoded((*buf)[:0])
@@ -121,9 +128,19 @@ func (d *document) encode() ([]byte, error) {
 	return bytes.Clone(b), nil
 }
 
+// keepEncoded encodes the document and keeps the bytes for encode and
+// appendEncoded to return.
+func (d *document) keepEncoded() error {
+	enc, err := d.encode()
+	d.enc = enc
+	return err
+}
+
 // appendEncoded appends the bytes to store of a live document to dst.
 func (d *document) appendEncoded(dst []byte) ([]byte, error) {
 	switch {
+	case d.enc != nil:
+		return append(dst, d.enc...), nil
 	case d.Host != nil:
 		return projections.AppendHost(dst, d.Host)
 	case d.Link != nil:

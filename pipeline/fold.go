@@ -67,6 +67,7 @@ type foldResult struct {
 // foldDocument applies events to a copy of prev.
 func foldDocument(prev *document, events []*projections.Event) (*document, []projections.Intent, bool) {
 	next := *prev
+	next.enc = nil
 	var intents []projections.Intent
 	changed := false
 	for _, ev := range events {

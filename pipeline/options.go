@@ -81,8 +81,8 @@ func WithBatchSize(n int) Option {
 // WithFlushWindow bounds how many events are folded, while catching up,
 // before the documents they changed are written, each once
 // (DefaultFlushWindow; a window is also written 5 s after its first
-// event). Near the head of the stream every batch is written at once. 1
-// writes every batch.
+// event). At the head of the stream a window is written at once, and near
+// it within 5 ms. 1 writes every batch.
 func WithFlushWindow(events int) Option {
 	return func(o *options) error {
 		if events < 1 || events > streams.ConsumerMaxAckPending/2 {

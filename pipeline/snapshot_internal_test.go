@@ -11,6 +11,7 @@ import (
 
 	"latticestate/internal/eventtest"
 	"latticestate/internal/natstest"
+	"latticestate/projections"
 	"latticestate/streams"
 )
 
@@ -128,6 +129,29 @@ func snapshotDocs(tb testing.TB, n int) []*document {
 	return set.lattice("default")
 }
 
+// A snapshot of documents that keep the bytes last written is the one
+// encoding them gives, and a changed copy of a document does not keep its
+// original's bytes.
+func TestSnapshot_ReusesWrittenBytes(t *testing.T) {
+	docs := snapshotDocs(t, 50)
+	plain, err := encodeSnapshot("default", 7, docs)
+	require.NoError(t, err)
+	written := make([]*document, len(docs))
+	for i, d := range docs {
+		c := *d
+		require.NoError(t, c.keepEncoded())
+		written[i] = &c
+	}
+	reused, err := encodeSnapshot("default", 7, written)
+	require.NoError(t, err)
+	require.Equal(t, plain, reused)
+
+	host := written[0].Host.HostID
+	next, _, changed := foldDocument(written[0], []*projections.Event{{Seq: 1000, Lattice: "default", Kind: projections.KindHostStopped, HostID: host}})
+	require.True(t, changed)
+	require.Nil(t, next.enc, "a changed copy is encoded again")
+}
+
 // BenchmarkSnapshot: encoding and decoding the snapshot of a 10,000-host
 // lattice, the work a snapshot adds per interval and an as-of read per
 // snapshot not cached.
@@ -142,6 +166,21 @@ func BenchmarkSnapshot(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(len(raw)), "bytes")
+	})
+	// As the projector holds them with snapshots on: each document keeps
+	// the bytes its last write sent.
+	written := make([]*document, len(docs))
+	for i, d := range docs {
+		c := *d
+		require.NoError(b, c.keepEncoded())
+		written[i] = &c
+	}
+	b.Run("encode-written", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := encodeSnapshot("default", 1, written); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 	b.Run("decode", func(b *testing.B) {
 		for b.Loop() {

@@ -133,9 +133,10 @@ func (s *snapshotter) boundaryBefore(high, seq uint64) uint64 {
 }
 
 // capture takes the snapshots due at boundary b from docs (the projector's
-// documents, all of them, at b) and writes them in the background. first
-// is the stream's first sequence, for refreshing quiet lattices.
-func (s *snapshotter) capture(b uint64, captured time.Time, first uint64, docs func(lattice string) []*document, known []string) {
+// documents, all of them, at b; count tells how many docs would return)
+// and writes them in the background. first is the stream's first
+// sequence, for refreshing quiet lattices.
+func (s *snapshotter) capture(b uint64, captured time.Time, first uint64, docs func(lattice string) []*document, count func(lattice string) int, known []string) {
 	s.checkFailed()
 	s.boundary = b
 	type job struct {
@@ -146,11 +147,10 @@ func (s *snapshotter) capture(b uint64, captured time.Time, first uint64, docs f
 	var jobs []job
 	for l, since := range s.since {
 		last := s.last(l)
-		d := docs(l)
-		if b-last < s.every && uint64(len(d))*10 > b-last {
+		if b-last < s.every && uint64(count(l))*10 > b-last {
 			continue
 		}
-		jobs = append(jobs, job{l, since, d})
+		jobs = append(jobs, job{l, since, docs(l)})
 		delete(s.since, l)
 	}
 	for _, l := range known {
@@ -164,6 +164,13 @@ func (s *snapshotter) capture(b uint64, captured time.Time, first uint64, docs f
 		}
 	}
 	for _, j := range jobs {
+		// The writer reads copies, taken while no flush runs: a later
+		// flush keeps the encoding of the documents it writes.
+		copies := make([]document, len(j.docs))
+		for i, d := range j.docs {
+			copies[i] = *d
+			j.docs[i] = &copies[i]
+		}
 		info := snapInfo{name: streams.SnapshotName(j.lattice, b), lattice: j.lattice, seq: b, since: j.since, stream: s.stream, captured: captured}
 		s.index[j.lattice] = append(s.index[j.lattice], info)
 		s.writes <- struct{}{}
@@ -294,7 +301,7 @@ func (a *applier) takeSnapshots(ctx context.Context, b uint64) {
 			s.prune(ctx, viewOf(info))
 		}
 	}
-	s.capture(b, a.appliedTime, first, a.latticeDocsNow, slices.Collect(maps.Keys(s.index)))
+	s.capture(b, a.appliedTime, first, a.latticeDocsNow, a.latticeCountNow, slices.Collect(maps.Keys(s.index)))
 }
 
 // pruneEvery is how often the projector deletes snapshots no longer needed.
@@ -303,11 +310,25 @@ const pruneEvery = time.Minute
 // latticeDocsNow returns the live documents of lattice as the applier
 // holds them now: the window's version over the cache's.
 func (a *applier) latticeDocsNow(lattice string) []*document {
-	prefix := lattice + "."
 	var out []*document
+	a.eachLatticeDocNow(lattice, func(d *document) { out = append(out, d) })
+	return out
+}
+
+// latticeCountNow counts the documents latticeDocsNow would return.
+func (a *applier) latticeCountNow(lattice string) int {
+	n := 0
+	a.eachLatticeDocNow(lattice, func(*document) { n++ })
+	return n
+}
+
+// eachLatticeDocNow calls fn with every live document of lattice as the
+// applier holds it now.
+func (a *applier) eachLatticeDocNow(lattice string, fn func(*document)) {
+	prefix := lattice + "."
 	add := func(d *document) {
 		if d.Live() {
-			out = append(out, d)
+			fn(d)
 		}
 	}
 	c := a.cache
@@ -327,7 +348,6 @@ func (a *applier) latticeDocsNow(lattice string) []*document {
 		}
 	}
 	c.mu.Unlock()
-	return out
 }
 
 // loadSnapshots reads the snapshot index for the state as the bucket holds

@@ -96,22 +96,53 @@ func (w *window) traceEvents(events []capturedEvent) {
 // track records a delivered message to ack at the next flush.
 func (a *applier) track(m acker, seq uint64) { a.win.track(m, seq) }
 
-// flushDue reports whether the window should be flushed now: the consumer
-// is near the head of the stream (fewer than a batch of pending events not
-// delivered yet), or the window has reached its size or age limit.
-func (a *applier) flushDue(pending uint64) bool {
+// flushDue reports whether the window should be flushed now, with backlog
+// events known to be left to fold after it (delivered and waiting, or not
+// delivered yet). At the head of the stream (no backlog) it is flushed at
+// once: nothing would join it. Near the head it is flushed once it is
+// liveFlushAge old, so that a steady stream's batches share a flush
+// without making their events wait longer than that. Catching up (a
+// backlog of at least a batch, of events captured catchUpLag or more
+// ago) it grows to its size limit, so that a document changed by many
+// events is written once; every window is flushed at flushAge.
+func (a *applier) flushDue(backlog uint64) bool {
 	w := a.win
 	if w.events == 0 && w.ack == nil {
 		return false
 	}
-	return pending < uint64(a.opts.batchSize) ||
-		w.events >= a.opts.flushEvents ||
-		time.Since(w.started) >= flushAge
+	age := time.Since(w.started)
+	switch {
+	case backlog == 0, w.events >= a.opts.flushEvents, age >= flushAge:
+		return true
+	case a.catchingUp(backlog):
+		return false
+	}
+	return age >= liveFlushAge
 }
 
-// flushAge bounds the age of a window, well inside the consumer's ack wait
-// (deliveries wait in the client's buffer before they join a window).
-const flushAge = 5 * time.Second
+// catchingUp reports whether the projector is catching up with the
+// stream: backlog events are left to fold, at least a batch of them, and
+// the last event folded was captured catchUpLag or more ago. Under a
+// steady live load a short stall leaves a backlog of fresh events, which
+// are still written in small windows. A backlog of a whole flush window
+// is catching up whatever the capture times say (the server's clock may
+// be ahead of the projector's).
+func (a *applier) catchingUp(backlog uint64) bool {
+	return backlog >= uint64(a.opts.flushEvents) ||
+		backlog >= uint64(a.opts.batchSize) && time.Since(a.appliedTime) >= catchUpLag
+}
+
+const (
+	// flushAge bounds the age of a window, well inside the consumer's ack
+	// wait (deliveries wait in the client's buffer before they join a
+	// window).
+	flushAge = 5 * time.Second
+	// liveFlushAge bounds the age of a window near the head of the stream.
+	liveFlushAge = 5 * time.Millisecond
+	// catchUpLag is how old the events folded must be for a backlog to
+	// count as catching up.
+	catchUpLag = time.Second
+)
 
 // flush writes every changed document of the window once, with a
 // compare-and-set against the version it was folded from, waits for the
@@ -222,6 +253,12 @@ func (a *applier) writeDocs(ctx context.Context, docs []*dirtyDoc) error {
 			for i := range part {
 				w := &part[i]
 				w.span = startWriteSpan(a.opts.tracer, a.win.traces, w.d.next.key, w.d.seqs)
+				if a.snaps != nil {
+					// The snapshots reuse the bytes written.
+					if w.err = w.d.next.keepEncoded(); w.err != nil {
+						continue
+					}
+				}
 				w.pending, w.err = a.store.Write(w.d.next, w.d.base)
 			}
 		})

@@ -200,24 +200,22 @@ func (b *benchRun) live(ctx context.Context, opts []pipeline.Option) error {
 	if err != nil {
 		return err
 	}
-	batches := make([][]*nats.Msg, len(b.cfg.liveRates))
-	for i, rate := range b.cfg.liveRates {
-		if batches[i], err = bench.Generate(b.hist, int(rate*b.cfg.liveDuration.Seconds())); err != nil {
-			return err
-		}
-	}
 	stopProfile, err := b.profile("live")
 	if err != nil {
 		return err
 	}
 	l, err := bench.StartLive(ctx, b.js, b.res, warmup[0], opts...)
 	if err == nil {
-		for i, rate := range b.cfg.liveRates {
+		for _, rate := range b.cfg.liveRates {
+			// Each rate's events are generated just before it is offered:
+			// 30,000/s for 10 s is about 450 MB of messages.
+			var msgs []*nats.Msg
+			if msgs, err = bench.Generate(b.hist, int(rate*b.cfg.liveDuration.Seconds())); err != nil {
+				break
+			}
 			b.logf("live: offering %.0f events/s for %v to the running projector", rate, b.cfg.liveDuration)
 			settle := max(10*time.Second, b.cfg.liveDuration)
-			err = b.stage(l.Offer(ctx, batches[i], rate, settle, b.progress("live", len(batches[i]))))
-			batches[i] = nil
-			if err != nil {
+			if err = b.stage(l.Offer(ctx, msgs, rate, settle, b.progress("live", len(msgs)))); err != nil {
 				break
 			}
 		}

@@ -115,39 +115,11 @@ func (l *LiveRun) Offer(ctx context.Context, msgs []*nats.Msg, perSec float64, s
 	l.rec.Store(rec)
 	defer l.rec.Store(nil)
 
-	// Event i is due at start + i/perSec. A publisher that fell behind
-	// (descheduled on a busy machine) catches up at once rather than
-	// offering less than perSec.
-	interval := time.Duration(float64(time.Second) / perSec)
-	sent := make([]int64, len(msgs))
-	futs := make([]jetstream.PubAckFuture, len(msgs))
 	start := time.Now()
-	for i, m := range msgs {
-		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
-			select {
-			case <-ctx.Done():
-				return st, ctx.Err()
-			case <-time.After(wait):
-			}
-		}
-		sent[i] = time.Now().UnixNano()
-		if futs[i], err = l.js.PublishMsgAsync(m); err != nil {
-			return st, fmt.Errorf("publish to %s: %w", m.Subject, err)
-		}
-		if (i+1)%progressEvery == 0 {
-			progress.report(uint64(i+1), uint64(len(msgs)))
-		}
-	}
-	st.Live.PublishedPerSec = float64(len(msgs)) / since(start)
-	for i, fut := range futs {
-		select {
-		case ack := <-fut.Ok():
-			rec.published(ack.Sequence, sent[i])
-		case err := <-fut.Err():
-			return st, fmt.Errorf("publish to %s: %w", fut.Msg().Subject, err)
-		case <-ctx.Done():
-			return st, ctx.Err()
-		}
+	perSecDone, err := l.publishOnSchedule(ctx, rec, msgs, perSec, progress)
+	st.Live.PublishedPerSec = perSecDone
+	if err != nil {
+		return st, err
 	}
 	deadline := time.Now().Add(settle)
 	for rec.count.Load() < int64(len(msgs)) && time.Now().Before(deadline) {
@@ -160,6 +132,65 @@ func (l *LiveRun) Offer(ctx context.Context, msgs []*nats.Msg, perSec float64, s
 	progress.report(uint64(len(msgs)), uint64(len(msgs)))
 	rec.summarize(&st, start)
 	return st, nil
+}
+
+// publishOnSchedule publishes msgs at perSec events per second, records
+// each PubAck's sequence with its publish time in rec, and returns the
+// rate achieved.
+func (l *LiveRun) publishOnSchedule(ctx context.Context, rec *recorder, msgs []*nats.Msg, perSec float64, progress Progress) (float64, error) {
+	// Event i is due at start + i/perSec. A publisher that fell behind
+	// (descheduled on a busy machine) catches up at once rather than
+	// offering less than perSec. The PubAcks are collected meanwhile, at
+	// most publishWindow of them awaited at once: a server slow to
+	// acknowledge holds the publisher back rather than failing it.
+	interval := time.Duration(float64(time.Second) / perSec)
+	type sentMsg struct {
+		fut jetstream.PubAckFuture
+		at  int64
+	}
+	inFlight := make(chan sentMsg, publishWindow)
+	acked := make(chan error, 1)
+	go func() {
+		var err error
+		for s := range inFlight {
+			if err != nil {
+				continue
+			}
+			select {
+			case ack := <-s.fut.Ok():
+				rec.published(ack.Sequence, s.at)
+			case perr := <-s.fut.Err():
+				err = fmt.Errorf("publish to %s: %w", s.fut.Msg().Subject, perr)
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+		}
+		acked <- err
+	}()
+	start := time.Now()
+	pubErr := func() error {
+		defer close(inFlight)
+		for i, m := range msgs {
+			if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(wait):
+				}
+			}
+			at := time.Now().UnixNano()
+			fut, err := l.js.PublishMsgAsync(m)
+			if err != nil {
+				return fmt.Errorf("publish to %s: %w", m.Subject, err)
+			}
+			inFlight <- sentMsg{fut, at}
+			if (i+1)%progressEvery == 0 {
+				progress.report(uint64(i+1), uint64(len(msgs)))
+			}
+		}
+		return nil
+	}()
+	return float64(len(msgs)) / since(start), errors.Join(pubErr, <-acked)
 }
 
 // recorder holds the publish and write times of the events with stream

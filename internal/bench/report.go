@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,16 +13,25 @@ import (
 // Targets latticestate aims for; Compare checks a report against them.
 const (
 	// TargetReplayOfRaw: replay reaches this share of the raw read rate.
-	TargetReplayOfRaw = 0.30
+	TargetReplayOfRaw = 0.45
 	// TargetReplayOverNaive: replay is this many times the naive rate.
-	TargetReplayOverNaive = 20.0
+	TargetReplayOverNaive = 30.0
 	// TargetLiveRate is the offered rate (events/s) at which the live p99
 	// is held to TargetLiveP99Ms: 10,000 hosts heartbeating every 3 s.
 	TargetLiveRate  = 3333
-	TargetLiveP99Ms = 50.0
+	TargetLiveP99Ms = 25.0
+	// TargetLiveHighRate is three times that load, at which the live p99
+	// is held to TargetLiveHighP99Ms.
+	TargetLiveHighRate  = 10_000
+	TargetLiveHighP99Ms = 50.0
+	// LiveStressRate is offered to find where latency breaks; it has no
+	// target.
+	LiveStressRate = 30_000
 	// TargetMemoryGrowth: peak RSS replaying the whole history is at most
 	// this many times that of replaying its first quarter.
 	TargetMemoryGrowth = 1.25
+	// TargetMemoryMiB bounds the peak RSS replaying the whole history.
+	TargetMemoryMiB = 100.0
 )
 
 // ReportVersion is the version of the JSON report's layout.
@@ -38,6 +48,24 @@ type Report struct {
 	Stream  Filled   `json:"stream"`
 	Stages  []Stage  `json:"stages"`
 	Targets []Target `json:"targets"`
+	// LiveBreak says up to which offered rate the live stage held its
+	// latency, and where it broke; nil without a live stage.
+	LiveBreak *LiveBreak `json:"live_break,omitempty"`
+}
+
+// LiveBreak is where the live latency breaks, from the live stages of a
+// run: the highest offered rate up to which every stage applied every
+// event, at TargetLiveHighP99Ms or less at p99 and at 95% of the offered
+// rate or more, and the lowest rate at which one did not.
+type LiveBreak struct {
+	// HeldUpTo is 0 when no rate held.
+	HeldUpTo float64 `json:"held_up_to_per_s"`
+	// BrokeAt is 0 when every rate held; then P99Ms and AppliedPerSec are
+	// those of the highest rate.
+	BrokeAt       float64 `json:"broke_at_per_s,omitempty"`
+	P99Ms         float64 `json:"p99_ms"`
+	AppliedPerSec float64 `json:"applied_per_s"`
+	Unapplied     int     `json:"unapplied"`
 }
 
 // Machine is where the run happened.
@@ -124,26 +152,63 @@ func (r *Report) Compare() {
 		func(v float64) bool { return v >= TargetReplayOfRaw })
 	r.add("replay events/s ÷ naive events/s", fmt.Sprintf(">= %.0f", TargetReplayOverNaive), overNaive,
 		func(v float64) bool { return v >= TargetReplayOverNaive })
-	var p99 *float64
-	live := r.stage("live", TargetLiveRate)
-	if live != nil && live.Live.Samples > 0 {
-		p99 = &live.Live.P99Ms
-	}
-	r.add(fmt.Sprintf("live p99 ms, publish to KV write, at %d events/s, every event applied", TargetLiveRate),
-		fmt.Sprintf("< %.0f", TargetLiveP99Ms), p99,
-		func(v float64) bool { return v < TargetLiveP99Ms && live.Live.Unapplied == 0 })
+	r.addLive(TargetLiveRate, TargetLiveP99Ms)
+	r.addLive(TargetLiveHighRate, TargetLiveHighP99Ms)
 	var growth *float64
 	if mem := r.stage("memory", 0); mem != nil && mem.Memory.GrowthRatio > 0 {
 		growth = &mem.Memory.GrowthRatio
 	}
 	r.add("replay peak RSS, whole history ÷ its first quarter", fmt.Sprintf("<= %.2f", TargetMemoryGrowth), growth,
 		func(v float64) bool { return v <= TargetMemoryGrowth })
+	var rss *float64
+	if mem := r.stage("memory", 0); mem != nil && mem.Memory.RSSKiB > 0 {
+		v := float64(mem.Memory.RSSKiB) / 1024
+		rss = &v
+	}
+	r.add(fmt.Sprintf("replay peak RSS MiB, %d events", r.Params.MemoryEvents), fmt.Sprintf("<= %.0f", TargetMemoryMiB), rss,
+		func(v float64) bool { return v <= TargetMemoryMiB })
 	var asOf *float64
 	if s := r.stage("asof", 0); s != nil && s.AsOf != nil && s.AsOf.WorstRatio > 0 {
 		asOf = &s.AsOf.WorstRatio
 	}
+	r.LiveBreak = r.liveBreak()
 	r.add("host list as_of ms ÷ live list ms, worst point of the history", fmt.Sprintf("<= %.0f", TargetAsOfOverLive), asOf,
 		func(v float64) bool { return v <= TargetAsOfOverLive })
+}
+
+// addLive checks the live p99 at rate against p99Ms: every event applied.
+func (r *Report) addLive(rate, p99Ms float64) {
+	var p99 *float64
+	live := r.stage("live", rate)
+	if live != nil && live.Live.Samples > 0 {
+		p99 = &live.Live.P99Ms
+	}
+	r.add(fmt.Sprintf("live p99 ms, publish to KV write, at %.0f events/s, every event applied", rate),
+		fmt.Sprintf("< %.0f", p99Ms), p99,
+		func(v float64) bool { return v < p99Ms && live.Live.Unapplied == 0 })
+}
+
+// liveBreak finds where the live latency breaks among the live stages.
+func (r *Report) liveBreak() *LiveBreak {
+	var lb *LiveBreak
+	rates := slices.Clone(r.Params.LiveRates)
+	slices.Sort(rates)
+	for _, rate := range rates {
+		s := r.stage("live", rate)
+		if s == nil || s.Live.Samples == 0 {
+			continue
+		}
+		if lb == nil {
+			lb = &LiveBreak{}
+		}
+		lb.P99Ms, lb.AppliedPerSec, lb.Unapplied = s.Live.P99Ms, s.EventsPerSec, s.Live.Unapplied
+		if s.Live.Unapplied > 0 || s.Live.P99Ms > TargetLiveHighP99Ms || s.EventsPerSec < 0.95*rate {
+			lb.BrokeAt = rate
+			return lb
+		}
+		lb.HeldUpTo = rate
+	}
+	return lb
 }
 
 func (r *Report) add(name, goal string, v *float64, pass func(float64) bool) {
@@ -213,6 +278,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	} else {
 		fmt.Fprintln(w, "\ntargets:")
 	}
+	defer r.writeLiveBreak(w)
 	for _, t := range r.Targets {
 		verdict, got := "MISS", "not measured"
 		if t.Measured != nil {
@@ -224,6 +290,28 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(w, "  %s  %s %s: %s\n", verdict, t.Name, t.Goal, got)
 	}
 	return nil
+}
+
+// writeLiveBreak prints where the live latency broke.
+func (r *Report) writeLiveBreak(w io.Writer) {
+	lb := r.LiveBreak
+	if lb == nil {
+		return
+	}
+	held := "no offered rate"
+	if lb.HeldUpTo > 0 {
+		held = fmt.Sprintf("up to %.0f events/s", lb.HeldUpTo)
+	}
+	if lb.BrokeAt == 0 {
+		fmt.Fprintf(w, "\nlive latency held (p99 <= %.0f ms, every event applied at the offered rate) %s, every rate offered\n", TargetLiveHighP99Ms, held)
+		return
+	}
+	fmt.Fprintf(w, "\nlive latency held (p99 <= %.0f ms, every event applied at the offered rate) %s; it broke at %.0f events/s: p99 %.0f ms, %.0f applied/s",
+		TargetLiveHighP99Ms, held, lb.BrokeAt, lb.P99Ms, lb.AppliedPerSec)
+	if lb.Unapplied > 0 {
+		fmt.Fprintf(w, ", %d not applied within the settle time", lb.Unapplied)
+	}
+	fmt.Fprintln(w)
 }
 
 func stageLabel(s Stage) string {
