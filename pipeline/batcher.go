@@ -35,6 +35,10 @@ type batcher struct {
 
 	mu   sync.Mutex
 	cons jetstream.Consumer
+	// guard keeps cons as the projector set it; progress measures the
+	// lag. Both are used on the leader's goroutine.
+	guard    *consumerGuard
+	progress *progress
 
 	// lastDelivery is the consumer's delivery sequence of the last event
 	// applied, valid while the applier's resets are deliveryResets; 0
@@ -58,6 +62,7 @@ func (b *batcher) setConsumer(c jetstream.Consumer) {
 	b.mu.Lock()
 	b.cons = c
 	b.mu.Unlock()
+	b.guard.reseat(c)
 }
 
 // Reasons consume ends with for the leader to act on.
@@ -117,12 +122,18 @@ func (b *batcher) consume(ctx context.Context, d *deliveries) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if b.guard.due(time.Now()) {
+			if err := b.guardConsumer(ctx); err != nil {
+				return err
+			}
+		}
 	}
 }
 
 // idle writes what the window holds while nothing is delivered, and, with
-// check, makes sure that the pull request is still where the events are
-// and that the stream is the one followed.
+// check, makes sure that the stream is the one followed, that the consumer
+// is as the projector set it and that the pull request is still where the
+// events are.
 func (b *batcher) idle(ctx context.Context, check bool) error {
 	if b.applier.flushDue(0) {
 		if err := b.writeWindow(ctx); err != nil && ctx.Err() == nil {
@@ -135,6 +146,9 @@ func (b *batcher) idle(ctx context.Context, check bool) error {
 	}
 	if b.follower.streamChanged(ctx) {
 		return errFollow
+	}
+	if err := b.guardConsumer(ctx); err != nil {
+		return err
 	}
 	if b.pullLost(ctx) {
 		return errPullLost
@@ -169,7 +183,6 @@ func (b *batcher) applyBatch(ctx context.Context, batch []capturedEvent) error {
 		last := &events[len(events)-1]
 		startEventSpan(b.opts.tracer, last, last.msg.Headers())
 	}
-	b.metrics.Lag.Set(float64(batch[len(batch)-1].pending))
 	if !ascending(events) {
 		events = inStreamOrder(events)
 	}
