@@ -66,10 +66,14 @@ func TestServe_ConsumerHijack(t *testing.T) {
 			return nil
 		}
 		require.Equal(t, http.StatusServiceUnavailable, code, "%s", body)
+		// Every event is a host of its own: the events not applied when
+		// the lag was measured number at least those still missing from
+		// the documents after.
+		require.LessOrEqual(t, r.Lag, uint64(during), "%s", body)
+		require.GreaterOrEqual(t, r.Lag, uint64(before+during-hosts()), "lag under-reported: %s", body)
 		if samples == 1 {
-			require.EqualValues(t, during, r.Lag, "the events published since the consumer was rewritten")
+			t.Logf("first /readyz after the events: %s", body)
 		}
-		require.NotZero(t, r.Lag, "%s", body)
 		lagging++
 		return fmt.Errorf("readyz %d: %s", code, body)
 	})

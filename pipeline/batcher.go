@@ -205,7 +205,7 @@ func (b *batcher) applyBatch(ctx context.Context, batch []capturedEvent) error {
 		}
 	}
 	if pending == 0 && a.win.events == 0 {
-		a.intents.release(b.opts.onIntents)
+		a.releaseIntents(ctx, b.opts.onIntents)
 	}
 	return nil
 }
@@ -305,16 +305,18 @@ func (b *batcher) writeWindow(ctx context.Context) error {
 	}
 }
 
-// releaseIfCaughtUp releases the held intents when the consumer has
-// nothing left to deliver or to be acked: the last batch need not have
-// been the one that said so (its delivery raced a leader change, or it
-// was redelivered).
+// releaseIfCaughtUp releases the held intents when every event of the
+// projector's subjects in the stream is applied and written: the last
+// batch need not have been the one that said so (its delivery raced a
+// leader change, or it was redelivered). It is measured on the stream,
+// not on the consumer, which counts the deliveries of a projector that
+// crashed as pending until their ack wait ends.
 func (b *batcher) releaseIfCaughtUp(ctx context.Context) {
 	a := b.applier
-	if a.intents.len() == 0 || a.win.events > 0 {
+	if !a.intents.waiting() || a.win.events > 0 {
 		return
 	}
-	if info, err := b.consumer().Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-		a.intents.release(b.opts.onIntents)
+	if last, err := b.progress.last(ctx); err == nil && last <= a.applied {
+		a.releaseIntents(ctx, b.opts.onIntents)
 	}
 }

@@ -78,21 +78,19 @@ func TestProjector_ConsumerHijackRepaired(t *testing.T) {
 			publish(3, 8)
 			published := time.Now()
 
-			st, err := r.p.Status(ctx)
-			require.NoError(t, err)
-			if !st.CaughtUp() {
-				require.EqualValues(t, 5, st.Lag, "the events published since: %+v", st)
-			}
-			// Whenever the status says caught up, every event is in the
-			// documents.
+			// The status never reports less lag than there is: every
+			// event is a host of its own, so the events not yet applied
+			// when it was measured number at least those still missing
+			// from the documents after.
 			natstest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
 				st, err := r.p.Status(ctx)
 				if err != nil {
 					return err
 				}
 				docs := mustHostDocs(t, res.State, "default")
+				require.LessOrEqual(t, st.Lag, uint64(5), "%+v", st)
+				require.GreaterOrEqual(t, st.Lag, uint64(8-len(docs)), "lag under-reported: %+v", st)
 				if st.CaughtUp() {
-					require.Len(t, docs, 8, "caught up with documents missing: %+v", st)
 					return nil
 				}
 				return fmt.Errorf("lag %d, %d documents", st.Lag, len(docs))

@@ -189,6 +189,10 @@ func (l *leader) follow(ctx context.Context) error {
 	if c != nil {
 		l.batcher.setConsumer(c)
 	}
+	// Label requests that were not recorded (this or another projector
+	// stopped, crashed, or the state was rebuilt) are asked again once
+	// caught up.
+	l.applier.intents.rescanAtHead()
 	return err
 }
 
