@@ -44,7 +44,12 @@ func TestServe_ConsumerHijack(t *testing.T) {
 	hijack.FilterSubject, hijack.MaxAckPending = "wasmbus.evt.nothing-here", 1
 	_, err := js.UpdateConsumer(ctx, streams.EventsStream, hijack)
 	require.NoError(t, err)
-	mustPublish(t, nc, streams.HostEventSubject("default"), beats(before, before+during))
+	// Published with JetStream's acknowledgement, so that the stream holds
+	// every event before the first /readyz.
+	for _, b := range beats(before, before+during) {
+		_, err := js.Publish(ctx, streams.HostEventSubject("default"), b)
+		require.NoError(t, err)
+	}
 	published := time.Now()
 
 	hosts := func() int { return len(mustKVHosts(t, js, "default")) }

@@ -150,6 +150,7 @@ func (b *batcher) idle(ctx context.Context, check bool) error {
 	if err := b.guardConsumer(ctx); err != nil {
 		return err
 	}
+	b.fillUndelivered(ctx)
 	if b.pullLost(ctx) {
 		return errPullLost
 	}

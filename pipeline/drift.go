@@ -187,3 +187,19 @@ func (b *batcher) guardConsumer(ctx context.Context) error {
 	b.progress.measure(ctx, b.applier.checkpoint)
 	return errDrift
 }
+
+// fillUndelivered applies straight from the stream the events of the
+// projector's subjects that the consumer has not delivered while it sat
+// idle: deliveries made to a projector that crashed stay unacked, and are
+// delivered again only after the ack wait (30 s). A failure is rolled
+// back and left for the next idle check.
+func (b *batcher) fillUndelivered(ctx context.Context) {
+	last, err := b.progress.last(ctx)
+	if err != nil || last <= b.applier.applied {
+		return
+	}
+	if err := b.fillGap(ctx, last+1); err != nil {
+		b.applier.rollback(err)
+		b.log.Warn("events not delivered, not read from the stream either", "err", err)
+	}
+}
