@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"latticestate/projections"
@@ -42,6 +43,8 @@ type applier struct {
 	// checkpoint is the last checkpoint saved: every event of the consumer
 	// at or below it is in the store.
 	checkpoint uint64
+	// saved is checkpoint for other goroutines: Status reads it.
+	saved atomic.Uint64
 	// stream is the identity of the event stream the state counts in,
 	// saved with the next checkpoint.
 	stream string
@@ -81,6 +84,7 @@ func (a *applier) useStore(store docStore) {
 	a.cache = newDocCache(store, a.cache.lattices)
 	a.win = newWindow()
 	a.applied, a.checkpoint = 0, 0
+	a.saved.Store(0)
 	a.resets++
 }
 
@@ -91,6 +95,7 @@ func (a *applier) restart(cp checkpoint) {
 	a.win = newWindow()
 	a.win.ack, a.win.ackSeq = w.ack, w.ackSeq
 	a.applied, a.checkpoint, a.stream = cp.seq, cp.seq, cp.stream
+	a.saved.Store(cp.seq)
 	a.metrics.Checkpoint.Set(float64(cp.seq))
 	a.resets++
 }

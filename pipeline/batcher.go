@@ -35,6 +35,10 @@ type batcher struct {
 
 	mu   sync.Mutex
 	cons jetstream.Consumer
+	// guard keeps cons as the projector set it; progress measures the
+	// lag. Both are used on the leader's goroutine.
+	guard    *consumerGuard
+	progress *progress
 
 	// lastDelivery is the consumer's delivery sequence of the last event
 	// applied, valid while the applier's resets are deliveryResets; 0
@@ -58,6 +62,7 @@ func (b *batcher) setConsumer(c jetstream.Consumer) {
 	b.mu.Lock()
 	b.cons = c
 	b.mu.Unlock()
+	b.guard.reseat(c)
 }
 
 // Reasons consume ends with for the leader to act on.
@@ -117,12 +122,18 @@ func (b *batcher) consume(ctx context.Context, d *deliveries) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if b.guard.shouldCheck(time.Now()) {
+			if err := b.guardConsumer(ctx); err != nil {
+				return err
+			}
+		}
 	}
 }
 
 // idle writes what the window holds while nothing is delivered, and, with
-// check, makes sure that the pull request is still where the events are
-// and that the stream is the one followed.
+// check, makes sure that the stream is the one followed, that the consumer
+// is as the projector set it and that the pull request is still where the
+// events are.
 func (b *batcher) idle(ctx context.Context, check bool) error {
 	if b.applier.flushDue(0) {
 		if err := b.writeWindow(ctx); err != nil && ctx.Err() == nil {
@@ -136,6 +147,10 @@ func (b *batcher) idle(ctx context.Context, check bool) error {
 	if b.follower.streamChanged(ctx) {
 		return errFollow
 	}
+	if err := b.guardConsumer(ctx); err != nil {
+		return err
+	}
+	b.fillUndelivered(ctx)
 	if b.pullLost(ctx) {
 		return errPullLost
 	}
@@ -170,7 +185,6 @@ func (b *batcher) applyBatch(ctx context.Context, batch []capturedEvent, waiting
 		last := &events[len(events)-1]
 		startEventSpan(b.opts.tracer, last, last.msg.Headers())
 	}
-	b.metrics.Lag.Set(float64(batch[len(batch)-1].pending))
 	if !ascending(events) {
 		events = inStreamOrder(events)
 	}
@@ -193,7 +207,7 @@ func (b *batcher) applyBatch(ctx context.Context, batch []capturedEvent, waiting
 		}
 	}
 	if pending == 0 && a.win.events == 0 {
-		a.intents.release(b.opts.onIntents)
+		a.releaseIntents(ctx, b.opts.onIntents)
 	}
 	return nil
 }
@@ -293,16 +307,18 @@ func (b *batcher) writeWindow(ctx context.Context) error {
 	}
 }
 
-// releaseIfCaughtUp releases the held intents when the consumer has
-// nothing left to deliver or to be acked: the last batch need not have
-// been the one that said so (its delivery raced a leader change, or it
-// was redelivered).
+// releaseIfCaughtUp releases the held intents when every event of the
+// projector's subjects in the stream is applied and written: the last
+// batch need not have been the one that said so (its delivery raced a
+// leader change, or it was redelivered). It is measured on the stream,
+// not on the consumer, which counts the deliveries of a projector that
+// crashed as pending until their ack wait ends.
 func (b *batcher) releaseIfCaughtUp(ctx context.Context) {
 	a := b.applier
-	if a.intents.len() == 0 || a.win.events > 0 {
+	if !a.intents.waiting() || a.win.events > 0 {
 		return
 	}
-	if info, err := b.consumer().Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-		a.intents.release(b.opts.onIntents)
+	if last, err := b.progress.last(ctx); err == nil && last <= a.applied {
+		a.releaseIntents(ctx, b.opts.onIntents)
 	}
 }

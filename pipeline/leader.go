@@ -140,13 +140,17 @@ func (l *leader) pull(ctx context.Context) {
 			if !backoff.wait(ctx) {
 				return
 			}
+			_ = l.batcher.guardConsumer(ctx)
 			l.refollow(ctx)
 			continue
 		}
 		err = l.batcher.consume(ctx, d)
 		switch {
-		case errors.Is(err, errPullLost):
-		case errors.Is(err, errFollow), errors.Is(err, errDeliveriesEnded):
+		case errors.Is(err, errPullLost), errors.Is(err, errDrift):
+		case errors.Is(err, errDeliveriesEnded):
+			_ = l.batcher.guardConsumer(ctx)
+			l.refollow(ctx)
+		case errors.Is(err, errFollow):
 			l.refollow(ctx)
 		case err != nil && ctx.Err() == nil:
 			l.log.Warn("consume", "err", err)
@@ -185,6 +189,10 @@ func (l *leader) follow(ctx context.Context) error {
 	if c != nil {
 		l.batcher.setConsumer(c)
 	}
+	// Label requests that were not recorded (this or another projector
+	// stopped, crashed, or the state was rebuilt) are asked again once
+	// caught up.
+	l.applier.intents.rescanAtHead()
 	return err
 }
 

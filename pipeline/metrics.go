@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -38,6 +40,26 @@ type Metrics struct {
 	// ConsumerDrift counts the times the projector found its durable
 	// consumer changed or deleted by someone else and set it again.
 	ConsumerDrift prometheus.Counter
+
+	// lags holds each projector's lag, by consumer: Lag is their sum.
+	lagMu sync.Mutex
+	lags  map[string]uint64
+}
+
+// setLag records the lag of the projector of consumer and sets Lag to the
+// sum over the projectors of these metrics.
+func (m *Metrics) setLag(consumer string, lag uint64) {
+	m.lagMu.Lock()
+	defer m.lagMu.Unlock()
+	if m.lags == nil {
+		m.lags = map[string]uint64{}
+	}
+	m.lags[consumer] = lag
+	var total uint64
+	for _, l := range m.lags {
+		total += l
+	}
+	m.Lag.Set(float64(total))
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -55,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		DeadLettered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "latticestate_events_dead_lettered_total", Help: "Rejected events stored in the dead-letter stream."}),
 		Lag: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "latticestate_consumer_lag", Help: "Events in the stream not yet delivered to the projector."}),
+			Name: "latticestate_consumer_lag", Help: "Stream sequences between the last event on the projectors' subjects and the last one they applied and wrote, measured on the stream."}),
 		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "latticestate_batch_size", Help: "Events per batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),

@@ -27,6 +27,7 @@ type Projector struct {
 	batcher   *batcher
 	rebuilder *rebuilder
 	leader    *leader
+	progress  *progress
 }
 
 // New returns a Projector that feeds the events of res.Events into
@@ -61,9 +62,15 @@ func New(ctx context.Context, js jetstream.JetStream, res *streams.Resources, op
 	snaps := newSnapshotter(js, r.Snapshots, func() jetstream.Stream { return r.Events }, o.snapshotEvery, o.logger, o.metrics)
 	a := newApplier(newKVStore(js, r.StateStream, r.State.Bucket(), name), o, snaps)
 	rb := &rebuilder{js: js, res: &r, applier: a, consumer: name, filters: filters, opts: o, metrics: o.metrics, log: o.logger}
+	pr := &progress{events: r.Events, filters: filters, bucket: newKVStore(js, r.StateStream, r.State.Bucket(), name),
+		consumer: name, metrics: o.metrics}
+	guard := newConsumerGuard(r.Events, cons, streams.ProjectorConsumerConfig(o.lattice, o.streamOptions), o.metrics.ConsumerDrift, o.logger)
+	// A consumer created anew starts after the checkpoint: what is applied
+	// is not delivered again.
+	guard.restartAt = func() uint64 { return a.checkpoint + 1 }
 	b := &batcher{applier: a, follower: rb, js: js, res: &r, filters: filters, opts: o, metrics: o.metrics, log: o.logger,
-		cons: cons, spare: make(chan []capturedEvent, 2)}
-	p := &Projector{name: name, applier: a, batcher: b, rebuilder: rb}
+		cons: cons, spare: make(chan []capturedEvent, 2), guard: guard, progress: pr}
+	p := &Projector{name: name, applier: a, batcher: b, rebuilder: rb, progress: pr}
 	if r.Meta != nil {
 		p.lease = newLease(r.Meta, name, o.logger)
 	}
@@ -76,29 +83,3 @@ func New(ctx context.Context, js jetstream.JetStream, res *streams.Resources, op
 // consumer's lease, and stands by while another projector does. It
 // returns an error only when it cannot start.
 func (p *Projector) Run(ctx context.Context) error { return p.leader.run(ctx) }
-
-// Status is what the projector knows of its progress.
-type Status struct {
-	// Pending is the number of events not yet delivered to the projector.
-	Pending uint64
-	// AckPending is the number delivered but not yet written and acked.
-	AckPending int
-	// Checkpoint is the last stream sequence applied completely.
-	Checkpoint uint64
-	// Active tells whether this projector holds the consumer's lease and
-	// pulls from it; false while it is on standby behind another.
-	Active bool
-}
-
-// CaughtUp reports whether every captured event is applied and acked.
-func (s Status) CaughtUp() bool { return s.Pending == 0 && s.AckPending == 0 }
-
-// Status asks the server for the consumer's progress.
-func (p *Projector) Status(ctx context.Context) (Status, error) {
-	info, err := p.batcher.consumer().Info(ctx)
-	if err != nil {
-		return Status{}, fmt.Errorf("consumer info: %w", err)
-	}
-	return Status{Pending: info.NumPending, AckPending: info.NumAckPending, Checkpoint: info.AckFloor.Stream,
-		Active: p.leader.active.Load()}, nil
-}

@@ -202,6 +202,7 @@ func (a *applier) saveCheckpoint(ctx context.Context, seq uint64) error {
 		return err
 	}
 	a.checkpoint = seq
+	a.saved.Store(seq)
 	a.metrics.Checkpoint.Set(float64(seq))
 	return nil
 }

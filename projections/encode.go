@@ -25,7 +25,11 @@ func AppendHost(b []byte, h *Host) ([]byte, error) {
 		e.str("", k)
 		e.str(":", h.Labels[k])
 	}
-	e.uint(`},"uptime_seconds":`, h.UptimeSeconds)
+	e.raw("}")
+	if h.LabelsOutcome != "" {
+		e.str(`,"labels_outcome":`, h.LabelsOutcome)
+	}
+	e.uint(`,"uptime_seconds":`, h.UptimeSeconds)
 	e.str(`,"uptime_human":`, h.UptimeHuman)
 	e.str(`,"status":`, h.Status)
 	if h.LastSeen == nil {

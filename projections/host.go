@@ -12,14 +12,19 @@ const (
 // <lattice>.hosts.<host_id>. Host values are never modified once returned by
 // a reducer; reducers return a new *Host instead.
 type Host struct {
-	HostID        string            `json:"host_id"`
-	Lattice       string            `json:"lattice"`
-	FriendlyName  string            `json:"friendly_name"`
-	Version       string            `json:"version"`
-	Labels        map[string]string `json:"labels"`
-	UptimeSeconds uint64            `json:"uptime_seconds"`
-	UptimeHuman   string            `json:"uptime_human"`
-	Status        string            `json:"status"`
+	HostID       string            `json:"host_id"`
+	Lattice      string            `json:"lattice"`
+	FriendlyName string            `json:"friendly_name"`
+	Version      string            `json:"version"`
+	Labels       map[string]string `json:"labels"`
+	// LabelsOutcome is the outcome of the last label request recorded
+	// for the host (host_labels_resolved: ok, timeout or error) since it
+	// was created; empty while none is. A host with neither labels nor an
+	// outcome is still to be asked.
+	LabelsOutcome string `json:"labels_outcome,omitempty"`
+	UptimeSeconds uint64 `json:"uptime_seconds"`
+	UptimeHuman   string `json:"uptime_human"`
+	Status        string `json:"status"`
 	// LastSeen is the time of the last heartbeat or host_started as the
 	// host sent it; nil until the first of them (or when it had no time).
 	LastSeen  *string             `json:"last_seen"`
@@ -93,6 +98,7 @@ func ApplyHost(cur *Host, ev *Event) (*Host, []Intent) {
 		if len(h.Labels) == 0 && len(d.Labels) > 0 {
 			h.Labels = d.Labels
 		}
+		h.LabelsOutcome = d.Outcome
 	case *HostExpired:
 		// The host was seen after the sweeper judged it: it stays, and
 		// the sweeper judges it again from this document.

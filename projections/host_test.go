@@ -410,14 +410,22 @@ func TestHost_ApplyLabelsResolved(t *testing.T) {
 	resolved := map[string]string{"hostcore.os": "linux"}
 	noLabels := eventtest.Heartbeat{HostInfo: eventtest.HostInfo{FriendlyName: "silent"}}
 	tests := []struct {
-		name   string
-		events [][]byte
-		labels map[string]string // nil: no host
+		name    string
+		events  [][]byte
+		labels  map[string]string // nil: no host
+		outcome string
 	}{
 		{
-			name:   "sets labels on a host that has none",
-			events: [][]byte{eventtest.HostHeartbeat(hostA, noLabels), eventtest.HostLabelsResolved(hostA, resolved, "ok")},
-			labels: resolved,
+			name:    "no outcome before one is recorded",
+			events:  [][]byte{eventtest.HostHeartbeat(hostA, noLabels)},
+			labels:  map[string]string{},
+			outcome: "",
+		},
+		{
+			name:    "sets labels on a host that has none",
+			events:  [][]byte{eventtest.HostHeartbeat(hostA, noLabels), eventtest.HostLabelsResolved(hostA, resolved, "ok")},
+			labels:  resolved,
+			outcome: "ok",
 		},
 		{
 			name: "never overrides labels that a heartbeat carried",
@@ -426,7 +434,8 @@ func TestHost_ApplyLabelsResolved(t *testing.T) {
 				eventtest.HostHeartbeat(hostA, fullHeartbeat()),
 				eventtest.HostLabelsResolved(hostA, resolved, "ok"),
 			},
-			labels: labelsOS,
+			labels:  labelsOS,
+			outcome: "ok",
 		},
 		{
 			name: "kept by later heartbeats without labels",
@@ -435,7 +444,8 @@ func TestHost_ApplyLabelsResolved(t *testing.T) {
 				eventtest.HostLabelsResolved(hostA, resolved, "ok"),
 				eventtest.HostHeartbeat(hostA, noLabels),
 			},
-			labels: resolved,
+			labels:  resolved,
+			outcome: "ok",
 		},
 		{
 			name: "replaced by a later heartbeat with labels",
@@ -444,17 +454,40 @@ func TestHost_ApplyLabelsResolved(t *testing.T) {
 				eventtest.HostLabelsResolved(hostA, resolved, "ok"),
 				eventtest.HostHeartbeat(hostA, fullHeartbeat()),
 			},
-			labels: labelsOS,
+			labels:  labelsOS,
+			outcome: "ok",
 		},
 		{
-			name:   "a timeout without labels changes nothing",
-			events: [][]byte{eventtest.HostHeartbeat(hostA, noLabels), eventtest.HostLabelsResolved(hostA, nil, "timeout")},
-			labels: map[string]string{},
+			name:    "a timeout without labels records only the outcome",
+			events:  [][]byte{eventtest.HostHeartbeat(hostA, noLabels), eventtest.HostLabelsResolved(hostA, nil, "timeout")},
+			labels:  map[string]string{},
+			outcome: "timeout",
 		},
 		{
-			name:   "an error without labels changes nothing",
-			events: [][]byte{eventtest.HostHeartbeat(hostA, noLabels), eventtest.HostLabelsResolved(hostA, nil, "error")},
-			labels: map[string]string{},
+			name:    "an error without labels records only the outcome",
+			events:  [][]byte{eventtest.HostHeartbeat(hostA, noLabels), eventtest.HostLabelsResolved(hostA, nil, "error")},
+			labels:  map[string]string{},
+			outcome: "error",
+		},
+		{
+			name: "the last outcome counts",
+			events: [][]byte{
+				eventtest.HostHeartbeat(hostA, noLabels),
+				eventtest.HostLabelsResolved(hostA, nil, "timeout"),
+				eventtest.HostLabelsResolved(hostA, resolved, "ok"),
+			},
+			labels:  resolved,
+			outcome: "ok",
+		},
+		{
+			name: "a restarted host is asked again",
+			events: [][]byte{
+				eventtest.HostHeartbeat(hostA, noLabels),
+				eventtest.HostLabelsResolved(hostA, nil, "timeout"),
+				eventtest.HostStarted(hostA, eventtest.HostInfo{}),
+			},
+			labels:  map[string]string{},
+			outcome: "",
 		},
 		{
 			name:   "does not create an unknown host",
@@ -478,7 +511,16 @@ func TestHost_ApplyLabelsResolved(t *testing.T) {
 			}
 			h := mustHost(t, f, hostA)
 			require.Equal(t, tt.labels, h.Labels)
+			require.Equal(t, tt.outcome, h.LabelsOutcome)
 			require.Equal(t, uint64(len(tt.events)), h.Seq)
+			b, err := projections.Marshal(h)
+			require.NoError(t, err)
+			back, err := projections.UnmarshalHost(b)
+			require.NoError(t, err)
+			require.Equal(t, h, back, "the outcome survives the document's JSON")
+			if tt.outcome == "" {
+				require.NotContains(t, string(b), "labels_outcome")
+			}
 		})
 	}
 	t.Run("raises no intent", func(t *testing.T) {

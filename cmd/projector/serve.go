@@ -150,6 +150,7 @@ func (s *serveFlags) register(f *pflag.FlagSet) {
 	f.Uint64Var(&c.SnapshotEvery, "snapshot-every", c.SnapshotEvery, "most stream sequences between two snapshots of a lattice (0: none; time travel and replay then need the whole history)")
 	f.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval, "hosts' heartbeat interval; a host silent for 3 intervals is recorded as stale")
 	f.DurationVar(&c.HostExpiry, "host-expiry", c.HostExpiry, "remove a stale host with nothing captured for this long, by recording host_expired; 0: never")
+	f.DurationVar(&c.LabelTimeout, "label-timeout", c.LabelTimeout, "how long one inventory request for a new host's labels waits for the reply (3 attempts, then the timeout is recorded)")
 }
 
 // registerEmbedded defines the flags of the embedded NATS server.
@@ -184,6 +185,9 @@ func (s *serveFlags) check(f *pflag.FlagSet) error {
 	}
 	if c.HeartbeatInterval <= 0 {
 		return cli.Exit(2, fmt.Errorf("--heartbeat-interval %v: use a positive duration", c.HeartbeatInterval))
+	}
+	if c.LabelTimeout <= 0 {
+		return cli.Exit(2, fmt.Errorf("--label-timeout %v: use a positive duration", c.LabelTimeout))
 	}
 	if c.NATSURL != "" {
 		for name, set := range map[string]bool{"server-name": c.Embedded.ServerName != "",

@@ -106,7 +106,7 @@ func (r *running) start(ctx, gctx context.Context, g *errgroup.Group) (func(), e
 func (r *running) startEnricherAndSweeper(gctx context.Context) error {
 	var err error
 	r.enricher, err = pipeline.NewEnricher(r.nc, r.js, pipeline.WithEnricherLogger(r.log),
-		pipeline.WithEnricherMetrics(pipeline.NewEnricherMetrics(r.reg)))
+		pipeline.WithEnricherMetrics(pipeline.NewEnricherMetrics(r.reg)), pipeline.WithRequestTimeout(r.cfg.LabelTimeout))
 	if err != nil {
 		return err
 	}

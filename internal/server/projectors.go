@@ -37,8 +37,9 @@ func (ps projectorSet) sweeps(ctx context.Context, lattice string) bool {
 	return err == nil && st.Active && st.CaughtUp()
 }
 
-// Lag returns how many captured events the projectors have not yet applied
-// and acked, all together.
+// Lag returns how far the projectors are behind the stream, all together:
+// for each, the stream sequences between the last event on its subjects
+// and its checkpoint (see pipeline.Status).
 func (ps projectorSet) Lag(ctx context.Context) (uint64, error) {
 	var total uint64
 	for _, p := range ps {
@@ -46,7 +47,7 @@ func (ps projectorSet) Lag(ctx context.Context) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		total += st.Pending + uint64(st.AckPending)
+		total += st.Lag
 	}
 	return total, nil
 }

@@ -23,8 +23,8 @@ var _ statusReporter = fixedStatus{}
 func TestProjectorSet_Sweeps(t *testing.T) {
 	leading := fixedStatus{st: pipeline.Status{Active: true}}
 	standby := fixedStatus{st: pipeline.Status{}}
-	behind := fixedStatus{st: pipeline.Status{Active: true, Pending: 3}}
-	failing := fixedStatus{err: errors.New("consumer info: timeout")}
+	behind := fixedStatus{st: pipeline.Status{Active: true, Lag: 3}}
+	failing := fixedStatus{err: errors.New("last event on >: timeout")}
 	tests := []struct {
 		name    string
 		set     projectorSet
@@ -50,11 +50,11 @@ func TestProjectorSet_Sweeps(t *testing.T) {
 func TestProjectorSet_Lag(t *testing.T) {
 	ctx := context.Background()
 	lag, err := projectorSet{
-		"a": fixedStatus{st: pipeline.Status{Pending: 3, AckPending: 2}},
-		"b": fixedStatus{st: pipeline.Status{Pending: 1}},
+		"a": fixedStatus{st: pipeline.Status{Lag: 5}},
+		"b": fixedStatus{st: pipeline.Status{Lag: 1}},
 	}.Lag(ctx)
 	require.NoError(t, err)
 	require.EqualValues(t, 6, lag)
-	_, err = projectorSet{"a": fixedStatus{err: errors.New("consumer info: timeout")}}.Lag(ctx)
+	_, err = projectorSet{"a": fixedStatus{err: errors.New("last event on >: timeout")}}.Lag(ctx)
 	require.ErrorContains(t, err, "timeout")
 }

@@ -60,6 +60,9 @@ type Config struct {
 	HostExpiry time.Duration
 	// DemoHosts simulated hosts run in-process (0: none).
 	DemoHosts int
+	// LabelTimeout is how long one inventory request for a host's labels
+	// waits for its reply (pipeline.WithRequestTimeout).
+	LabelTimeout time.Duration
 	// MaxWatchers is the most /watch streams served at once; more are
 	// answered 503.
 	MaxWatchers int
@@ -81,6 +84,7 @@ func DefaultConfig() Config {
 		HeartbeatInterval: 30 * time.Second,
 		HostExpiry:        pipeline.DefaultHostExpiry,
 		MaxWatchers:       view.DefaultMaxWatchers,
+		LabelTimeout:      pipeline.DefaultRequestTimeout,
 	}
 }
 
@@ -182,6 +186,8 @@ func (s *Server) checkConfig() error {
 		return fmt.Errorf("demo hosts %d: want 0 or more", c.DemoHosts)
 	case c.MaxWatchers < 1:
 		return fmt.Errorf("max watchers %d: want at least 1", c.MaxWatchers)
+	case c.LabelTimeout <= 0:
+		return fmt.Errorf("label request timeout %v: want a positive duration", c.LabelTimeout)
 	}
 	if c.NATSURL == "" {
 		if err := c.Embedded.Validate(); err != nil {
