@@ -17,14 +17,17 @@ import (
 )
 
 // TestCluster_LeaderLoss runs the projector against a three-node cluster
-// with every stream and the bucket on three replicas, and while 20k events
-// stream in (heartbeats and lifecycle churn, published with acknowledgement
-// and published again when not acknowledged) shuts down the leader of the
-// event stream, then the meta leader, restarting each from its store. The
-// stream must hold every event exactly once and the bucket must equal the
-// fold of the stream.
+// with every stream and the bucket on three replicas, and while 5k events
+// (20k under soak) stream in (heartbeats and lifecycle churn, published
+// with acknowledgement and published again when not acknowledged) shuts down
+// the leader of the event stream, then the meta leader, restarting each
+// from its store. The stream must hold every event exactly once and the
+// bucket must equal the fold of the stream.
 func TestCluster_LeaderLoss(t *testing.T) {
-	events := 20_000
+	// The rate leaves events to publish after each failover, which takes
+	// seconds: a fifth of the events, then three fifths, are acknowledged
+	// before the two losses.
+	events, rate := soakSize(5_000, 20_000), soakSize(500, 2500)
 	start := time.Now()
 	c := natstest.MustRunCluster(t, 3)
 	urls := c.ClientURLs()
@@ -41,7 +44,7 @@ func TestCluster_LeaderLoss(t *testing.T) {
 
 	lines := workload(23, 200, events, 30)
 	// Paced so that both failovers happen while events still stream in.
-	pub := startAckedPublisher(t, urls, streams.HostEventSubject("default"), lines, 500, 2500)
+	pub := startAckedPublisher(t, urls, streams.HostEventSubject("default"), lines, 500, rate)
 
 	require.True(t, pub.waitAcked(events/5), "publisher ended before the first failover")
 	require.Less(t, pub.acked.Load(), int64(events), "publisher done before the stream leader was lost")
@@ -128,7 +131,7 @@ func TestCluster_ServeFormsCluster(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, cons.CachedInfo().Config.Replicas, "consumer replicas")
 	for i, lattice := range lattices {
-		lines := workload(uint64(31+i), 50, 1000, 30)
+		lines := workload(uint64(31+i), 50, soakSize(300, 1000), 30)
 		pub := startAckedPublisher(t, urls[(i+1)%3], streams.HostEventSubject(lattice), lines, 500, 0)
 		pub.wait(t)
 		pub.requireStreamHoldsExactly(t, js)

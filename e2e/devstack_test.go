@@ -184,13 +184,55 @@ func TestDevStack_Compose(t *testing.T) {
 		require.NoError(t, err)
 		goVersion := regexp.MustCompile(`(?m)^go (\d+\.\d+\.\d+)$`).FindStringSubmatch(string(gomod))
 		require.NotNil(t, goVersion)
-		require.Contains(t, d, "FROM golang:"+goVersion[1]+" AS build", "the builder has the go.mod's Go, pinned")
+		stages := dockerStages(t, d)
+		require.Len(t, stages, 2, "a build stage and the runtime")
+		require.Regexp(t, `^golang:`+regexp.QuoteMeta(goVersion[1])+`-[a-z]+$`, stages[0].image,
+			"the builder has the go.mod's Go, pinned with its Debian release")
+		require.Equal(t, "build", stages[0].name)
 		require.Contains(t, d, "CGO_ENABLED=0 go build")
 		require.Contains(t, d, "./cmd/projector ./cmd/emitter")
-		require.Contains(t, d, "FROM gcr.io/distroless/static-debian12:nonroot")
+		// The runtime is empty but for what the build stage copies in:
+		// the binaries, CA certificates, the user and a home it owns.
+		require.Equal(t, "scratch", stages[1].image)
 		require.Contains(t, d, "COPY --from=build /out/projector /out/emitter /usr/local/bin/")
+		require.Contains(t, d, "/etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/")
+		require.Contains(t, d, "nonroot:x:65532:65532:nonroot:/home/nonroot:")
+		require.Contains(t, d, "COPY --from=build /rootfs/ /")
+		require.Contains(t, d, "COPY --from=build --chown=65532:65532 /home/nonroot/ /home/nonroot/")
+		require.Regexp(t, `(?m)^WORKDIR /home/nonroot$`, d)
 		require.Regexp(t, `(?m)^USER 65532:65532$`, d)
 		require.Contains(t, d, `ENTRYPOINT ["/usr/local/bin/projector"]`)
+	})
+
+	t.Run("Dockerfile images pinned", func(t *testing.T) {
+		// Every Dockerfile in the repository: a base image is a stage of
+		// its own, scratch, or pinned to a full version or a digest.
+		var files []string
+		require.NoError(t, filepath.WalkDir(root, func(path string, e os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if e.IsDir() && e.Name() == ".git" {
+				return filepath.SkipDir
+			}
+			if n := e.Name(); !e.IsDir() && (n == "Dockerfile" || strings.HasPrefix(n, "Dockerfile.") || strings.HasSuffix(n, ".Dockerfile")) {
+				files = append(files, path)
+			}
+			return nil
+		}))
+		require.NotEmpty(t, files)
+		pinned := regexp.MustCompile(`^[a-z0-9._/-]+(:\d+\.\d+\.\d+(-[a-z0-9.]+)?(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$`)
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			require.NoError(t, err)
+			var names []string
+			for _, s := range dockerStages(t, string(b)) {
+				if s.image != "scratch" && !slices.Contains(names, s.image) {
+					require.Regexp(t, pinned, s.image, "%s: base image pinned to a full version or a digest", f)
+				}
+				names = append(names, s.name)
+			}
+		}
 	})
 
 	t.Run("README", func(t *testing.T) {
@@ -198,6 +240,32 @@ func TestDevStack_Compose(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, strings.Contains(string(b), "Docker Compose v2"), "the README names the Compose it needs")
 	})
+}
+
+// dockerStage is one FROM of a Dockerfile: its base image and the stage's
+// name (empty without AS).
+type dockerStage struct{ image, name string }
+
+// dockerStages returns the FROM instructions of a Dockerfile, in order,
+// with continuation lines joined and comments dropped.
+func dockerStages(tb testing.TB, dockerfile string) []dockerStage {
+	tb.Helper()
+	var stages []dockerStage
+	joined := regexp.MustCompile(`\\\n`).ReplaceAllString(dockerfile, " ")
+	for l := range strings.SplitSeq(joined, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || !strings.EqualFold(f[0], "FROM") {
+			continue
+		}
+		f = slices.DeleteFunc(f[1:], func(s string) bool { return strings.HasPrefix(s, "--") })
+		require.True(tb, len(f) == 1 || len(f) == 3 && strings.EqualFold(f[1], "AS"), "FROM line %q", l)
+		s := dockerStage{image: f[0]}
+		if len(f) == 3 {
+			s.name = f[2]
+		}
+		stages = append(stages, s)
+	}
+	return stages
 }
 
 // composeMount is the volume of s mounted at target.

@@ -49,14 +49,15 @@ func mustRecorded(tb testing.TB, js jetstream.JetStream, lattice, kind string) [
 	return out
 }
 
-// TestServe_EnrichmentNeverBlocks: 1,000 new hosts that never answer their
-// inventory request and 100 that do all appear in the bucket within seconds
-// of their first heartbeat; the answering ones get their labels, and the
+// TestServe_EnrichmentNeverBlocks: 300 new hosts that never answer their
+// inventory request and 30 that do (under soak 1,000 and 100, more than the
+// requests in flight at once) all appear in the bucket within seconds of
+// their first heartbeat; the answering ones get their labels, and the
 // outcome of every request is recorded in the stream. Replaying the stream
 // into an empty bucket with every responder gone then gives byte-identical
 // documents and sends no request.
 func TestServe_EnrichmentNeverBlocks(t *testing.T) {
-	const silent, answering = 1000, 100
+	silent, answering := soakSize(300, 1000), soakSize(30, 100)
 	s := natstest.MustRunServer(t)
 	nc, js := natstest.MustConnect(t, s)
 	hosts := nc // the simulated hosts' connection

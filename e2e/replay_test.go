@@ -55,17 +55,14 @@ func requireNoOtherStateBucket(tb testing.TB, js jetstream.JetStream) {
 	require.NoError(tb, names.Error())
 }
 
-// TestReplay_RebuildsInPlace: a replay of a 100k-event stream while the
-// live projector keeps serving rebuilds LATTICE_STATE in place: a document
-// damaged behind the projector's back is corrected, every other document
-// is unchanged, no other bucket is made, and the live projector goes on
-// writing there. replay --to-seq prints the state as it was, as fold of
-// that prefix.
+// TestReplay_RebuildsInPlace: a replay of a 10k-event stream (100k under
+// soak) while the live projector keeps serving rebuilds LATTICE_STATE in
+// place: a document damaged behind the projector's back is corrected,
+// every other document is unchanged, no other bucket is made, and the live
+// projector goes on writing there. replay --to-seq prints the state as it
+// was, as fold of that prefix.
 func TestReplay_RebuildsInPlace(t *testing.T) {
-	events := 100_000
-	if testing.Short() {
-		events = 20_000
-	}
+	events := soakSize(10_000, 100_000)
 	s := natstest.MustRunServer(t)
 	nc, js := natstest.MustConnect(t, s)
 	p := mustStartProjector(t, s.ClientURL(), "--snapshot-every", "5000")

@@ -146,13 +146,11 @@ func requireStreamHas(tb testing.TB, js jetstream.JetStream, n uint64) {
 }
 
 // TestServe_CrashSafety kills the projector with SIGKILL at random points
-// while 20k events stream in, restarts it each time, and requires the bucket
-// to equal the fold of everything captured: nothing lost, nothing doubled.
+// (3 times, 5 under soak) while 5k events (20k under soak) stream in,
+// restarts it each time, and requires the bucket to equal the fold of
+// everything captured: nothing lost, nothing doubled.
 func TestServe_CrashSafety(t *testing.T) {
-	events, kills := 20_000, 5
-	if testing.Short() {
-		events, kills = 5_000, 3
-	}
+	events, kills := soakSize(5_000, 20_000), soakSize(3, 5)
 	s := natstest.MustRunServer(t)
 	nc, js := natstest.MustConnect(t, s)
 	lines := workload(7, 200, events, 0)
@@ -204,12 +202,10 @@ func TestServe_CrashSafety(t *testing.T) {
 }
 
 // TestServe_NATSRestart restarts the NATS server itself while events stream
-// in; the projector reconnects and the bucket equals the fold of the stream.
+// in (3k events, 10k under soak); the projector reconnects and the bucket
+// equals the fold of the stream.
 func TestServe_NATSRestart(t *testing.T) {
-	events := 10_000
-	if testing.Short() {
-		events = 3_000
-	}
+	events := soakSize(3_000, 10_000)
 	dir := t.TempDir()
 	s := natstest.MustRunServerIn(t, dir, -1)
 	port := s.Addr().(*net.TCPAddr).Port

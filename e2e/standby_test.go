@@ -31,12 +31,9 @@ func (p *projectorProc) applied() (float64, error) {
 // TestServe_HotStandby runs two projectors against one server: the consumer
 // delivers to one while the other waits. Killed mid-stream, the active one
 // is replaced by the standby within seconds, and the bucket ends equal to
-// the fold of everything published.
+// the fold of everything published (5k events, 20k under soak).
 func TestServe_HotStandby(t *testing.T) {
-	events := 20_000
-	if testing.Short() {
-		events = 5_000
-	}
+	events := soakSize(5_000, 20_000)
 	s := natstest.MustRunServer(t)
 	_, js := natstest.MustConnect(t, s)
 	lines := workload(23, 200, events, 0)
