@@ -217,6 +217,7 @@ func mustMoveLeaders(tb testing.TB, nc *nats.Conn, js jetstream.JetStream, serve
 // through a surviving node, equals the fold of the stream; and every node
 // serves its hosts.
 func TestCluster_NodeKilled(t *testing.T) {
+	t.Parallel() // waits on leases and elections more than it computes
 	events, rate := 4000, 1500
 	start := time.Now()
 	nodes := startServeCluster(t, 3)

@@ -24,6 +24,7 @@ import (
 // from its store. The stream must hold every event exactly once and the
 // bucket must equal the fold of the stream.
 func TestCluster_LeaderLoss(t *testing.T) {
+	t.Parallel() // waits on leases and elections more than it computes
 	// The rate leaves events to publish after each failover, which takes
 	// seconds: a fifth of the events, then three fifths, are acknowledged
 	// before the two losses.
@@ -110,6 +111,7 @@ func TestCluster_LeaderLoss(t *testing.T) {
 // and served by all three. As in the README, the projectors share one
 // durable consumer: one of them applies every event, the others stand by.
 func TestCluster_ServeFormsCluster(t *testing.T) {
+	t.Parallel() // waits on leases and elections more than it computes
 	start := time.Now()
 	nodes := startServeCluster(t, 3)
 	t.Logf("3 projectors serving in %v", time.Since(start).Round(time.Millisecond))

@@ -21,6 +21,7 @@ import (
 // the state, not from memory): every host ends with labels or a recorded
 // host_labels_resolved, and the documents are the fold of the stream.
 func TestServe_EnrichmentSurvivesCrash(t *testing.T) {
+	t.Parallel() // waits on leases and elections more than it computes
 	const hosts = 500
 	const timeout = "500ms"
 	silent := func(i int) bool { return i%10 < 3 }

@@ -150,6 +150,7 @@ func requireStreamHas(tb testing.TB, js jetstream.JetStream, n uint64) {
 // restarts it each time, and requires the bucket to equal the fold of
 // everything captured: nothing lost, nothing doubled.
 func TestServe_CrashSafety(t *testing.T) {
+	t.Parallel() // waits on leases and elections more than it computes
 	events, kills := soakSize(5_000, 20_000), soakSize(3, 5)
 	s := natstest.MustRunServer(t)
 	nc, js := natstest.MustConnect(t, s)
@@ -205,6 +206,7 @@ func TestServe_CrashSafety(t *testing.T) {
 // in (3k events, 10k under soak); the projector reconnects and the bucket
 // equals the fold of the stream.
 func TestServe_NATSRestart(t *testing.T) {
+	t.Parallel() // waits on leases and elections more than it computes
 	events := soakSize(3_000, 10_000)
 	dir := t.TempDir()
 	s := natstest.MustRunServerIn(t, dir, -1)

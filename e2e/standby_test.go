@@ -33,6 +33,7 @@ func (p *projectorProc) applied() (float64, error) {
 // is replaced by the standby within seconds, and the bucket ends equal to
 // the fold of everything published (5k events, 20k under soak).
 func TestServe_HotStandby(t *testing.T) {
+	t.Parallel() // waits on leases and elections more than it computes
 	events := soakSize(5_000, 20_000)
 	s := natstest.MustRunServer(t)
 	_, js := natstest.MustConnect(t, s)
