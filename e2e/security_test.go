@@ -440,6 +440,27 @@ func serverConsumers(tb testing.TB, s *server.Server, stream string) []string {
 	return names
 }
 
+// securedLattice is a server run from natsConfig, a projector running as
+// its user and a connection of each user of the config.
+type securedLattice struct {
+	s                          *server.Server
+	p                          *projectorProc
+	emitter, projector, reader *userConn
+}
+
+// startSecuredLattice starts a securedLattice, has the emitter publish
+// events on the default lattice's subject and waits until the projector
+// has applied them.
+func startSecuredLattice(t *testing.T, events ...[]byte) securedLattice {
+	t.Helper()
+	s := natstest.MustRunServerFromConfig(t, natsConfig)
+	l := securedLattice{s: s, p: mustStartProjectorAs(t, s),
+		emitter: mustConnectAs(t, s, "emitter"), projector: mustConnectAs(t, s, "projector"), reader: mustConnectAs(t, s, "reader")}
+	mustPublish(t, l.emitter.nc, streams.HostEventSubject("default"), events)
+	waitCaughtUp(t, l.p, 30*time.Second)
+	return l
+}
+
 // consumerRequest is the body of a consumer create request: what a hostile
 // client would send to stall the projector (a filter that matches nothing,
 // one event in flight at most).
@@ -456,18 +477,12 @@ func consumerRequest(stream, nameField, name string) []byte {
 // projector set, its watch is still there, and the projection follows new
 // events.
 func TestSecurity_HostileReader(t *testing.T) {
-	s := natstest.MustRunServerFromConfig(t, natsConfig)
-	p := mustStartProjectorAs(t, s)
-	emitter := mustConnectAs(t, s, "emitter")
-	projector := mustConnectAs(t, s, "projector")
-	reader := mustConnectAs(t, s, "reader")
-	ctx := context.Background()
-
 	host := eventtest.HostID(1)
 	subject := streams.HostEventSubject("default")
-	mustPublish(t, emitter.nc, subject, [][]byte{eventtest.HostHeartbeat(host, eventtest.Heartbeat{
-		HostInfo: eventtest.HostInfo{Labels: map[string]string{"zone": "a"}}})})
-	waitCaughtUp(t, p, 30*time.Second)
+	l := startSecuredLattice(t, eventtest.HostHeartbeat(host, eventtest.Heartbeat{
+		HostInfo: eventtest.HostInfo{Labels: map[string]string{"zone": "a"}}}))
+	s, p, emitter, projector, reader := l.s, l.p, l.emitter, l.projector, l.reader
+	ctx := context.Background()
 
 	durable := streams.LatticeConsumer("default")
 	cons, err := projector.js.Consumer(ctx, streams.EventsStream, durable)
@@ -555,20 +570,14 @@ func TestSecurity_HostileReader(t *testing.T) {
 // can thereby make the server write into the projector's buckets: their
 // replies stay in their own accounts.
 func TestSecurity_NoReflection(t *testing.T) {
-	s := natstest.MustRunServerFromConfig(t, natsConfig)
-	p := mustStartProjectorAs(t, s)
-	emitter := mustConnectAs(t, s, "emitter")
-	projector := mustConnectAs(t, s, "projector")
-	reader := mustConnectAs(t, s, "reader")
-	ctx := context.Background()
-
 	a, b := eventtest.HostID(1), eventtest.HostID(2)
 	subject := streams.HostEventSubject("default")
-	mustPublish(t, emitter.nc, subject, [][]byte{
+	l := startSecuredLattice(t,
 		eventtest.HostHeartbeat(a, eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{"host": "a"}}}),
 		eventtest.HostHeartbeat(b, eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{"host": "b"}}}),
-	})
-	waitCaughtUp(t, p, 30*time.Second)
+	)
+	p, emitter, projector, reader := l.p, l.emitter, l.projector, l.reader
+	ctx := context.Background()
 	// A write into the hand-over key would make the projector give up its
 	// lease.
 	activeKey := streams.BucketSubject(streams.MetaBucket, streams.YieldKey(streams.ProjectorConsumer))
@@ -675,19 +684,14 @@ func TestSecurity_ReaderLimits(t *testing.T) {
 // without any) on its own subjects has them dead-lettered as forged; they
 // are never applied.
 func TestSecurity_HostsCannotForgeOwnEvents(t *testing.T) {
-	s := natstest.MustRunServerFromConfig(t, natsConfig)
-	p := mustStartProjectorAs(t, s)
-	emitter := mustConnectAs(t, s, "emitter")
-	reader := mustConnectAs(t, s, "reader")
-	ctx := context.Background()
-
 	a, b := eventtest.HostID(1), eventtest.HostID(2)
-	mustPublish(t, emitter.nc, streams.HostEventSubject("default"), [][]byte{
+	l := startSecuredLattice(t,
 		eventtest.HostHeartbeat(a, eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{"zone": "a"}}}),
 		// b has no labels and answers no inventory request.
 		eventtest.HostHeartbeat(b, eventtest.Heartbeat{}),
-	})
-	waitCaughtUp(t, p, 30*time.Second)
+	)
+	p, emitter, reader := l.p, l.emitter, l.reader
+	ctx := context.Background()
 	mustPublish(t, emitter.nc, streams.HostEventSubject("default"), [][]byte{
 		eventtest.HostStale(a, eventtest.Set("source", b)),
 		eventtest.HostLabelsResolved(b, map[string]string{"forged": "yes"}, "ok"),
@@ -740,16 +744,10 @@ func pushConsumerRequest(stream, name, deliverTo string) []byte {
 // spelled, is refused, nothing reaches the projector, and its own
 // consumer and watches are as it set them.
 func TestSecurity_ReaderCreatesNoConsumer(t *testing.T) {
-	s := natstest.MustRunServerFromConfig(t, natsConfig)
-	p := mustStartProjectorAs(t, s)
-	emitter := mustConnectAs(t, s, "emitter")
-	projector := mustConnectAs(t, s, "projector")
-	reader := mustConnectAs(t, s, "reader")
+	l := startSecuredLattice(t, eventtest.HostHeartbeat(eventtest.HostID(1), eventtest.Heartbeat{
+		HostInfo: eventtest.HostInfo{Labels: map[string]string{"zone": "a"}}}))
+	s, projector, reader := l.s, l.projector, l.reader
 	ctx := context.Background()
-
-	mustPublish(t, emitter.nc, streams.HostEventSubject("default"), [][]byte{eventtest.HostHeartbeat(eventtest.HostID(1), eventtest.Heartbeat{
-		HostInfo: eventtest.HostInfo{Labels: map[string]string{"zone": "a"}}})})
-	waitCaughtUp(t, p, 30*time.Second)
 	durable := streams.LatticeConsumer("default")
 	cons, err := projector.js.Consumer(ctx, streams.EventsStream, durable)
 	require.NoError(t, err)

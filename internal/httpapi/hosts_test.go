@@ -16,6 +16,7 @@ import (
 
 	"latticestate/internal/eventtest"
 	"latticestate/internal/natstest"
+	"latticestate/internal/projectortest"
 	"latticestate/internal/view"
 	"latticestate/projections"
 	"latticestate/streams"
@@ -153,7 +154,7 @@ func TestServer_HostsPagesAndSummary(t *testing.T) {
 	}
 	publish(streams.HostEventSubject("default"), eventtest.HealthCheck(eventtest.HostID(1), false,
 		eventtest.Provider{ID: "VHTTP", LinkName: "default", ContractID: "wasmcloud:httpserver"}))
-	mustProject(t, f)
+	projectortest.Run(t, f.js, f.res)
 	info, err := f.res.Events.Info(context.Background())
 	require.NoError(t, err)
 	seq1 := strconv.FormatUint(info.State.LastSeq, 10)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +20,7 @@ import (
 	"latticestate/internal/eventtest"
 	"latticestate/internal/httpapi"
 	"latticestate/internal/natstest"
+	"latticestate/internal/projectortest"
 	"latticestate/internal/read"
 	"latticestate/internal/view"
 	"latticestate/pipeline"
@@ -68,31 +68,6 @@ func mustFixture(t *testing.T, pending uint64, opts ...view.Option) apiFixture {
 func mustServer(t *testing.T, pending uint64) *httptest.Server {
 	t.Helper()
 	return mustFixture(t, pending).srv
-}
-
-// mustProject runs a projector of every lattice until the test ends and
-// waits until it has applied everything captured so far.
-func mustProject(t *testing.T, f apiFixture) {
-	t.Helper()
-	p, err := pipeline.New(context.Background(), f.js, f.res)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		st, err := p.Status(context.Background())
-		if err != nil {
-			return err
-		}
-		if !st.CaughtUp() {
-			return fmt.Errorf("not caught up: %+v", st)
-		}
-		return nil
-	})
 }
 
 func mustGet(t *testing.T, url string) (int, []byte) {
@@ -284,7 +259,7 @@ func TestServer_LinksRefmapsLattices(t *testing.T) {
 	}
 	require.NoError(t, f.nc.Publish(streams.HostEventSubject("other"), eventtest.HostHeartbeat(eventtest.HostID(2), eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{}}})))
 	require.NoError(t, f.nc.Flush())
-	mustProject(t, f)
+	projectortest.Run(t, f.js, f.res)
 
 	getList := func(path string) []map[string]any {
 		t.Helper()

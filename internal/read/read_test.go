@@ -16,6 +16,7 @@ import (
 
 	"latticestate/internal/eventtest"
 	"latticestate/internal/natstest"
+	"latticestate/internal/projectortest"
 	"latticestate/internal/read"
 	"latticestate/internal/view"
 	"latticestate/pipeline"
@@ -52,7 +53,7 @@ func mustFixture(t *testing.T, events ...[]byte) fixture {
 	other := eventtest.HostHeartbeat(eventtest.HostID(99), eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{}}})
 	require.NoError(t, nc.Publish(streams.HostEventSubject("other"), other))
 	require.NoError(t, nc.Flush())
-	mustProject(t, js, res)
+	projectortest.Run(t, js, res)
 
 	_, vjs := natstest.MustConnect(t, s)
 	v, err := view.New(vjs)
@@ -67,31 +68,6 @@ func mustFixture(t *testing.T, events ...[]byte) fixture {
 	return fixture{nc: nc, js: js, res: res, bucket: bucket, last: info.State.LastSeq,
 		fromBucket: read.New(bucket, history),
 		fromView:   read.New(read.NewViewSource(v, bucket), history)}
-}
-
-// mustProject runs a projector until the test ends and waits until it has
-// applied everything captured so far.
-func mustProject(t *testing.T, js jetstream.JetStream, res *streams.Resources) {
-	t.Helper()
-	p, err := pipeline.New(context.Background(), js, res)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		st, err := p.Status(context.Background())
-		if err != nil {
-			return err
-		}
-		if !st.CaughtUp() {
-			return fmt.Errorf("not caught up: %+v", st)
-		}
-		return nil
-	})
 }
 
 func heartbeat(i int, labels map[string]string) []byte {
