@@ -57,6 +57,7 @@ func mustRecorded(tb testing.TB, js jetstream.JetStream, lattice, kind string) [
 // into an empty bucket with every responder gone then gives byte-identical
 // documents and sends no request.
 func TestServe_EnrichmentNeverBlocks(t *testing.T) {
+	t.Parallel() // waits on timeouts and expiry more than it computes
 	silent, answering := soakSize(300, 1000), soakSize(30, 100)
 	s := natstest.MustRunServer(t)
 	nc, js := natstest.MustConnect(t, s)

@@ -89,6 +89,7 @@ func mustAPIHosts(tb testing.TB, p *projectorProc, query string) map[string]stri
 // kept heartbeating stays, and a silent host that comes back is projected
 // again as a new host.
 func TestServe_HostExpiry(t *testing.T) {
+	t.Parallel() // waits on timeouts and expiry more than it computes
 	const interval, expiry = time.Second, 6 * time.Second
 	s := natstest.MustRunServer(t)
 	nc, js := natstest.MustConnect(t, s)
