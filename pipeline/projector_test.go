@@ -20,7 +20,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, natstest.LibraryLeaks...)
 }
 
 // mustLines reads the non-empty lines of a testdata file.

@@ -191,7 +191,7 @@ func TestEscapeKey(t *testing.T) {
 	require.Equal(t, "a=3Db=20c", streams.EscapeKey("a=b c"))
 }
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, natstest.LibraryLeaks...) }
 
 // Ensure started against one node of a three-node cluster cannot place R3
 // resources, nor can the node elect a meta leader alone; Ensure waits, and

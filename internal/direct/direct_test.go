@@ -16,7 +16,7 @@ import (
 	"latticestate/internal/natstest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, natstest.LibraryLeaks...) }
 
 func TestLast(t *testing.T) {
 	s := natstest.MustRunServer(t)

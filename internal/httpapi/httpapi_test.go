@@ -27,7 +27,7 @@ import (
 	"latticestate/streams"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, natstest.LibraryLeaks...) }
 
 type lag uint64
 

@@ -24,7 +24,7 @@ import (
 	"latticestate/streams"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, natstest.LibraryLeaks...) }
 
 // fixture is a projected lattice over a real JetStream server, read by a
 // Reader of the bucket and a Reader of the view.

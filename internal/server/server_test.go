@@ -19,7 +19,7 @@ import (
 	"latticestate/streams"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, natstest.LibraryLeaks...) }
 
 // failWithin is how soon after a part fails Run must return its cause.
 const failWithin = 2 * time.Second

@@ -22,7 +22,7 @@ import (
 	"latticestate/streams"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, natstest.LibraryLeaks...) }
 
 // fixture is a view of a real state bucket that the test writes directly.
 type fixture struct {
