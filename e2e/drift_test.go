@@ -23,7 +23,7 @@ import (
 // sets its consumer back within seconds, logs and counts it, and the
 // documents catch up to the fold of the stream.
 func TestServe_ConsumerHijack(t *testing.T) {
-	t.Parallel() // waits on timeouts and expiry more than it computes
+	t.Parallel() // waits on the projector's drift check more than it computes
 	const before, during = 10, 20
 	s := natstest.MustRunServer(t)
 	nc, js := natstest.MustConnect(t, s)

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 
 	"latticestate/internal/eventtest"
 	"latticestate/internal/natstest"
+	"latticestate/internal/ssetest"
 	"latticestate/streams"
 )
 
@@ -49,27 +48,11 @@ func mustSSE(tb testing.TB, url, lastEventID string) *sseClient {
 	go func() {
 		defer close(c.done)
 		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(nil, 1<<20)
-		var cur sseEvent
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if cur.event != "" {
-					c.mu.Lock()
-					c.events = append(c.events, cur)
-					c.mu.Unlock()
-				}
-				cur = sseEvent{}
-			case strings.HasPrefix(line, "id: "):
-				cur.id = line[4:]
-			case strings.HasPrefix(line, "event: "):
-				cur.event = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				cur.data = line[6:]
-			}
-		}
+		ssetest.Scan(resp.Body, func(e ssetest.Event) {
+			c.mu.Lock()
+			c.events = append(c.events, sseEvent{id: e.ID, event: e.Type, data: e.Data})
+			c.mu.Unlock()
+		})
 	}()
 	tb.Cleanup(c.close)
 	return c

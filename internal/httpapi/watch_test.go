@@ -1,13 +1,11 @@
 package httpapi_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"latticestate/internal/eventtest"
 	"latticestate/internal/natstest"
+	"latticestate/internal/ssetest"
 	"latticestate/internal/view"
 	"latticestate/projections"
 	"latticestate/streams"
@@ -48,25 +47,9 @@ func mustWatch(t *testing.T, url, lastEventID string) *sseReader {
 		defer close(r.done)
 		defer close(r.events)
 		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(nil, 1<<20)
-		var cur sseEvent
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if cur.event != "" {
-					r.events <- cur
-				}
-				cur = sseEvent{}
-			case line == "id:" || strings.HasPrefix(line, "id: "):
-				cur.id, cur.hasID = strings.TrimPrefix(strings.TrimPrefix(line, "id:"), " "), true
-			case strings.HasPrefix(line, "event: "):
-				cur.event = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				cur.data = line[6:]
-			}
-		}
+		ssetest.Scan(resp.Body, func(e ssetest.Event) {
+			r.events <- sseEvent{id: e.ID, hasID: e.HasID, event: e.Type, data: e.Data}
+		})
 	}()
 	t.Cleanup(func() {
 		cancel()
