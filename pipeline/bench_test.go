@@ -114,11 +114,12 @@ func BenchmarkLive(b *testing.B) {
 	require.NoError(b, err)
 	hist, err := sim.NewHistory(sim.Config{Hosts: hosts, Seed: 1}, 0.1)
 	require.NoError(b, err)
+	hist.OmitMsgIDs()
 	_, err = bench.Fill(ctx, js, hist, 2*hosts, nil)
 	require.NoError(b, err)
 	warmup, err := bench.Generate(hist, 1)
 	require.NoError(b, err)
-	live, err := bench.StartLive(ctx, js, res, warmup[0])
+	live, err := bench.StartLive(ctx, js, res, warmup.Msg(0))
 	require.NoError(b, err)
 	defer func() { require.NoError(b, live.Stop()) }()
 	for _, rate := range rates {

@@ -41,6 +41,7 @@ type benchConfig struct {
 	memProfile    string
 	profileStage  string
 	smoke         bool
+	msgIDs        bool
 }
 
 // smokeConfig is what --smoke changes unless the flag is given too: a run
@@ -53,7 +54,9 @@ var smokeConfig = map[string]string{
 // benchLong is bench's help text.
 const benchLong = `bench fills the stream ` + streams.EventsStream + ` with a realistic lattice history
 (--hosts simulated hosts of --schema, about 1 KB heartbeats with labels, actors
-and providers, plus --churn lifecycle events), then measures on that stream:
+and providers, plus --churn lifecycle events, published as wasmCloud hosts
+publish them: without a Nats-Msg-Id unless --msg-ids), then measures on that
+stream:
 
   raw     an ordered consumer reading it, doing nothing: the ceiling
   naive   decode, get, merge, put and ack one event at a time (--naive-events)
@@ -150,6 +153,7 @@ func (c *benchConfig) register(f *pflag.FlagSet) {
 	f.StringVar(&c.memProfile, "memprofile", "", "write a heap profile at the end of the profiled stage to this file")
 	f.StringVar(&c.profileStage, "profile-stage", c.profileStage, "stage the profiles cover: replay or live (every rate)")
 	f.BoolVar(&c.smoke, "smoke", false, "a run of seconds that fails unless every stage produced a number")
+	f.BoolVar(&c.msgIDs, "msg-ids", false, "simulated hosts publish with a Nats-Msg-Id (the CloudEvent id), as latticestate's emitter does; wasmCloud hosts publish without one, and with one the server remembers every id for the stream's 2 min duplicate window")
 }
 
 func (c *benchConfig) validate() error {

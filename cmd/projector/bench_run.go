@@ -61,12 +61,16 @@ func runBench(ctx context.Context, cfg benchConfig, stdout, stderr io.Writer) er
 	b.report = bench.Report{Version: bench.ReportVersion, Started: time.Now().UTC(), Machine: bench.ThisMachine(), Server: server,
 		Params: bench.Params{Events: cfg.events, Hosts: cfg.hosts, Schema: cfg.schema, Churn: cfg.churn, Seed: cfg.seed,
 			NaiveEvents: min(cfg.naiveEvents, cfg.events), LiveRates: cfg.liveRates, LiveSeconds: cfg.liveDuration.Seconds(),
-			MemoryEvents: cfg.memoryEvents, BatchSize: cfg.batchSize, FlushWindow: cfg.flushWindow, Passes: cfg.passes, Smoke: cfg.smoke}}
+			MemoryEvents: cfg.memoryEvents, BatchSize: cfg.batchSize, FlushWindow: cfg.flushWindow, Passes: cfg.passes, Smoke: cfg.smoke,
+			MsgIDs: cfg.msgIDs}}
 	if cfg.cpuProfile != "" || cfg.memProfile != "" {
 		b.report.Params.ProfiledStage = cfg.profileStage
 	}
 	if b.hist, err = sim.NewHistory(sim.Config{Hosts: cfg.hosts, Schema: sim.Schema(cfg.schema), Seed: cfg.seed}, cfg.churn); err != nil {
 		return cli.Exit(2, err)
+	}
+	if !cfg.msgIDs {
+		b.hist.OmitMsgIDs()
 	}
 	if err := b.run(ctx); err != nil {
 		return err
@@ -204,18 +208,18 @@ func (b *benchRun) live(ctx context.Context, opts []pipeline.Option) error {
 	if err != nil {
 		return err
 	}
-	l, err := bench.StartLive(ctx, b.js, b.res, warmup[0], opts...)
+	l, err := bench.StartLive(ctx, b.js, b.res, warmup.Msg(0), opts...)
 	if err == nil {
 		for _, rate := range b.cfg.liveRates {
 			// Each rate's events are generated just before it is offered:
 			// 30,000/s for 10 s is about 450 MB of messages.
-			var msgs []*nats.Msg
+			var msgs *bench.Events
 			if msgs, err = bench.Generate(b.hist, int(rate*b.cfg.liveDuration.Seconds())); err != nil {
 				break
 			}
 			b.logf("live: offering %.0f events/s for %v to the running projector", rate, b.cfg.liveDuration)
 			settle := max(10*time.Second, b.cfg.liveDuration)
-			if err = b.stage(l.Offer(ctx, msgs, rate, settle, b.progress("live", len(msgs)))); err != nil {
+			if err = b.stage(l.Offer(ctx, msgs, rate, settle, b.progress("live", msgs.Len()))); err != nil {
 				break
 			}
 		}

@@ -99,10 +99,11 @@ func (l *LiveRun) Stop() error {
 // each from the publish call to the write of its document (the pipeline's
 // observer), matched by the stream sequence of its PubAck. The projector
 // first catches up with whatever the stream holds.
-func (l *LiveRun) Offer(ctx context.Context, msgs []*nats.Msg, perSec float64, settle time.Duration, progress Progress) (Stage, error) {
-	st := Stage{Name: "live", Events: uint64(len(msgs)), Live: &Live{OfferedPerSec: perSec}}
-	if len(msgs) == 0 || perSec <= 0 {
-		return st, fmt.Errorf("live stage needs events and a rate, got %d events at %v/s", len(msgs), perSec)
+func (l *LiveRun) Offer(ctx context.Context, msgs *Events, perSec float64, settle time.Duration, progress Progress) (Stage, error) {
+	n := msgs.Len()
+	st := Stage{Name: "live", Events: uint64(n), Live: &Live{OfferedPerSec: perSec}}
+	if n == 0 || perSec <= 0 {
+		return st, fmt.Errorf("live stage needs events and a rate, got %d events at %v/s", n, perSec)
 	}
 	if err := waitCaughtUp(ctx, l.p, 0, nil); err != nil {
 		return st, err
@@ -111,7 +112,7 @@ func (l *LiveRun) Offer(ctx context.Context, msgs []*nats.Msg, perSec float64, s
 	if err != nil {
 		return st, fmt.Errorf("stream info: %w", err)
 	}
-	rec := newRecorder(info.State.LastSeq+1, len(msgs))
+	rec := newRecorder(info.State.LastSeq+1, n)
 	l.rec.Store(rec)
 	defer l.rec.Store(nil)
 
@@ -122,14 +123,14 @@ func (l *LiveRun) Offer(ctx context.Context, msgs []*nats.Msg, perSec float64, s
 		return st, err
 	}
 	deadline := time.Now().Add(settle)
-	for rec.count.Load() < int64(len(msgs)) && time.Now().Before(deadline) {
+	for rec.count.Load() < int64(n) && time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
 			return st, ctx.Err()
 		case <-time.After(caughtUpPoll):
 		}
 	}
-	progress.report(uint64(len(msgs)), uint64(len(msgs)))
+	progress.report(uint64(n), uint64(n))
 	rec.summarize(&st, start)
 	return st, nil
 }
@@ -137,7 +138,7 @@ func (l *LiveRun) Offer(ctx context.Context, msgs []*nats.Msg, perSec float64, s
 // publishOnSchedule publishes msgs at perSec events per second, records
 // each PubAck's sequence with its publish time in rec, and returns the
 // rate achieved.
-func (l *LiveRun) publishOnSchedule(ctx context.Context, rec *recorder, msgs []*nats.Msg, perSec float64, progress Progress) (float64, error) {
+func (l *LiveRun) publishOnSchedule(ctx context.Context, rec *recorder, msgs *Events, perSec float64, progress Progress) (float64, error) {
 	// Event i is due at start + i/perSec. A publisher that fell behind
 	// (descheduled on a busy machine) catches up at once rather than
 	// offering less than perSec. The PubAcks are collected meanwhile, at
@@ -170,7 +171,7 @@ func (l *LiveRun) publishOnSchedule(ctx context.Context, rec *recorder, msgs []*
 	start := time.Now()
 	pubErr := func() error {
 		defer close(inFlight)
-		for i, m := range msgs {
+		for i := range msgs.Len() {
 			if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
 				select {
 				case <-ctx.Done():
@@ -178,6 +179,7 @@ func (l *LiveRun) publishOnSchedule(ctx context.Context, rec *recorder, msgs []*
 				case <-time.After(wait):
 				}
 			}
+			m := msgs.Msg(i)
 			at := time.Now().UnixNano()
 			fut, err := l.js.PublishMsgAsync(m)
 			if err != nil {
@@ -185,12 +187,12 @@ func (l *LiveRun) publishOnSchedule(ctx context.Context, rec *recorder, msgs []*
 			}
 			inFlight <- sentMsg{fut, at}
 			if (i+1)%progressEvery == 0 {
-				progress.report(uint64(i+1), uint64(len(msgs)))
+				progress.report(uint64(i+1), uint64(msgs.Len()))
 			}
 		}
 		return nil
 	}()
-	return float64(len(msgs)) / since(start), errors.Join(pubErr, <-acked)
+	return float64(msgs.Len()) / since(start), errors.Join(pubErr, <-acked)
 }
 
 // recorder holds the publish and write times of the events with stream

@@ -85,20 +85,22 @@ func ThisMachine() Machine {
 
 // Params are the parameters of a run.
 type Params struct {
-	Events        int       `json:"events"`
-	Hosts         int       `json:"hosts"`
-	Schema        string    `json:"schema"`
-	Churn         float64   `json:"churn"`
-	Seed          uint64    `json:"seed"`
-	NaiveEvents   int       `json:"naive_events"`
-	LiveRates     []float64 `json:"live_rates"`
-	LiveSeconds   float64   `json:"live_seconds"`
-	MemoryEvents  int       `json:"memory_events"`
-	BatchSize     int       `json:"batch_size"`
-	FlushWindow   int       `json:"flush_window"`
-	Passes        int       `json:"passes"`
-	Smoke         bool      `json:"smoke"`
-	ProfiledStage string    `json:"profiled_stage,omitempty"`
+	Events       int       `json:"events"`
+	Hosts        int       `json:"hosts"`
+	Schema       string    `json:"schema"`
+	Churn        float64   `json:"churn"`
+	Seed         uint64    `json:"seed"`
+	NaiveEvents  int       `json:"naive_events"`
+	LiveRates    []float64 `json:"live_rates"`
+	LiveSeconds  float64   `json:"live_seconds"`
+	MemoryEvents int       `json:"memory_events"`
+	BatchSize    int       `json:"batch_size"`
+	FlushWindow  int       `json:"flush_window"`
+	Passes       int       `json:"passes"`
+	Smoke        bool      `json:"smoke"`
+	// MsgIDs says whether events were published with a Nats-Msg-Id.
+	MsgIDs        bool   `json:"msg_ids"`
+	ProfiledStage string `json:"profiled_stage,omitempty"`
 }
 
 // Target is one goal and whether this run met it.
@@ -261,8 +263,12 @@ func (r *Report) Missing() []string {
 // WriteTable prints the stages and the targets for people.
 func (r *Report) WriteTable(w io.Writer) error {
 	m, p := r.Machine, r.Params
-	fmt.Fprintf(w, "latticestate bench: %d events (%s, %d hosts, churn %.2f, %d B/event on average), server %s\n",
-		r.Stream.Events, p.Schema, p.Hosts, p.Churn, avg(r.Stream.Bytes, r.Stream.Events), r.Server)
+	ids := "without"
+	if p.MsgIDs {
+		ids = "with"
+	}
+	fmt.Fprintf(w, "latticestate bench: %d events (%s, %d hosts, churn %.2f, %d B/event on average, %s Nats-Msg-Id), server %s\n",
+		r.Stream.Events, p.Schema, p.Hosts, p.Churn, avg(r.Stream.Bytes, r.Stream.Events), ids, r.Server)
 	fmt.Fprintf(w, "%s %s/%s, %d CPUs, GOMAXPROCS %d\n\n", m.GoVersion, m.GOOS, m.GOARCH, m.NumCPU, m.GOMAXPROCS)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "stage\tevents\tseconds\tevents/s\tvs raw\tvs naive\t\textra")

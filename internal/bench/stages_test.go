@@ -53,11 +53,12 @@ func TestStages(t *testing.T) {
 	require.Equal(t, hostKeys(t, js, streams.BenchNaiveBucket), hostKeys(t, js, streams.BenchReplayBucket),
 		"the naive projector and latticestate agree on the hosts")
 
-	msgs, err := bench.Generate(hist, 201)
+	warmup, err := bench.Generate(hist, 1)
 	require.NoError(t, err)
-	live, err := bench.StartLive(ctx, js, res, msgs[0])
+	msgs, err := bench.Generate(hist, 200)
 	require.NoError(t, err)
-	msgs = msgs[1:]
+	live, err := bench.StartLive(ctx, js, res, warmup.Msg(0))
+	require.NoError(t, err)
 	st, err := live.Offer(ctx, msgs, 400, 10*time.Second, nil)
 	require.NoError(t, live.Stop())
 	require.NoError(t, err)

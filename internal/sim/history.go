@@ -24,7 +24,15 @@ type History struct {
 	l     *Lattice
 	churn float64
 	queue []*nats.Msg
+	// noMsgIDs drops the Nats-Msg-Id header (OmitMsgIDs).
+	noMsgIDs bool
 }
+
+// OmitMsgIDs makes Next return messages without a Nats-Msg-Id header, as
+// wasmCloud hosts publish their events: the event stream then has no
+// message id to remember for its duplicate window. latticestate's own
+// publishers (the emitter) set one.
+func (hs *History) OmitMsgIDs() { hs.noMsgIDs = true }
 
 // NewHistory returns the history of the lattice cfg describes (Rate,
 // Interval, Count and Scenario are not used). churn (0..1) is the share of
@@ -53,8 +61,8 @@ func NewHistory(cfg Config, churn float64) (*History, error) {
 }
 
 // Next returns the next event of the history, with the subject, the
-// Nats-Msg-Id and the traceparent header its host would publish it with,
-// stamped with the current time.
+// Nats-Msg-Id (unless omitted) and the traceparent header its host would
+// publish it with, stamped with the current time.
 func (hs *History) Next() (*nats.Msg, error) {
 	l := hs.l
 	for len(hs.queue) == 0 {
@@ -76,5 +84,8 @@ func (hs *History) Next() (*nats.Msg, error) {
 	m := hs.queue[0]
 	hs.queue[0] = nil
 	hs.queue = hs.queue[1:]
+	if hs.noMsgIDs {
+		m.Header.Del(nats.MsgIdHdr)
+	}
 	return m, nil
 }

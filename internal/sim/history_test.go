@@ -48,6 +48,17 @@ func TestHistory_Next(t *testing.T) {
 			require.Len(t, first, hosts/2, "heartbeats go round-robin across hosts")
 		})
 	}
+	t.Run("without message ids", func(t *testing.T) {
+		h, err := sim.NewHistory(sim.Config{Hosts: 3, Seed: testSeed}, 0.5)
+		require.NoError(t, err)
+		h.OmitMsgIDs()
+		for range 50 {
+			m, err := h.Next()
+			require.NoError(t, err)
+			require.Empty(t, m.Header.Values(nats.MsgIdHdr))
+			require.Regexp(t, traceparentPattern, m.Header.Get(sim.HeaderTraceparent), "the trace context stays")
+		}
+	})
 	t.Run("without churn only heartbeats", func(t *testing.T) {
 		h, err := sim.NewHistory(sim.Config{Hosts: 3, Seed: testSeed}, 0)
 		require.NoError(t, err)
