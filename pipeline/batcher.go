@@ -76,13 +76,17 @@ var (
 
 // consume processes batches from d until ctx is cancelled or the
 // deliveries end, and stops d. A second goroutine gathers and decodes the
-// next batch while one is folded and written.
+// next batch while one is folded and written, and hands it over as soon
+// as consume waits for it: a batch waits for more deliveries only while
+// the one before is still being written.
 func (b *batcher) consume(ctx context.Context, d *deliveries) error {
 	b.lastDelivery = 0
 	batches := make(chan gathered, 1)
+	// waiting holds a token while consume waits for a batch.
+	waiting := make(chan struct{}, 1)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { b.gather(d, batches, stop) })
+	wg.Go(func() { b.gather(d, batches, waiting, stop) })
 	defer func() {
 		close(stop)
 		d.stop()
@@ -90,10 +94,8 @@ func (b *batcher) consume(ctx context.Context, d *deliveries) error {
 	}()
 	idleSince := time.Now()
 	for {
-		var g gathered
-		select {
-		case g = <-batches:
-		case <-ctx.Done():
+		g, ok := nextBatch(ctx, batches, waiting)
+		if !ok {
 			return nil
 		}
 		if g.err != nil {
@@ -127,6 +129,34 @@ func (b *batcher) consume(ctx context.Context, d *deliveries) error {
 				return err
 			}
 		}
+	}
+}
+
+// nextBatch returns the next gathered batch, telling gather through
+// waiting that consume waits for it when none is ready; false when ctx
+// ends first.
+func nextBatch(ctx context.Context, batches <-chan gathered, waiting chan struct{}) (gathered, bool) {
+	select {
+	case g := <-batches:
+		return g, true
+	default:
+	}
+	select {
+	case waiting <- struct{}{}:
+	default:
+	}
+	defer func() {
+		// The token gather did not take: consume is busy again.
+		select {
+		case <-waiting:
+		default:
+		}
+	}()
+	select {
+	case g := <-batches:
+		return g, true
+	case <-ctx.Done():
+		return gathered{}, false
 	}
 }
 

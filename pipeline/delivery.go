@@ -54,9 +54,10 @@ func (d *deliveries) stop() {
 }
 
 // A batch takes what is delivered within maxGather of its first event,
-// and ends sooner when nothing more arrives for maxLull: at the head of a
-// steady stream it would otherwise keep gathering, and keep the first
-// event waiting. After idleAfter without deliveries, consume is told.
+// and ends sooner when consume waits for it, or when nothing more arrives
+// for maxLull: at the head of a steady stream it would otherwise keep
+// gathering, and keep the first event waiting. After idleAfter without
+// deliveries, consume is told.
 const (
 	maxGather = 5 * time.Millisecond
 	maxLull   = time.Millisecond
@@ -72,8 +73,9 @@ type gathered struct {
 }
 
 // gather gathers batches from d (what is delivered, up to the batch size)
-// and prepares them, until stop is closed or the deliveries end.
-func (b *batcher) gather(d *deliveries, out chan<- gathered, stop <-chan struct{}) {
+// and prepares them, until stop is closed or the deliveries end; waiting
+// says that consume waits for a batch.
+func (b *batcher) gather(d *deliveries, out chan<- gathered, waiting <-chan struct{}, stop <-chan struct{}) {
 	send := func(g gathered) bool {
 		select {
 		case out <- g:
@@ -101,7 +103,7 @@ func (b *batcher) gather(d *deliveries, out chan<- gathered, stop <-chan struct{
 		case <-stop:
 			return
 		}
-		if !b.gatherMore(d, &batch, timer, stop) {
+		if !b.gatherMore(d, &batch, timer, waiting, stop) {
 			return
 		}
 		if events := b.prepare(batch); len(events) > 0 && !send(gathered{events: events}) {
@@ -111,8 +113,10 @@ func (b *batcher) gather(d *deliveries, out chan<- gathered, stop <-chan struct{
 }
 
 // gatherMore adds to batch what is delivered within maxGather, up to the
-// batch size, ending after a lull of maxLull; false when stop was closed.
-func (b *batcher) gatherMore(d *deliveries, batch *[]jetstream.Msg, timer *time.Timer, stop <-chan struct{}) bool {
+// batch size, ending after a lull of maxLull, or at once when nothing
+// waits and consume does (it would only wait longer); false when stop was
+// closed.
+func (b *batcher) gatherMore(d *deliveries, batch *[]jetstream.Msg, timer *time.Timer, waiting <-chan struct{}, stop <-chan struct{}) bool {
 	deadline := time.Now().Add(maxGather)
 	for len(*batch) < b.opts.batchSize {
 		// Deliveries already waiting are taken without a timer.
@@ -130,6 +134,8 @@ func (b *batcher) gatherMore(d *deliveries, batch *[]jetstream.Msg, timer *time.
 		select {
 		case m := <-d.msgs:
 			*batch = append(*batch, m)
+		case <-waiting:
+			return true
 		case <-timer.C:
 			return true
 		case <-stop:
