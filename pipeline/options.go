@@ -135,9 +135,11 @@ func WithIntentHandler(fn func([]projections.Intent)) Option {
 	}
 }
 
-// WithObserver is called, once their documents are written, for every event
-// applied, with the time the stream captured it. The event's Data is not
-// kept until then and is nil. It must not block.
+// WithObserver is called, once their documents are written (before the
+// checkpoint that counts them is saved), for every event applied, with the
+// time the stream captured it; after a failed checkpoint an event can be
+// observed again. The event's Data is not kept until then and is nil. It
+// must not block.
 func WithObserver(fn func(ev *projections.Event, captured time.Time)) Option {
 	return func(o *options) error {
 		o.observe = fn

@@ -165,6 +165,11 @@ func (a *applier) flush(ctx context.Context) error {
 		a.rollback(err)
 		return err
 	}
+	// The documents are in the bucket: readers see them from now on.
+	for i := range w.observed {
+		a.opts.observe(&w.observed[i].ev, w.observed[i].captured)
+	}
+	w.observed = nil
 	if a.applied > a.checkpoint {
 		if err := a.saveCheckpoint(ctx, a.applied); err != nil {
 			a.rollback(err)
@@ -173,9 +178,6 @@ func (a *applier) flush(ctx context.Context) error {
 	}
 	a.metrics.WriteSeconds.Observe(time.Since(start).Seconds())
 	a.metrics.DeadLettered.Add(float64(len(w.dlq)))
-	for i := range w.observed {
-		a.opts.observe(&w.observed[i].ev, w.observed[i].captured)
-	}
 	for _, s := range w.spans {
 		s.End()
 	}
