@@ -112,6 +112,12 @@ type Live struct {
 	P50Ms float64 `json:"p50_ms"`
 	P99Ms float64 `json:"p99_ms"`
 	MaxMs float64 `json:"max_ms"`
+	// GCCycles and GCCPUSeconds are the garbage collections of the
+	// measuring process (publisher, projector and an embedded server)
+	// during the stage, and the CPU time they took: each cycle slows all
+	// three, and latency peaks follow them.
+	GCCycles     uint64  `json:"gc_cycles"`
+	GCCPUSeconds float64 `json:"gc_cpu_s"`
 }
 
 // Memory is the peak resident memory of `projector replay` processes.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime/metrics"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -116,6 +117,7 @@ func (l *LiveRun) Offer(ctx context.Context, msgs *Events, perSec float64, settl
 	l.rec.Store(rec)
 	defer l.rec.Store(nil)
 
+	gcBefore := readGC()
 	start := time.Now()
 	perSecDone, err := l.publishOnSchedule(ctx, rec, msgs, perSec, progress)
 	st.Live.PublishedPerSec = perSecDone
@@ -131,6 +133,8 @@ func (l *LiveRun) Offer(ctx context.Context, msgs *Events, perSec float64, settl
 		}
 	}
 	progress.report(uint64(n), uint64(n))
+	gc := readGC()
+	st.Live.GCCycles, st.Live.GCCPUSeconds = gc.cycles-gcBefore.cycles, gc.cpuSeconds-gcBefore.cpuSeconds
 	rec.summarize(&st, start)
 	return st, nil
 }
@@ -259,4 +263,23 @@ func (r *recorder) summarize(st *Stage, start time.Time) {
 func percentile(sorted []int64, q float64) int64 {
 	i := int(math.Ceil(q*float64(len(sorted)))) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// gcStats are the garbage collector's totals so far in this process.
+type gcStats struct {
+	cycles     uint64
+	cpuSeconds float64
+}
+
+func readGC() gcStats {
+	samples := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(samples)
+	var g gcStats
+	if samples[0].Value.Kind() == metrics.KindUint64 {
+		g.cycles = samples[0].Value.Uint64()
+	}
+	if samples[1].Value.Kind() == metrics.KindFloat64 {
+		g.cpuSeconds = samples[1].Value.Float64()
+	}
+	return g
 }

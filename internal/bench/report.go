@@ -350,7 +350,8 @@ func extra(s Stage) string {
 		parts = append(parts, fmt.Sprintf("%.0f KV writes/s (%.2f per event)", s.KVWritesPerSec, float64(s.KVWrites)/float64(max(s.Events, 1))))
 	}
 	if l := s.Live; l != nil {
-		parts = append(parts, fmt.Sprintf("published %.0f/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms", l.PublishedPerSec, l.P50Ms, l.P99Ms, l.MaxMs))
+		parts = append(parts, fmt.Sprintf("published %.0f/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; GC %d cycles, %.2f s CPU",
+			l.PublishedPerSec, l.P50Ms, l.P99Ms, l.MaxMs, l.GCCycles, l.GCCPUSeconds))
 		if l.Unapplied > 0 {
 			parts = append(parts, fmt.Sprintf("%d NOT APPLIED", l.Unapplied))
 		}
