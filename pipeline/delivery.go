@@ -62,6 +62,9 @@ const (
 	maxGather = 5 * time.Millisecond
 	maxLull   = time.Millisecond
 	idleAfter = 250 * time.Millisecond
+	// decodeStep is how many events gather decodes between two looks at
+	// the deliveries and at consume.
+	decodeStep = 16
 )
 
 // gathered is what gather hands to consume: a prepared batch, nil events
@@ -86,12 +89,11 @@ func (b *batcher) gather(d *deliveries, out chan<- gathered, waiting <-chan stru
 	}
 	timer := time.NewTimer(idleAfter)
 	defer timer.Stop()
-	batch := make([]jetstream.Msg, 0, b.opts.batchSize)
 	for {
 		timer.Reset(idleAfter)
+		var first jetstream.Msg
 		select {
-		case m := <-d.msgs:
-			batch = append(batch[:0], m)
+		case first = <-d.msgs:
 		case <-timer.C:
 			if !send(gathered{}) {
 				return
@@ -103,70 +105,87 @@ func (b *batcher) gather(d *deliveries, out chan<- gathered, waiting <-chan stru
 		case <-stop:
 			return
 		}
-		if !b.gatherMore(d, &batch, timer, waiting, stop) {
+		events, ok := b.gatherMore(d, b.capture(b.eventSlice(), first), timer, waiting, stop)
+		if !ok {
 			return
 		}
-		if events := b.prepare(batch); len(events) > 0 && !send(gathered{events: events}) {
+		if b.opts.tracer == nil {
+			decodeEvents(b.opts.decoder, events, b.opts.workers, nil)
+		}
+		if len(events) > 0 && !send(gathered{events: events}) {
 			return
 		}
 	}
 }
 
-// gatherMore adds to batch what is delivered within maxGather, up to the
+// gatherMore adds to events what is delivered within maxGather, up to the
 // batch size, ending after a lull of maxLull, or at once when nothing
 // waits and consume does (it would only wait longer); false when stop was
-// closed.
-func (b *batcher) gatherMore(d *deliveries, batch *[]jetstream.Msg, timer *time.Timer, waiting <-chan struct{}, stop <-chan struct{}) bool {
+// closed. While it waits for deliveries it decodes those it has, unless
+// tracing, so that the batch is ready when it ends.
+func (b *batcher) gatherMore(d *deliveries, events []capturedEvent, timer *time.Timer, waiting <-chan struct{}, stop <-chan struct{}) ([]capturedEvent, bool) {
 	deadline := time.Now().Add(maxGather)
-	for len(*batch) < b.opts.batchSize {
+	decoded := 0
+	for len(events) < b.opts.batchSize {
 		// Deliveries already waiting are taken without a timer.
 		select {
 		case m := <-d.msgs:
-			*batch = append(*batch, m)
+			events = b.capture(events, m)
 			continue
 		default:
 		}
+		if b.opts.tracer == nil && decoded < len(events) {
+			select {
+			case <-waiting:
+				// The rest is decoded in parallel.
+				return events, true
+			default:
+			}
+			n := min(len(events), decoded+decodeStep)
+			decodeEvents(b.opts.decoder, events[decoded:n], 1, nil)
+			decoded = n
+			continue
+		}
 		wait := min(maxLull, time.Until(deadline))
 		if wait <= 0 {
-			return true
+			return events, true
 		}
 		timer.Reset(wait)
 		select {
 		case m := <-d.msgs:
-			*batch = append(*batch, m)
+			events = b.capture(events, m)
 		case <-waiting:
-			return true
+			return events, true
 		case <-timer.C:
-			return true
+			return events, true
 		case <-stop:
-			return false
+			return events, false
 		}
 	}
-	return true
+	return events, true
 }
 
-// prepare reads the delivery metadata of a batch and, unless tracing,
-// decodes it: the part of a batch that needs no projector state.
-func (b *batcher) prepare(msgs []jetstream.Msg) []capturedEvent {
-	var events []capturedEvent
+// eventSlice returns an empty slice for a batch's events, one handed back
+// by recycle when there is one.
+func (b *batcher) eventSlice() []capturedEvent {
 	select {
-	case events = <-b.spare:
+	case events := <-b.spare:
+		return events
 	default:
-		events = make([]capturedEvent, 0, b.opts.batchSize)
+		return make([]capturedEvent, 0, b.opts.batchSize)
 	}
-	for _, m := range msgs {
-		meta, err := m.Metadata()
-		if err != nil {
-			b.log.Warn("message without metadata", "subject", m.Subject(), "err", err)
-			continue
-		}
-		events = append(events, capturedEvent{seq: meta.Sequence.Stream, delivery: meta.Sequence.Consumer, pending: meta.NumPending,
-			subject: m.Subject(), data: m.Data(), captured: meta.Timestamp, msg: m})
+}
+
+// capture appends the delivered message m to events with its delivery
+// metadata; a message without any is logged and left out.
+func (b *batcher) capture(events []capturedEvent, m jetstream.Msg) []capturedEvent {
+	meta, err := m.Metadata()
+	if err != nil {
+		b.log.Warn("message without metadata", "subject", m.Subject(), "err", err)
+		return events
 	}
-	if b.opts.tracer == nil {
-		decodeEvents(b.opts.decoder, events, b.opts.workers, nil)
-	}
-	return events
+	return append(events, capturedEvent{seq: meta.Sequence.Stream, delivery: meta.Sequence.Consumer, pending: meta.NumPending,
+		subject: m.Subject(), data: m.Data(), captured: meta.Timestamp, msg: m})
 }
 
 // recycle hands back the event slice of an applied batch. Nothing refers
