@@ -51,6 +51,9 @@ type snapshotter struct {
 	since map[string]uint64
 	// pruned is when snapshots were last pruned.
 	pruned time.Time
+	// info is the event stream's, asked at infoAt.
+	info   *jetstream.StreamInfo
+	infoAt time.Time
 
 	wg     sync.WaitGroup
 	writes chan struct{}
@@ -81,6 +84,7 @@ func (s *snapshotter) load(ctx context.Context, stream string, docs map[string]*
 		return err
 	}
 	s.index, s.stream, s.since = idx, stream, map[string]uint64{}
+	s.info = nil
 	// A boundary at the checkpoint itself is still due: its snapshot is
 	// taken when the first event after it arrives.
 	s.boundary = 0
@@ -186,7 +190,7 @@ func (s *snapshotter) write(info snapInfo, docs []*document) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err := func() error {
-		raw, err := encodeSnapshot(info.lattice, info.seq, docs)
+		raw, err := encodeSnapshot(info.lattice, info.seq, docs, true)
 		if err != nil {
 			return err
 		}
@@ -294,7 +298,7 @@ func (a *applier) takeSnapshots(ctx context.Context, b uint64) {
 		return
 	}
 	first := uint64(0)
-	if info, err := s.events().Info(ctx); err == nil {
+	if info, err := s.streamInfo(ctx); err == nil {
 		first = info.State.FirstSeq
 		if time.Since(s.pruned) >= pruneEvery {
 			s.pruned = time.Now()
@@ -303,6 +307,26 @@ func (a *applier) takeSnapshots(ctx context.Context, b uint64) {
 	}
 	s.capture(b, a.appliedTime, first, a.latticeDocsNow, a.latticeCountNow, slices.Collect(maps.Keys(s.index)))
 }
+
+// streamInfo returns the event stream's info, asked of the server at most
+// every streamInfoEvery: boundaries come every tenth of an interval, a
+// round trip each would hold the live path back, and what they need of it
+// (the first sequence, for quiet lattices and pruning) moves slowly. An
+// older first sequence only delays a refresh or a prune.
+func (s *snapshotter) streamInfo(ctx context.Context) (*jetstream.StreamInfo, error) {
+	if s.info != nil && time.Since(s.infoAt) < streamInfoEvery {
+		return s.info, nil
+	}
+	info, err := s.events().Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.info, s.infoAt = info, time.Now()
+	return info, nil
+}
+
+// streamInfoEvery is how often boundaries ask for the event stream's info.
+const streamInfoEvery = time.Second
 
 // pruneEvery is how often the projector deletes snapshots no longer needed.
 const pruneEvery = time.Minute
