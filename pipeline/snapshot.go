@@ -36,10 +36,7 @@ type snapshotHeader struct {
 	Seq     uint64 `json:"seq"`
 }
 
-var (
-	zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-	zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
-)
+var zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
 
 // snapshotBuffers hold the plain text of a snapshot while it is
 // compressed: a 10,000-host lattice is about 12 MB. They are kept, not
@@ -63,8 +60,9 @@ func releaseSnapshotBuffer(b *[]byte) {
 	}
 }
 
-// encodeSnapshot encodes the live documents of lattice at seq.
-func encodeSnapshot(lattice string, seq uint64, docs []*document) ([]byte, error) {
+// encodeSnapshot encodes the live documents of lattice at seq; paced, it
+// spreads the compression over time (see compressSnapshot).
+func encodeSnapshot(lattice string, seq uint64, docs []*document, paced bool) ([]byte, error) {
 	slices.SortFunc(docs, func(a, b *document) int { return strings.Compare(a.key, b.key) })
 	hdr, err := json.Marshal(snapshotHeader{Format: snapshotFormat, Lattice: lattice, Seq: seq})
 	if err != nil {
@@ -82,7 +80,7 @@ func encodeSnapshot(lattice string, seq uint64, docs []*document) ([]byte, error
 		b = append(b, '\n')
 	}
 	*pooled = b
-	return zstdEncoder.EncodeAll(b, make([]byte, 0, len(b)/8)), nil
+	return compressSnapshot(b, paced)
 }
 
 // decodeSnapshot reads a snapshot made by encodeSnapshot, checking that it

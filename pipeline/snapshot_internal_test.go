@@ -28,7 +28,7 @@ func TestSnapshot_RoundTrip(t *testing.T) {
 	}
 	docs := set.lattice("default")
 	require.Len(t, docs, 1)
-	raw, err := encodeSnapshot("default", 2, docs)
+	raw, err := encodeSnapshot("default", 2, docs, false)
 	require.NoError(t, err)
 	got, err := decodeSnapshot(raw, "default", 2)
 	require.NoError(t, err)
@@ -129,12 +129,36 @@ func snapshotDocs(tb testing.TB, n int) []*document {
 	return set.lattice("default")
 }
 
+// A paced snapshot, compressed piece by piece with rests between, reads
+// back as the documents it was made of, in key order, and as the same
+// plain text an unpaced one holds.
+func TestSnapshot_PacedRoundTrip(t *testing.T) {
+	docs := snapshotDocs(t, 1000)
+	paced, err := encodeSnapshot("default", 9, docs, true)
+	require.NoError(t, err)
+	unpaced, err := encodeSnapshot("default", 9, docs, false)
+	require.NoError(t, err)
+	a, err := zstdDecoder.DecodeAll(paced, nil)
+	require.NoError(t, err)
+	require.Greater(t, len(a), 2*snapshotPiece, "compressed in more than one piece")
+	b, err := zstdDecoder.DecodeAll(unpaced, nil)
+	require.NoError(t, err)
+	require.Equal(t, b, a)
+
+	got, err := decodeSnapshot(paced, "default", 9)
+	require.NoError(t, err)
+	require.Len(t, got, len(docs))
+	for i := range got {
+		require.Equal(t, docs[i].key, got[i].key)
+	}
+}
+
 // A snapshot of documents that keep the bytes last written is the one
 // encoding them gives, and a changed copy of a document does not keep its
 // original's bytes.
 func TestSnapshot_ReusesWrittenBytes(t *testing.T) {
 	docs := snapshotDocs(t, 50)
-	plain, err := encodeSnapshot("default", 7, docs)
+	plain, err := encodeSnapshot("default", 7, docs, false)
 	require.NoError(t, err)
 	written := make([]*document, len(docs))
 	for i, d := range docs {
@@ -142,7 +166,7 @@ func TestSnapshot_ReusesWrittenBytes(t *testing.T) {
 		require.NoError(t, c.keepEncoded())
 		written[i] = &c
 	}
-	reused, err := encodeSnapshot("default", 7, written)
+	reused, err := encodeSnapshot("default", 7, written, false)
 	require.NoError(t, err)
 	require.Equal(t, plain, reused)
 
@@ -157,11 +181,11 @@ func TestSnapshot_ReusesWrittenBytes(t *testing.T) {
 // snapshot not cached.
 func BenchmarkSnapshot(b *testing.B) {
 	docs := snapshotDocs(b, 10_000)
-	raw, err := encodeSnapshot("default", 1, docs)
+	raw, err := encodeSnapshot("default", 1, docs, false)
 	require.NoError(b, err)
 	b.Run("encode", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := encodeSnapshot("default", 1, docs); err != nil {
+			if _, err := encodeSnapshot("default", 1, docs, false); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -177,7 +201,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 	b.Run("encode-written", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := encodeSnapshot("default", 1, written); err != nil {
+			if _, err := encodeSnapshot("default", 1, written, false); err != nil {
 				b.Fatal(err)
 			}
 		}
