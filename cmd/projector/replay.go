@@ -154,7 +154,7 @@ func runReplay(ctx context.Context, cfg replayConfig, stdout, stderr io.Writer) 
 
 // printAsOf prints each lattice (or the one named) as it was at upTo.
 func printAsOf(ctx context.Context, js jetstream.JetStream, lattice string, upTo pipeline.AsOf, stdout, stderr io.Writer) error {
-	h := pipeline.NewHistory(js)
+	h := pipeline.NewHistory(js, pipeline.WithoutSnapshotCache())
 	lattices := []string{lattice}
 	if lattice == "" {
 		var err error
