@@ -23,8 +23,9 @@ import (
 // *HistoryGoneError, never approximated. It reads the stream and the
 // snapshot store only, never the state bucket.
 type History struct {
-	js    jetstream.JetStream
-	cache snapshotCache
+	js jetstream.JetStream
+	// cache is nil WithoutSnapshotCache.
+	cache *snapshotCache
 
 	mu sync.Mutex
 	// obs reads the snapshots with direct gets, which need no consumer: a
@@ -41,8 +42,28 @@ type History struct {
 // one naming a pruned snapshot is read again.
 const indexTTL = time.Second
 
-// NewHistory returns a History reading through js.
-func NewHistory(js jetstream.JetStream) *History { return &History{js: js} }
+// NewHistory returns a History reading through js, configured by opts:
+// WithoutSnapshotCache.
+func NewHistory(js jetstream.JetStream, opts ...HistoryOption) *History {
+	h := &History{js: js, cache: &snapshotCache{}}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// HistoryOption configures a History.
+type HistoryOption func(*History)
+
+// WithoutSnapshotCache makes a History that keeps no decoded snapshot once
+// a fold is done. The cache serves a long-lived reader (the HTTP API)
+// asked about nearby points again and again; a one-shot reader (replay
+// --to-seq, get --as-of) never asks twice, and a cached snapshot would
+// stay in memory beside the documents the fold replaces it with: for
+// 10,000 hosts, tens of megabytes.
+func WithoutSnapshotCache() HistoryOption {
+	return func(h *History) { h.cache = nil }
+}
 
 // PastEndError says a sequence is past the end of the stream.
 type PastEndError struct{ Asked, Last uint64 }
@@ -137,7 +158,7 @@ func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress
 		if err != nil {
 			return nil, err
 		}
-		docs, err := readSnapshot(ctx, obs, snaps[i], &h.cache)
+		docs, err := readSnapshot(ctx, obs, snaps[i], h.cache)
 		if errors.Is(err, jetstream.ErrObjectNotFound) && !fresh {
 			// Pruned since the index was read: read it again, once.
 			if _, err := h.snapshots(ctx, obs, true); err != nil {

@@ -18,7 +18,10 @@ import (
 const snapshotPiece = 256 << 10
 
 // snapshotEncoders are the streaming encoders of the snapshots being
-// written, kept for the next ones: each holds its window's history.
+// written, kept for the next ones. Their window is 1 MB, not the 8 MB
+// default: a reader holds a window's worth of plain text while it
+// decompresses, and documents sorted by key find their matches near by
+// (the snapshots come out no larger).
 var snapshotEncoders = make(chan *zstd.Encoder, maxSnapshotWrites)
 
 // compressSnapshot compresses plain, resting between pieces when pace is
@@ -29,7 +32,7 @@ func compressSnapshot(plain []byte, pace bool) ([]byte, error) {
 	case enc = <-snapshotEncoders:
 	default:
 		var err error
-		if enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1)); err != nil {
+		if enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20)); err != nil {
 			return nil, err
 		}
 	}

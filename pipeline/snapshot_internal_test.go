@@ -1,11 +1,14 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -46,6 +49,64 @@ func TestSnapshot_RoundTrip(t *testing.T) {
 	require.ErrorContains(t, err, "header says")
 	_, err = decodeSnapshot([]byte("not zstd"), "default", 2)
 	require.Error(t, err)
+}
+
+// A snapshot decodes to its documents whatever their size (a line longer
+// than the reader's buffer included), and one corrupt or cut short is
+// refused, never read as fewer documents.
+func TestSnapshot_DecodeCorrupt(t *testing.T) {
+	docs := snapshotDocs(t, 300)
+	big := *docs[0]
+	big.Host = big.Host.Clone()
+	big.Host.Labels = map[string]string{"big": strings.Repeat("x", 200<<10)}
+	docs[0] = &big
+	raw, err := encodeSnapshot("default", 9, docs, false)
+	require.NoError(t, err)
+	got, err := decodeSnapshot(raw, "default", 9)
+	require.NoError(t, err)
+	require.Len(t, got, len(docs))
+	for i := range docs {
+		a, err := docs[i].encode()
+		require.NoError(t, err)
+		b, err := got[i].encode()
+		require.NoError(t, err)
+		require.Equal(t, string(a), string(b), "document %d", i)
+	}
+
+	plain, err := zstd.NewReader(nil)
+	require.NoError(t, err)
+	defer plain.Close()
+	text, err := plain.DecodeAll(raw, nil)
+	require.NoError(t, err)
+	compress := func(b []byte) []byte {
+		c, err := compressSnapshot(b, false)
+		require.NoError(t, err)
+		return c
+	}
+	flipped := bytes.Clone(raw)
+	flipped[len(flipped)/2] ^= 0x55
+	lastLine := bytes.LastIndexByte(text[:len(text)-1], '\n') + 1
+	for name, c := range map[string]struct {
+		raw  []byte
+		want string
+	}{
+		"compressed bytes cut short": {raw[:len(raw)/2], ""},
+		"a compressed byte changed":  {flipped, ""},
+		"empty":                      {nil, "header"},
+		"last line cut short":        {compress(text[:len(text)-1]), "cut short"},
+		"last line cut in two":       {compress(text[:lastLine+20]), "cut short"},
+		"line without a key":         {compress(append(bytes.Clone(text), "{}\n"...)), "malformed line"},
+		"another lattice's line":     {compress(append(bytes.Clone(text), "other.hosts.N\t{}\n"...)), "malformed line"},
+		"a document that is not":     {compress(append(bytes.Clone(text), "default.hosts.N\t{\n"...)), "document default.hosts.N"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			docs, err := decodeSnapshot(c.raw, "default", 9)
+			require.Error(t, err)
+			require.Nil(t, docs)
+			require.ErrorContains(t, err, "snapshot of default at 9: ")
+			require.ErrorContains(t, err, c.want)
+		})
+	}
 }
 
 // Which snapshot a point starts from, and whether the retained events
@@ -138,10 +199,13 @@ func TestSnapshot_PacedRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	unpaced, err := encodeSnapshot("default", 9, docs, false)
 	require.NoError(t, err)
-	a, err := zstdDecoder.DecodeAll(paced, nil)
+	zr, err := zstd.NewReader(nil)
+	require.NoError(t, err)
+	defer zr.Close()
+	a, err := zr.DecodeAll(paced, nil)
 	require.NoError(t, err)
 	require.Greater(t, len(a), 2*snapshotPiece, "compressed in more than one piece")
-	b, err := zstdDecoder.DecodeAll(unpaced, nil)
+	b, err := zr.DecodeAll(unpaced, nil)
 	require.NoError(t, err)
 	require.Equal(t, b, a)
 

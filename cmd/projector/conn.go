@@ -98,7 +98,7 @@ func (q *queryFlags) connect(ctx context.Context) (*queryConn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("%w (NATS at %s)", err, q.natsURL)
 	}
-	return &queryConn{nc: nc, js: js, bucket: bucket, reader: read.New(bucket, pipeline.NewHistory(js))}, nil
+	return &queryConn{nc: nc, js: js, bucket: bucket, reader: read.New(bucket, pipeline.NewHistory(js, pipeline.WithoutSnapshotCache()))}, nil
 }
 
 // at returns the point --as-of names; the zero AsOf, the live state, when

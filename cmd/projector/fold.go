@@ -88,12 +88,8 @@ func runFold(stdout, stderr io.Writer, stdin io.Reader, lattice string, origin p
 			return cli.Exit(2, err)
 		}
 	}
-	out, err := projections.MarshalIndent(folder.Lattice)
-	if err != nil {
-		return cli.Exit(2, fmt.Errorf("encode lattice: %w", err))
-	}
-	if _, err := stdout.Write(append(out, '\n')); err != nil {
-		return cli.Exit(2, fmt.Errorf("write output: %w", err))
+	if err := projections.WriteIndent(stdout, folder.Lattice); err != nil {
+		return cli.Exit(2, fmt.Errorf("write lattice: %w", err))
 	}
 	if rejected > 0 {
 		return cli.Exit(1, nil)
