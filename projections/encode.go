@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"reflect"
 	"slices"
 	"strconv"
 
@@ -13,6 +14,14 @@ import (
 // UTF-8. It is the one encoder of hosts: Marshal and json.Marshal use it
 // through MarshalJSON.
 func AppendHost(b []byte, h *Host) ([]byte, error) {
+	return AppendHostWith(b, h, nil)
+}
+
+// AppendHostWith is AppendHost, and appends the same bytes, taking the
+// encoding of h's actors and providers from inv when inv was made from
+// h's very maps (see InventoryOf); otherwise, or when inv is nil, it
+// encodes them.
+func AppendHostWith(b []byte, h *Host, inv *Inventory) ([]byte, error) {
 	e := appender{b: b}
 	e.str(`{"host_id":`, h.HostID)
 	e.str(`,"lattice":`, h.Lattice)
@@ -37,9 +46,25 @@ func AppendHost(b []byte, h *Host) ([]byte, error) {
 	} else {
 		e.str(`,"last_seen":`, *h.LastSeen)
 	}
+	if inv.of(h) {
+		e.b = append(e.b, inv.enc...)
+	} else {
+		e.inventory(h.Actors, h.Providers)
+	}
+	e.uint(`,"seq":`, h.Seq)
+	e.raw("}")
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e.b, nil
+}
+
+// inventory appends the actors and providers members of a host document.
+func (e *appender) inventory(actors map[string]Actor, providers map[string]Provider) {
+	var buf [16]string
 	e.raw(`,"actors":{`)
-	for i, id := range sortedKeys(buf[:0], h.Actors) {
-		a := h.Actors[id]
+	for i, id := range sortedKeys(buf[:0], actors) {
+		a := actors[id]
 		e.comma(i)
 		e.str("", id)
 		e.uint(`:{"count":`, a.Count)
@@ -47,8 +72,8 @@ func AppendHost(b []byte, h *Host) ([]byte, error) {
 		e.raw("}")
 	}
 	e.raw(`},"providers":{`)
-	for i, key := range sortedKeys(buf[:0], h.Providers) {
-		p := h.Providers[key]
+	for i, key := range sortedKeys(buf[:0], providers) {
+		p := providers[key]
 		e.comma(i)
 		e.str("", key)
 		e.str(`:{"public_key":`, p.PublicKey)
@@ -57,12 +82,45 @@ func AppendHost(b []byte, h *Host) ([]byte, error) {
 		e.str(`,"status":`, p.Status)
 		e.raw("}")
 	}
-	e.uint(`},"seq":`, h.Seq)
 	e.raw("}")
-	if e.err != nil {
-		return nil, e.err
+}
+
+// Inventory is the encoding of a host document's actors and providers,
+// made from one version of the document and kept beside it: a later
+// version that shares those maps (a heartbeat that changes no actor or
+// provider hands back the maps it got, and reducers replace a map rather
+// than change it) is encoded by copying these bytes, which are most of a
+// document's. An Inventory is never modified once made.
+type Inventory struct {
+	actors    map[string]Actor
+	providers map[string]Provider
+	enc       []byte
+}
+
+// InventoryOf returns the inventory of h: prev when it was made from h's
+// maps, else a new one. It returns nil when the maps cannot be encoded
+// (AppendHost then reports why).
+func InventoryOf(prev *Inventory, h *Host) *Inventory {
+	if prev.of(h) {
+		return prev
 	}
-	return e.b, nil
+	e := appender{}
+	e.inventory(h.Actors, h.Providers)
+	if e.err != nil {
+		return nil
+	}
+	return &Inventory{actors: h.Actors, providers: h.Providers, enc: e.b}
+}
+
+// of reports whether inv was made from h's maps: the very maps, not equal
+// ones.
+func (inv *Inventory) of(h *Host) bool {
+	return inv != nil && sameMap(inv.actors, h.Actors) && sameMap(inv.providers, h.Providers)
+}
+
+// sameMap reports whether a and b are the same map (or both nil).
+func sameMap[V any](a, b map[string]V) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // MarshalJSON encodes the host document with AppendHost.
