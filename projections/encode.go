@@ -1,9 +1,9 @@
 package projections
 
 import (
-	"reflect"
 	"slices"
 	"strconv"
+	"unsafe"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -18,8 +18,8 @@ func AppendHost(b []byte, h *Host) ([]byte, error) {
 }
 
 // AppendHostWith is AppendHost, and appends the same bytes, taking the
-// encoding of h's actors and providers from inv when inv was made from
-// h's very maps (see InventoryOf); otherwise, or when inv is nil, it
+// encoding of h's labels, actors and providers from inv where inv was made
+// from h's very maps (see InventoryOf); otherwise, or when inv is nil, it
 // encodes them.
 func AppendHostWith(b []byte, h *Host, inv *Inventory) ([]byte, error) {
 	e := appender{b: b}
@@ -27,14 +27,11 @@ func AppendHostWith(b []byte, h *Host, inv *Inventory) ([]byte, error) {
 	e.str(`,"lattice":`, h.Lattice)
 	e.str(`,"friendly_name":`, h.FriendlyName)
 	e.str(`,"version":`, h.Version)
-	e.raw(`,"labels":{`)
-	var buf [16]string
-	for i, k := range sortedKeys(buf[:0], h.Labels) {
-		e.comma(i)
-		e.str("", k)
-		e.str(":", h.Labels[k])
+	if inv != nil && sameMap(inv.labels, h.Labels) {
+		e.b = append(e.b, inv.labelsEnc...)
+	} else {
+		e.labels(h.Labels)
 	}
-	e.raw("}")
 	if h.LabelsOutcome != "" {
 		e.str(`,"labels_outcome":`, h.LabelsOutcome)
 	}
@@ -46,7 +43,7 @@ func AppendHostWith(b []byte, h *Host, inv *Inventory) ([]byte, error) {
 	} else {
 		e.str(`,"last_seen":`, *h.LastSeen)
 	}
-	if inv.of(h) {
+	if inv.ofInventory(h) {
 		e.b = append(e.b, inv.enc...)
 	} else {
 		e.inventory(h.Actors, h.Providers)
@@ -57,6 +54,18 @@ func AppendHostWith(b []byte, h *Host, inv *Inventory) ([]byte, error) {
 		return nil, e.err
 	}
 	return e.b, nil
+}
+
+// labels appends the labels member of a host document.
+func (e *appender) labels(labels map[string]string) {
+	var buf [16]string
+	e.raw(`,"labels":{`)
+	for i, k := range sortedKeys(buf[:0], labels) {
+		e.comma(i)
+		e.str("", k)
+		e.str(":", labels[k])
+	}
+	e.raw("}")
 }
 
 // inventory appends the actors and providers members of a host document.
@@ -85,42 +94,64 @@ func (e *appender) inventory(actors map[string]Actor, providers map[string]Provi
 	e.raw("}")
 }
 
-// Inventory is the encoding of a host document's actors and providers,
-// made from one version of the document and kept beside it: a later
-// version that shares those maps (a heartbeat that changes no actor or
-// provider hands back the maps it got, and reducers replace a map rather
-// than change it) is encoded by copying these bytes, which are most of a
-// document's. An Inventory is never modified once made.
+// Inventory is the encoding of a host document's labels, actors and
+// providers, made from one version of the document and kept beside it: a
+// later version that shares those maps (a heartbeat that changes no actor
+// or provider hands back the maps it got, the decoder shares a label set
+// that many heartbeats send, and reducers replace a map rather than change
+// it) is encoded by copying these bytes, which are most of a document's.
+// An Inventory is never modified once made.
 type Inventory struct {
+	labels    map[string]string
+	labelsEnc []byte
 	actors    map[string]Actor
 	providers map[string]Provider
-	enc       []byte
+	// enc holds the actors and providers.
+	enc []byte
 }
 
 // InventoryOf returns the inventory of h: prev when it was made from h's
-// maps, else a new one. It returns nil when the maps cannot be encoded
-// (AppendHost then reports why).
+// maps, else a new one that shares what still holds of prev. It returns
+// nil when the maps cannot be encoded (AppendHost then reports why).
 func InventoryOf(prev *Inventory, h *Host) *Inventory {
-	if prev.of(h) {
+	sameLabels := prev != nil && sameMap(prev.labels, h.Labels)
+	sameInventory := prev.ofInventory(h)
+	if sameLabels && sameInventory {
 		return prev
 	}
-	e := appender{}
-	e.inventory(h.Actors, h.Providers)
-	if e.err != nil {
-		return nil
+	inv := &Inventory{labels: h.Labels, actors: h.Actors, providers: h.Providers}
+	if sameLabels {
+		inv.labelsEnc = prev.labelsEnc
+	} else {
+		e := appender{}
+		if e.labels(h.Labels); e.err != nil {
+			return nil
+		}
+		inv.labelsEnc = e.b
 	}
-	return &Inventory{actors: h.Actors, providers: h.Providers, enc: e.b}
+	if sameInventory {
+		inv.enc = prev.enc
+	} else {
+		e := appender{}
+		if e.inventory(h.Actors, h.Providers); e.err != nil {
+			return nil
+		}
+		inv.enc = e.b
+	}
+	return inv
 }
 
-// of reports whether inv was made from h's maps: the very maps, not equal
-// ones.
-func (inv *Inventory) of(h *Host) bool {
+// ofInventory reports whether inv was made from h's actors and providers:
+// the very maps, not equal ones.
+func (inv *Inventory) ofInventory(h *Host) bool {
 	return inv != nil && sameMap(inv.actors, h.Actors) && sameMap(inv.providers, h.Providers)
 }
 
-// sameMap reports whether a and b are the same map (or both nil).
+// sameMap reports whether a and b are the same map (or both nil). A map
+// value is a pointer to the map's storage: comparing those pointers is
+// what reflect's Value.UnsafePointer would compare, without its cost.
 func sameMap[V any](a, b map[string]V) bool {
-	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
 }
 
 // MarshalJSON encodes the host document with AppendHost.

@@ -1,6 +1,7 @@
 package projections_test
 
 import (
+	"maps"
 	"testing"
 
 	"github.com/go-json-experiment/json"
@@ -133,21 +134,27 @@ func TestAppendHostWith_SameBytes(t *testing.T) {
 		require.Same(t, inv, projections.InventoryOf(inv, &later))
 		mustSameEncoding(t, &later, inv)
 
-		// One whose actors or providers were replaced: the old inventory
-		// is not used, and a new one is made.
-		changed := later.Clone()
-		changed.Actors, changed.Providers = withMap(changed.Actors), withMap(changed.Providers)
-		if rapid.Bool().Draw(t, "change actors") {
+		// One whose labels, actors or providers were replaced: what changed
+		// is not taken from the old inventory, and a new one is made.
+		changed := later
+		switch rapid.IntRange(0, 2).Draw(t, "change") {
+		case 0:
+			changed.Actors = withMap(maps.Clone(h.Actors))
 			changed.Actors[drawText(t, "actor")] = projections.Actor{Count: rapid.Uint64().Draw(t, "count"), Status: drawText(t, "actor status")}
-		} else {
+		case 1:
+			changed.Providers = withMap(maps.Clone(h.Providers))
 			changed.Providers[drawText(t, "provider")] = projections.Provider{PublicKey: drawText(t, "public_key"), Status: drawText(t, "provider status")}
+		default:
+			changed.Labels = withMap(maps.Clone(h.Labels))
+			changed.Labels[drawText(t, "label")] = drawText(t, "label value")
 		}
-		mustSameEncoding(t, changed, inv)
-		if next := projections.InventoryOf(inv, changed); next != nil {
+		mustSameEncoding(t, &changed, inv)
+		if next := projections.InventoryOf(inv, &changed); next != nil {
 			require.NotSame(t, inv, next)
-			mustSameEncoding(t, changed, next)
+			mustSameEncoding(t, &changed, next)
+			mustSameEncoding(t, &later, next)
 		}
-		mustSameEncoding(t, changed, nil)
+		mustSameEncoding(t, &changed, nil)
 	})
 }
 
