@@ -261,6 +261,9 @@ func (a *applier) foldGroups(ctx context.Context, g *grouping) ([]projections.In
 			r.base = prev
 		}
 		r.next, r.intents, r.changed = foldDocument(prev, g.events[i])
+		if r.changed {
+			r.next.keepInventory()
+		}
 	}
 	parallel(len(keys), a.opts.workers, fold)
 	var raised []projections.Intent

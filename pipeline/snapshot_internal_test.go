@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,6 +241,55 @@ func TestSnapshot_ReusesWrittenBytes(t *testing.T) {
 	require.Nil(t, next.enc, "a changed copy is encoded again")
 }
 
+// A snapshot of documents that keep the encoding of their actors and
+// providers, as the applier folds them, is the one encoding them afresh
+// gives: after heartbeats that keep the inventory, and after events that
+// change it.
+func TestSnapshot_ReusesInventories(t *testing.T) {
+	docs := snapshotDocs(t, 20)
+	for _, d := range docs {
+		d.keepInventory()
+	}
+	host := eventtest.HostID(3)
+	for i, raw := range [][]byte{
+		eventtest.HostHeartbeat(host, eventtest.Heartbeat{
+			HostInfo: eventtest.HostInfo{FriendlyName: "renamed", Version: "0.57.0", UptimeSeconds: 30},
+			Actors:   map[string]uint64{"MBCFOPM6JW2APJLXJD3Z5O4CN7CPYJ2B4FTKLJUR5YR5MITIU7HD3WD5": 2},
+			Providers: []eventtest.Provider{{ID: "VAG3QITQQ2ODAOWB5TTQSDJ53XK3SHBEIFNK4AYJ5RKAX2UNSCAPHA5M", LinkName: "default",
+				ContractID: "wasmcloud:httpserver"}},
+		}),
+		eventtest.ActorStarted(host, "MBCFOPM6JW2APJLXJD3Z5O4CN7CPYJ2B4FTKLJUR5YR5MITIU7HD3WD5"),
+		eventtest.HealthCheck(host, true, eventtest.Provider{ID: "VAG3QITQQ2ODAOWB5TTQSDJ53XK3SHBEIFNK4AYJ5RKAX2UNSCAPHA5M", LinkName: "default"}),
+	} {
+		ev, key, err := decodeEvent(nil, uint64(100+i), "wasmbus.evt.default", raw)
+		require.NoError(t, err)
+		j := slices.IndexFunc(docs, func(d *document) bool { return d.key == key })
+		require.GreaterOrEqual(t, j, 0)
+		prev := docs[j]
+		next, _, changed := foldDocument(prev, []*projections.Event{&ev})
+		require.True(t, changed)
+		next.keepInventory()
+		if i == 0 {
+			require.Same(t, prev.inv, next.inv, "a heartbeat that keeps the inventory keeps its encoding")
+		} else {
+			require.NotSame(t, prev.inv, next.inv, "%s changes the inventory", ev.Kind)
+		}
+		docs[j] = next
+
+		fresh := make([]*document, len(docs))
+		for k, d := range docs {
+			c := *d
+			c.inv = nil
+			fresh[k] = &c
+		}
+		want, err := encodeSnapshot("default", 7, fresh, false)
+		require.NoError(t, err)
+		got, err := encodeSnapshot("default", 7, docs, false)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "after %s", ev.Kind)
+	}
+}
+
 // BenchmarkSnapshot: encoding and decoding the snapshot of a 10,000-host
 // lattice, the work a snapshot adds per interval and an as-of read per
 // snapshot not cached.
@@ -266,6 +316,22 @@ func BenchmarkSnapshot(b *testing.B) {
 	b.Run("encode-written", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := encodeSnapshot("default", 1, written, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// As the applier holds them between writes: each document keeps the
+	// encoding of its actors and providers, which its last heartbeat left
+	// as they were.
+	folded := make([]*document, len(docs))
+	for i, d := range docs {
+		c := *d
+		c.keepInventory()
+		folded[i] = &c
+	}
+	b.Run("encode-folded", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := encodeSnapshot("default", 1, folded, false); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -137,10 +137,10 @@ func (s *snapshotter) boundaryBefore(high, seq uint64) uint64 {
 }
 
 // capture takes the snapshots due at boundary b from docs (the projector's
-// documents, all of them, at b; count tells how many docs would return)
-// and writes them in the background. first is the stream's first
-// sequence, for refreshing quiet lattices.
-func (s *snapshotter) capture(b uint64, captured time.Time, first uint64, docs func(lattice string) []*document, count func(lattice string) int, known []string) {
+// documents, all of them, at b; more(l, n) tells whether docs(l) would
+// return more than n) and writes them in the background. first is the
+// stream's first sequence, for refreshing quiet lattices.
+func (s *snapshotter) capture(b uint64, captured time.Time, first uint64, docs func(lattice string) []*document, more func(lattice string, n int) bool, known []string) {
 	s.checkFailed()
 	s.boundary = b
 	type job struct {
@@ -151,7 +151,9 @@ func (s *snapshotter) capture(b uint64, captured time.Time, first uint64, docs f
 	var jobs []job
 	for l, since := range s.since {
 		last := s.last(l)
-		if b-last < s.every && uint64(count(l))*10 > b-last {
+		// A lattice of more than a document per ten sequences since its
+		// last snapshot waits for the full interval: counted only that far.
+		if b-last < s.every && more(l, int((b-last)/10)) {
 			continue
 		}
 		jobs = append(jobs, job{l, since, docs(l)})
@@ -305,7 +307,7 @@ func (a *applier) takeSnapshots(ctx context.Context, b uint64) {
 			s.prune(ctx, viewOf(info))
 		}
 	}
-	s.capture(b, a.appliedTime, first, a.latticeDocsNow, a.latticeCountNow, slices.Collect(maps.Keys(s.index)))
+	s.capture(b, a.appliedTime, first, a.latticeDocsNow, a.latticeHasMoreNow, slices.Collect(maps.Keys(s.index)))
 }
 
 // streamInfo returns the event stream's info, asked of the server at most
@@ -335,28 +337,31 @@ const pruneEvery = time.Minute
 // holds them now: the window's version over the cache's.
 func (a *applier) latticeDocsNow(lattice string) []*document {
 	var out []*document
-	a.eachLatticeDocNow(lattice, func(d *document) { out = append(out, d) })
+	a.eachLatticeDocNow(lattice, func(d *document) bool {
+		out = append(out, d)
+		return true
+	})
 	return out
 }
 
-// latticeCountNow counts the documents latticeDocsNow would return.
-func (a *applier) latticeCountNow(lattice string) int {
-	n := 0
-	a.eachLatticeDocNow(lattice, func(*document) { n++ })
-	return n
+// latticeHasMoreNow reports whether latticeDocsNow would return more than
+// n documents, counting no further than n+1.
+func (a *applier) latticeHasMoreNow(lattice string, n int) bool {
+	seen := 0
+	a.eachLatticeDocNow(lattice, func(*document) bool {
+		seen++
+		return seen <= n
+	})
+	return seen > n
 }
 
 // eachLatticeDocNow calls fn with every live document of lattice as the
-// applier holds it now.
-func (a *applier) eachLatticeDocNow(lattice string, fn func(*document)) {
+// applier holds it now, until fn returns false.
+func (a *applier) eachLatticeDocNow(lattice string, fn func(*document) bool) {
 	prefix := lattice + "."
-	add := func(d *document) {
-		if d.Live() {
-			fn(d)
-		}
-	}
 	c := a.cache
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	for k, d := range c.docs {
 		if !strings.HasPrefix(k, prefix) {
 			continue
@@ -364,14 +369,15 @@ func (a *applier) eachLatticeDocNow(lattice string, fn func(*document)) {
 		if w, ok := a.win.dirty[k]; ok {
 			d = w.next
 		}
-		add(d)
-	}
-	for k, w := range a.win.dirty {
-		if _, cached := c.docs[k]; !cached && strings.HasPrefix(k, prefix) {
-			add(w.next)
+		if d.Live() && !fn(d) {
+			return
 		}
 	}
-	c.mu.Unlock()
+	for k, w := range a.win.dirty {
+		if _, cached := c.docs[k]; !cached && strings.HasPrefix(k, prefix) && w.next.Live() && !fn(w.next) {
+			return
+		}
+	}
 }
 
 // loadSnapshots reads the snapshot index for the state as the bucket holds

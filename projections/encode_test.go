@@ -1,6 +1,7 @@
 package projections_test
 
 import (
+	"maps"
 	"testing"
 
 	"github.com/go-json-experiment/json"
@@ -110,11 +111,140 @@ func TestHost_MarshalJSON(t *testing.T) {
 	require.Equal(t, "null", string(got))
 }
 
+// AppendHostWith writes what AppendHost writes, whatever inventory it is
+// given: its own, one made from the same maps for a version whose other
+// members changed, one from maps since replaced, or none.
+func TestAppendHostWith_SameBytes(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		h := drawHost(t)
+		want, wantErr := projections.AppendHost(nil, h)
+		inv := projections.InventoryOf(nil, h)
+		got, err := projections.AppendHostWith(nil, h, inv)
+		if wantErr != nil {
+			require.Error(t, err)
+			return
+		}
+		require.NoError(t, err)
+		require.NotNil(t, inv)
+		require.Equal(t, string(want), string(got), "own inventory")
+
+		// A later version that keeps the maps: the inventory is reused.
+		later := *h
+		later.FriendlyName, later.Seq, later.Status = drawText(t, "later name"), h.Seq+1, drawText(t, "later status")
+		require.Same(t, inv, projections.InventoryOf(inv, &later))
+		mustSameEncoding(t, &later, inv)
+
+		// One whose labels, actors or providers were replaced: what changed
+		// is not taken from the old inventory, and a new one is made.
+		changed := later
+		switch rapid.IntRange(0, 2).Draw(t, "change") {
+		case 0:
+			changed.Actors = withMap(maps.Clone(h.Actors))
+			changed.Actors[drawText(t, "actor")] = projections.Actor{Count: rapid.Uint64().Draw(t, "count"), Status: drawText(t, "actor status")}
+		case 1:
+			changed.Providers = withMap(maps.Clone(h.Providers))
+			changed.Providers[drawText(t, "provider")] = projections.Provider{PublicKey: drawText(t, "public_key"), Status: drawText(t, "provider status")}
+		default:
+			changed.Labels = withMap(maps.Clone(h.Labels))
+			changed.Labels[drawText(t, "label")] = drawText(t, "label value")
+		}
+		mustSameEncoding(t, &changed, inv)
+		if next := projections.InventoryOf(inv, &changed); next != nil {
+			require.NotSame(t, inv, next)
+			mustSameEncoding(t, &changed, next)
+			mustSameEncoding(t, &later, next)
+		}
+		mustSameEncoding(t, &changed, nil)
+	})
+}
+
+// withMap returns m, or an empty map when m is nil.
+func withMap[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return map[string]V{}
+	}
+	return m
+}
+
+// mustSameEncoding checks that AppendHostWith(h, inv) appends what
+// AppendHost appends, or fails where it fails.
+func mustSameEncoding(t *rapid.T, h *projections.Host, inv *projections.Inventory) {
+	want, wantErr := projections.AppendHost([]byte("prefix"), h)
+	got, err := projections.AppendHostWith([]byte("prefix"), h, inv)
+	if wantErr != nil {
+		require.Error(t, err)
+		return
+	}
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(got))
+}
+
+// Folding events one by one and keeping each version's inventory as the
+// pipeline does (InventoryOf of the version before's), every version
+// encodes to the bytes AppendHost gives it: heartbeats that keep the
+// inventory reuse it, and lifecycle events and heartbeats that change it
+// do not see a stale one.
+func TestInventoryOf_Fold(t *testing.T) {
+	reused := 0
+	rapid.Check(t, func(t *rapid.T) {
+		host := rapidHosts[0]
+		var (
+			cur *projections.Host
+			inv *projections.Inventory
+		)
+		hb := drawHeartbeat(t)
+		for i, n := 0, rapid.IntRange(1, 40).Draw(t, "events"); i < n; i++ {
+			var line []byte
+			if rapid.IntRange(0, 2).Draw(t, "same inventory") == 0 {
+				hb.UptimeSeconds++
+				line = eventtest.HostHeartbeat(host, hb)
+			} else {
+				line = drawValidLine(t)
+			}
+			ev, err := projections.Decode(line)
+			require.NoError(t, err)
+			if ev.HostID != host {
+				continue
+			}
+			ev.Seq, ev.Lattice = uint64(i+1), testLattice
+			if cur, _ = projections.ApplyHost(cur, &ev); cur == nil {
+				inv = nil
+				continue
+			}
+			next := projections.InventoryOf(inv, cur)
+			if next == inv {
+				reused++
+			}
+			inv = next
+			want, err := projections.AppendHost(nil, cur)
+			require.NoError(t, err)
+			got, err := projections.AppendHostWith(nil, cur, inv)
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(got), "after %s", line)
+		}
+	})
+	require.Positive(t, reused, "no heartbeat kept an inventory")
+}
+
 func BenchmarkAppendHost(b *testing.B) {
 	h := mustHost(b, mustFold(b, benchHeartbeats()[0]), eventtest.HostID(0))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := projections.AppendHost(nil, h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendHostWith encodes a host whose inventory was encoded
+// before, as the pipeline encodes one after a heartbeat that changed no
+// actor or provider.
+func BenchmarkAppendHostWith(b *testing.B) {
+	h := mustHost(b, mustFold(b, benchHeartbeats()[0]), eventtest.HostID(0))
+	inv := projections.InventoryOf(nil, h)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := projections.AppendHostWith(nil, h, inv); err != nil {
 			b.Fatal(err)
 		}
 	}
