@@ -32,7 +32,7 @@ func TestSnapshot_RoundTrip(t *testing.T) {
 	}
 	docs := set.lattice("default")
 	require.Len(t, docs, 1)
-	raw, err := encodeSnapshot("default", 2, docs, false)
+	raw, err := encodeSnapshot("default", 2, docs)
 	require.NoError(t, err)
 	got, err := decodeSnapshot(raw, "default", 2)
 	require.NoError(t, err)
@@ -61,7 +61,7 @@ func TestSnapshot_DecodeCorrupt(t *testing.T) {
 	big.Host = big.Host.Clone()
 	big.Host.Labels = map[string]string{"big": strings.Repeat("x", 200<<10)}
 	docs[0] = &big
-	raw, err := encodeSnapshot("default", 9, docs, false)
+	raw, err := encodeSnapshot("default", 9, docs)
 	require.NoError(t, err)
 	got, err := decodeSnapshot(raw, "default", 9)
 	require.NoError(t, err)
@@ -79,11 +79,7 @@ func TestSnapshot_DecodeCorrupt(t *testing.T) {
 	defer plain.Close()
 	text, err := plain.DecodeAll(raw, nil)
 	require.NoError(t, err)
-	compress := func(b []byte) []byte {
-		c, err := compressSnapshot(b, false)
-		require.NoError(t, err)
-		return c
-	}
+	compress := func(b []byte) []byte { return zstdEncoder.EncodeAll(b, nil) }
 	flipped := bytes.Clone(raw)
 	flipped[len(flipped)/2] ^= 0x55
 	lastLine := bytes.LastIndexByte(text[:len(text)-1], '\n') + 1
@@ -191,39 +187,12 @@ func snapshotDocs(tb testing.TB, n int) []*document {
 	return set.lattice("default")
 }
 
-// A paced snapshot, compressed piece by piece with rests between, reads
-// back as the documents it was made of, in key order, and as the same
-// plain text an unpaced one holds.
-func TestSnapshot_PacedRoundTrip(t *testing.T) {
-	docs := snapshotDocs(t, 1000)
-	paced, err := encodeSnapshot("default", 9, docs, true)
-	require.NoError(t, err)
-	unpaced, err := encodeSnapshot("default", 9, docs, false)
-	require.NoError(t, err)
-	zr, err := zstd.NewReader(nil)
-	require.NoError(t, err)
-	defer zr.Close()
-	a, err := zr.DecodeAll(paced, nil)
-	require.NoError(t, err)
-	require.Greater(t, len(a), 2*snapshotPiece, "compressed in more than one piece")
-	b, err := zr.DecodeAll(unpaced, nil)
-	require.NoError(t, err)
-	require.Equal(t, b, a)
-
-	got, err := decodeSnapshot(paced, "default", 9)
-	require.NoError(t, err)
-	require.Len(t, got, len(docs))
-	for i := range got {
-		require.Equal(t, docs[i].key, got[i].key)
-	}
-}
-
 // A snapshot of documents that keep the bytes last written is the one
 // encoding them gives, and a changed copy of a document does not keep its
 // original's bytes.
 func TestSnapshot_ReusesWrittenBytes(t *testing.T) {
 	docs := snapshotDocs(t, 50)
-	plain, err := encodeSnapshot("default", 7, docs, false)
+	plain, err := encodeSnapshot("default", 7, docs)
 	require.NoError(t, err)
 	written := make([]*document, len(docs))
 	for i, d := range docs {
@@ -231,7 +200,7 @@ func TestSnapshot_ReusesWrittenBytes(t *testing.T) {
 		require.NoError(t, c.keepEncoded())
 		written[i] = &c
 	}
-	reused, err := encodeSnapshot("default", 7, written, false)
+	reused, err := encodeSnapshot("default", 7, written)
 	require.NoError(t, err)
 	require.Equal(t, plain, reused)
 
@@ -282,9 +251,9 @@ func TestSnapshot_ReusesInventories(t *testing.T) {
 			c.inv = nil
 			fresh[k] = &c
 		}
-		want, err := encodeSnapshot("default", 7, fresh, false)
+		want, err := encodeSnapshot("default", 7, fresh)
 		require.NoError(t, err)
-		got, err := encodeSnapshot("default", 7, docs, false)
+		got, err := encodeSnapshot("default", 7, docs)
 		require.NoError(t, err)
 		require.Equal(t, want, got, "after %s", ev.Kind)
 	}
@@ -295,11 +264,11 @@ func TestSnapshot_ReusesInventories(t *testing.T) {
 // snapshot not cached.
 func BenchmarkSnapshot(b *testing.B) {
 	docs := snapshotDocs(b, 10_000)
-	raw, err := encodeSnapshot("default", 1, docs, false)
+	raw, err := encodeSnapshot("default", 1, docs)
 	require.NoError(b, err)
 	b.Run("encode", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := encodeSnapshot("default", 1, docs, false); err != nil {
+			if _, err := encodeSnapshot("default", 1, docs); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -315,7 +284,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 	b.Run("encode-written", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := encodeSnapshot("default", 1, written, false); err != nil {
+			if _, err := encodeSnapshot("default", 1, written); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -331,7 +300,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 	b.Run("encode-folded", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := encodeSnapshot("default", 1, folded, false); err != nil {
+			if _, err := encodeSnapshot("default", 1, folded); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -192,7 +192,7 @@ func (s *snapshotter) write(info snapInfo, docs []*document) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err := func() error {
-		raw, err := encodeSnapshot(info.lattice, info.seq, docs, true)
+		raw, err := encodeSnapshot(info.lattice, info.seq, docs)
 		if err != nil {
 			return err
 		}
