@@ -74,6 +74,14 @@ func TestProjector_Lease(t *testing.T) {
 	require.NoError(t, err)
 	activeOnly(nil, a, b)
 	publish()
+	// Published is not yet stored: the lag is measured on the stream.
+	natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		info, err := res.Events.Info(ctx)
+		if err == nil && info.State.LastSeq < uint64(2*len(lines)) {
+			err = errorf("%d events stored of %d", info.State.LastSeq, 2*len(lines))
+		}
+		return err
+	})
 	st, err := a.p.Status(ctx)
 	require.NoError(t, err)
 	require.NotZero(t, st.Lag, "nobody pulls while another holds the lease")
