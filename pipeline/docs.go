@@ -26,9 +26,10 @@ type document struct {
 	// wrote for this version, kept (with snapshots on) so that a snapshot
 	// need not encode the document again. A changed copy has none.
 	enc []byte
-	// inv, when set, is the encoding of a host's actors and providers,
-	// made by the applier as it folds: the versions that share those maps
-	// (from one heartbeat to the next) copy it when they are encoded.
+	// inv, when set, is the encoding of a host's labels, actors and
+	// providers, made by the applier as it folds: the versions that share
+	// those maps (from one heartbeat to the next) copy it when they are
+	// encoded.
 	inv *projections.Inventory
 }
 
@@ -140,10 +141,11 @@ func (d *document) keepEncoded() error {
 	return err
 }
 
-// keepInventory keeps the encoding of a host's actors and providers with
-// the document: the one of the version it was copied from while the maps
-// are still that version's, else a new one. Encoding this version, and
-// the later ones that keep the maps, then copies those bytes.
+// keepInventory keeps the encoding of a host's labels, actors and
+// providers with the document: the one of the version it was copied from
+// while the maps are still that version's, else a new one. Encoding this
+// version, and the later ones that keep the maps, then copies those
+// bytes.
 func (d *document) keepInventory() {
 	if d.Host != nil {
 		d.inv = projections.InventoryOf(d.inv, d.Host)

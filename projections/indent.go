@@ -3,7 +3,6 @@ package projections
 import (
 	"bufio"
 	"io"
-	"slices"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -58,12 +57,7 @@ func writeSorted[V any](enc *jsontext.Encoder, name string, m map[string]V) erro
 	if err := enc.WriteToken(jsontext.BeginObject); err != nil {
 		return err
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(make([]string, 0, len(m)), m) {
 		if err := writeMember(enc, k, m[k]); err != nil {
 			return err
 		}
