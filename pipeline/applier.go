@@ -16,7 +16,9 @@ import (
 // window, and flushes the window to its store: every changed document
 // written once with a compare-and-set on the version it was folded from,
 // the dead letters stored, then the checkpoint saved, and only then the
-// highest delivered message acked. Any failure rolls it back to the
+// highest delivered message acked (at the head of the stream, the
+// checkpoint and the ack of small windows wait up to 20 ms for a later
+// one: see write). Any failure rolls it back to the
 // checkpoint; applying the same events again is harmless, because every
 // document records the sequence of the last event applied to it and skips
 // what it already holds. Snapshots aside, it talks to nothing but its
@@ -43,8 +45,12 @@ type applier struct {
 	// checkpoint is the last checkpoint saved: every event of the consumer
 	// at or below it is in the store.
 	checkpoint uint64
-	// saved is checkpoint for other goroutines: Status reads it.
-	saved atomic.Uint64
+	// savedAt is when checkpoint was saved.
+	savedAt time.Time
+	// written is, for other goroutines (Status reads it), the highest
+	// sequence up to which every event's documents are in the store: the
+	// checkpoint, or past it while a live write left it unsaved.
+	written atomic.Uint64
 	// stream is the identity of the event stream the state counts in,
 	// saved with the next checkpoint.
 	stream string
@@ -84,7 +90,7 @@ func (a *applier) useStore(store docStore) {
 	a.cache = newDocCache(store, a.cache.lattices)
 	a.win = newWindow()
 	a.applied, a.checkpoint = 0, 0
-	a.saved.Store(0)
+	a.written.Store(0)
 	a.resets++
 }
 
@@ -95,7 +101,7 @@ func (a *applier) restart(cp checkpoint) {
 	a.win = newWindow()
 	a.win.ack, a.win.ackSeq = w.ack, w.ackSeq
 	a.applied, a.checkpoint, a.stream = cp.seq, cp.seq, cp.stream
-	a.saved.Store(cp.seq)
+	a.written.Store(cp.seq)
 	a.metrics.Checkpoint.Set(float64(cp.seq))
 	a.resets++
 }

@@ -126,8 +126,18 @@ type applierRun struct {
 	// earlyObserved lists events observed before their document was
 	// written.
 	earlyObserved []uint64
-	lives         int
-	attempts      int
+	// live has deliveries flushed as at the head of the stream, with the
+	// checkpoint of every flush but a life's first left to a later one.
+	live     bool
+	lives    int
+	attempts int
+}
+
+// liveRun is newApplierRun with live flushes.
+func liveRun(events []testEvent, batches []int, fill []bool, flushEvents int, faults map[int]fault) *applierRun {
+	r := newApplierRun(events, batches, fill, flushEvents, faults)
+	r.live, r.opts.checkpointEvery = true, time.Hour
+	return r
 }
 
 func newApplierRun(events []testEvent, batches []int, fill []bool, flushEvents int, faults map[int]fault) *applierRun {
@@ -225,7 +235,7 @@ func (r *applierRun) deliver(ctx context.Context, a *applier, first, last uint64
 		return err
 	}
 	if a.flushDue(uint64(len(r.events)) - last) {
-		return a.flush(ctx)
+		return a.write(ctx, r.live)
 	}
 	return nil
 }
@@ -308,14 +318,18 @@ func TestApplier_CrashAndRedeliver(t *testing.T) {
 		batches := rapid.SliceOfN(rapid.IntRange(1, 8), 1, 4).Draw(t, "batches")
 		fill := rapid.SliceOfN(rapid.Bool(), 1, 3).Draw(t, "fill")
 		flushEvents := rapid.IntRange(1, 20).Draw(t, "flush events")
+		run := newApplierRun
+		if rapid.Bool().Draw(t, "live") {
+			run = liveRun
+		}
 
 		// A run without faults tells how many steps there are.
-		clean := newApplierRun(events, batches, fill, flushEvents, nil)
+		clean := run(events, batches, fill, flushEvents, nil)
 		require.NoError(t, clean.run(ctx))
 		clean.check(t, "without faults")
 		require.Zero(t, testutil.ToFloat64(clean.opts.metrics.Conflicts), "conflicts without faults")
 
-		r := newApplierRun(events, batches, fill, flushEvents, drawFaults(t, clean.plan.steps))
+		r := run(events, batches, fill, flushEvents, drawFaults(t, clean.plan.steps))
 		require.NoError(t, r.run(ctx))
 		r.check(t, "with faults")
 	})
@@ -369,16 +383,23 @@ func TestApplier_EveryStep(t *testing.T) {
 	events := mixedEvents()
 	events = append(events, events...)
 	batches, flushEvents := []int{2, 1, 3}, 4
-	for _, fill := range [][]bool{{true}, {false}} {
-		clean := newApplierRun(events, batches, fill, flushEvents, nil)
+	for _, c := range []struct {
+		fill []bool
+		live bool
+	}{{[]bool{true}, false}, {[]bool{false}, false}, {[]bool{true}, true}} {
+		run, fill := newApplierRun, c.fill
+		if c.live {
+			run = liveRun
+		}
+		clean := run(events, batches, fill, flushEvents, nil)
 		require.NoError(t, clean.run(ctx))
 		clean.check(t, "without faults")
 		require.Zero(t, testutil.ToFloat64(clean.opts.metrics.Conflicts), "conflicts without faults")
-		t.Logf("cache filled: %v; %d events, %d steps, %d faults at each", fill[0], len(events), clean.plan.steps, numFaults-1)
+		t.Logf("cache filled: %v, live flushes: %v; %d events, %d steps, %d faults at each", fill[0], c.live, len(events), clean.plan.steps, numFaults-1)
 		for step := range clean.plan.steps {
 			for f := faultError; f < numFaults; f++ {
-				what := fmt.Sprintf("cache filled: %v; %v at step %d", fill[0], f, step)
-				r := newApplierRun(events, batches, fill, flushEvents, map[int]fault{step: f})
+				what := fmt.Sprintf("cache filled: %v, live flushes: %v; %v at step %d", fill[0], c.live, f, step)
+				r := run(events, batches, fill, flushEvents, map[int]fault{step: f})
 				require.NoError(t, r.run(ctx), what)
 				r.check(t, what)
 				if f >= faultCrash {
@@ -387,4 +408,49 @@ func TestApplier_EveryStep(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A live write writes the documents at once; the checkpoint and the ack
+// wait until the last checkpoint is checkpointEvery old, or for a flush,
+// and checkpointDue says when they are due.
+func TestApplier_LiveWriteDefersCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	events := mixedEvents()[:4]
+	r := newApplierRun(events, []int{2}, []bool{true}, 100, nil)
+	r.opts.checkpointEvery = time.Hour
+	a := newApplier(r.store, r.opts, nil)
+	require.NoError(t, a.loadCheckpoint(ctx))
+	deliver := func(first, last uint64) {
+		t.Helper()
+		var batch []capturedEvent
+		for seq := first; seq <= last; seq++ {
+			a.track(r.cons.acker(seq), seq)
+			batch = append(batch, r.captured(seq, seq))
+		}
+		require.NoError(t, a.apply(ctx, batch))
+		_, due := a.checkpointDue()
+		require.False(t, due, "due while the window holds events")
+		require.NoError(t, a.write(ctx, true))
+	}
+
+	deliver(1, 2)
+	require.Equal(t, uint64(2), r.store.cp.seq, "the first checkpoint of a life is saved at once")
+	require.Equal(t, uint64(2), r.cons.floor())
+	_, due := a.checkpointDue()
+	require.False(t, due)
+
+	deliver(3, 4)
+	require.Equal(t, uint64(4), r.store.seqOf(r.keys[4]), "documents written at once")
+	require.Equal(t, uint64(2), r.store.cp.seq, "checkpoint left for later")
+	require.Equal(t, uint64(2), r.cons.floor(), "ack waits for the checkpoint")
+	at, due := a.checkpointDue()
+	require.True(t, due)
+	require.Equal(t, a.savedAt.Add(time.Hour), at)
+
+	require.True(t, a.flushDue(0), "idle: the checkpoint left is due")
+	require.NoError(t, a.flush(ctx))
+	require.Equal(t, uint64(4), r.store.cp.seq)
+	require.Equal(t, uint64(4), r.cons.floor())
+	_, due = a.checkpointDue()
+	require.False(t, due)
 }

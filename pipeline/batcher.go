@@ -93,13 +93,28 @@ func (b *batcher) consume(ctx context.Context, d *deliveries) error {
 		wg.Wait()
 	}()
 	idleSince := time.Now()
+	// checkpoint fires when the checkpoint a live flush left unsaved is
+	// due and no batch came to save it.
+	checkpoint := time.NewTimer(time.Hour)
+	defer checkpoint.Stop()
 	for {
-		g, ok := nextBatch(ctx, batches, waiting)
+		var due <-chan time.Time
+		if at, ok := b.applier.checkpointDue(); ok {
+			checkpoint.Reset(time.Until(at))
+			due = checkpoint.C
+		}
+		g, ok := nextBatch(ctx, batches, waiting, due)
 		if !ok {
 			return nil
 		}
 		if g.err != nil {
 			return g.err
+		}
+		if g.due {
+			if err := b.writeWindow(ctx, false); err != nil && ctx.Err() == nil {
+				return err
+			}
+			continue
 		}
 		if g.events == nil {
 			check := time.Since(idleSince) >= pullCheckAfter
@@ -134,8 +149,8 @@ func (b *batcher) consume(ctx context.Context, d *deliveries) error {
 
 // nextBatch returns the next gathered batch, telling gather through
 // waiting that consume waits for it when none is ready; false when ctx
-// ends first.
-func nextBatch(ctx context.Context, batches <-chan gathered, waiting chan struct{}) (gathered, bool) {
+// ends first. When due fires first, it returns a gathered that says so.
+func nextBatch(ctx context.Context, batches <-chan gathered, waiting chan struct{}, due <-chan time.Time) (gathered, bool) {
 	select {
 	case g := <-batches:
 		return g, true
@@ -155,6 +170,8 @@ func nextBatch(ctx context.Context, batches <-chan gathered, waiting chan struct
 	select {
 	case g := <-batches:
 		return g, true
+	case <-due:
+		return gathered{due: true}, true
 	case <-ctx.Done():
 		return gathered{}, false
 	}
@@ -166,7 +183,7 @@ func nextBatch(ctx context.Context, batches <-chan gathered, waiting chan struct
 // events are.
 func (b *batcher) idle(ctx context.Context, check bool) error {
 	if b.applier.flushDue(0) {
-		if err := b.writeWindow(ctx); err != nil && ctx.Err() == nil {
+		if err := b.writeWindow(ctx, false); err != nil && ctx.Err() == nil {
 			return err
 		}
 	}
@@ -232,7 +249,7 @@ func (b *batcher) applyBatch(ctx context.Context, batch []capturedEvent, waiting
 		err = b.fillGap(ctx, lastSeq+1)
 	}
 	if a.flushDue(pending + waiting()) {
-		if err := b.writeWindow(ctx); err != nil {
+		if err := b.writeWindow(ctx, true); err != nil {
 			return fmt.Errorf("batch abandoned at shutdown: %w", err)
 		}
 	}
@@ -312,14 +329,14 @@ func (b *batcher) applyDelivered(ctx context.Context, events []capturedEvent) er
 	return nil
 }
 
-// writeWindow flushes the window; after a failure it applies the window's
-// events again from the checkpoint and retries, until it succeeds or ctx
-// ends.
-func (b *batcher) writeWindow(ctx context.Context) error {
+// writeWindow flushes the window (see applier.write for live); after a
+// failure it applies the window's events again from the checkpoint and
+// retries, until it succeeds or ctx ends.
+func (b *batcher) writeWindow(ctx context.Context, live bool) error {
 	a := b.applier
 	backoff := newBackoff()
 	for {
-		err := a.flush(ctx)
+		err := a.write(ctx, live)
 		if err == nil {
 			return nil
 		}

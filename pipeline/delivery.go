@@ -54,20 +54,14 @@ func (d *deliveries) stop() {
 }
 
 // A batch takes what is delivered within maxGather of its first event,
-// and ends sooner when consume waits for it (once it is minHandOver old),
-// or when nothing more arrives for maxLull: at the head of a steady stream
-// it would otherwise keep gathering, and keep the first event waiting.
-// After idleAfter without deliveries, consume is told.
+// and ends sooner when consume waits for it, or when nothing more arrives
+// for maxLull: at the head of a steady stream it would otherwise keep
+// gathering, and keep the first event waiting. After idleAfter without
+// deliveries, consume is told.
 const (
 	maxGather = 5 * time.Millisecond
 	maxLull   = time.Millisecond
-	// minHandOver is how old a batch must be before it is handed over to
-	// a waiting consume while deliveries keep coming: each batch at the
-	// head of the stream is a flush, with its checkpoint write, and
-	// batches of a few events at a few thousand events a second would
-	// triple the writes for a millisecond or two of latency.
-	minHandOver = 2 * time.Millisecond
-	idleAfter   = 250 * time.Millisecond
+	idleAfter = 250 * time.Millisecond
 	// decodeStep is how many events gather decodes between two looks at
 	// the deliveries and at consume.
 	decodeStep = 16
@@ -79,6 +73,9 @@ const (
 type gathered struct {
 	events []capturedEvent
 	err    error
+	// due is consume's own: the checkpoint a live flush left unsaved is
+	// due (see applier.checkpointDue).
+	due bool
 }
 
 // gather gathers batches from d (what is delivered, up to the batch size)
@@ -125,13 +122,11 @@ func (b *batcher) gather(d *deliveries, out chan<- gathered, waiting <-chan stru
 }
 
 // gatherMore adds to events what is delivered within maxGather, up to the
-// batch size, ending after a lull of maxLull, or, once the batch is
-// minHandOver old, as soon as consume waits for it; false when stop was
-// closed. While it waits for deliveries it decodes those it has, unless
+// batch size, ending after a lull of maxLull or as soon as consume waits
+// for it; false when stop was closed. While it waits for deliveries it decodes those it has, unless
 // tracing, so that the batch is ready when it ends.
 func (b *batcher) gatherMore(d *deliveries, events []capturedEvent, timer *time.Timer, waiting <-chan struct{}, stop <-chan struct{}) ([]capturedEvent, bool) {
-	start := time.Now()
-	deadline, handOverAt := start.Add(maxGather), start.Add(minHandOver)
+	deadline := time.Now().Add(maxGather)
 	decoded := 0
 	for len(events) < b.opts.batchSize {
 		// Deliveries already waiting are taken without a timer.
@@ -141,14 +136,9 @@ func (b *batcher) gatherMore(d *deliveries, events []capturedEvent, timer *time.
 			continue
 		default:
 		}
-		// consume's wait is heeded once the batch is minHandOver old.
-		var handOver <-chan struct{}
-		if !time.Now().Before(handOverAt) {
-			handOver = waiting
-		}
 		if b.opts.tracer == nil && decoded < len(events) {
 			select {
-			case <-handOver:
+			case <-waiting:
 				// The rest is decoded in parallel.
 				return events, true
 			default:
@@ -166,7 +156,7 @@ func (b *batcher) gatherMore(d *deliveries, events []capturedEvent, timer *time.
 		select {
 		case m := <-d.msgs:
 			events = b.capture(events, m)
-		case <-handOver:
+		case <-waiting:
 			return events, true
 		case <-timer.C:
 			return events, true

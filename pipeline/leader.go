@@ -103,7 +103,7 @@ func (l *leader) runTerm(ctx context.Context) {
 	}
 	// The window in flight is written and acked within shutdownGrace.
 	fctx, cancel := context.WithTimeout(held, shutdownGrace)
-	if err := l.batcher.writeWindow(fctx); err != nil {
+	if err := l.batcher.writeWindow(fctx, false); err != nil {
 		l.log.Warn("window not written at shutdown, it will be applied again", "err", err)
 	}
 	cancel()

@@ -27,6 +27,9 @@ type options struct {
 	tracer        trace.Tracer
 	streamOptions streams.Options
 	snapshotEvery uint64
+	// checkpointEvery bounds how often a live flush saves the checkpoint
+	// (see applier.write).
+	checkpointEvery time.Duration
 	// decoder decodes the events the projector applies, sharing what
 	// recurs; each projector has its own.
 	decoder *projections.Decoder
@@ -40,13 +43,14 @@ const (
 
 func defaultOptions() options {
 	return options{
-		batchSize:     DefaultBatchSize,
-		flushEvents:   DefaultFlushWindow,
-		workers:       runtime.GOMAXPROCS(0),
-		logger:        slog.Default(),
-		streamOptions: streams.DefaultOptions(),
-		snapshotEvery: streams.DefaultSnapshotEvery,
-		decoder:       projections.NewDecoder(),
+		batchSize:       DefaultBatchSize,
+		flushEvents:     DefaultFlushWindow,
+		workers:         runtime.GOMAXPROCS(0),
+		logger:          slog.Default(),
+		streamOptions:   streams.DefaultOptions(),
+		snapshotEvery:   streams.DefaultSnapshotEvery,
+		checkpointEvery: 20 * time.Millisecond,
+		decoder:         projections.NewDecoder(),
 	}
 }
 

@@ -22,7 +22,8 @@ type Status struct {
 	// none.
 	Last uint64
 	// Checkpoint is the last stream sequence applied and written: this
-	// projector's own while it is active, the one the active projector
+	// projector's own while it is active (its documents written, its
+	// checkpoint saved or about to be), the one the active projector
 	// saved in the bucket while this one stands by.
 	Checkpoint uint64
 	// Active tells whether this projector holds the consumer's lease and
@@ -38,7 +39,7 @@ func (s Status) CaughtUp() bool { return s.Lag == 0 }
 func (p *Projector) Status(ctx context.Context) (Status, error) {
 	st := Status{Active: p.leader.active.Load()}
 	if st.Active {
-		st.Checkpoint = p.applier.saved.Load()
+		st.Checkpoint = p.applier.written.Load()
 	} else {
 		cp, err := p.progress.bucket.Checkpoint(ctx)
 		if err != nil {

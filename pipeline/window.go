@@ -108,7 +108,8 @@ func (a *applier) track(m acker, seq uint64) { a.win.track(m, seq) }
 func (a *applier) flushDue(backlog uint64) bool {
 	w := a.win
 	if w.events == 0 && w.ack == nil {
-		return false
+		// Only a checkpoint left unsaved, written when nothing is left.
+		return backlog == 0 && a.applied > a.checkpoint
 	}
 	age := time.Since(w.started)
 	switch {
@@ -150,9 +151,28 @@ const (
 // message. On error the window is rolled back: the caller applies the
 // events again from the checkpoint, and documents skip what they already
 // hold.
-func (a *applier) flush(ctx context.Context) error {
+func (a *applier) flush(ctx context.Context) error { return a.write(ctx, false) }
+
+// checkpointDue returns when the checkpoint that a live write left
+// unsaved is due; false when none is waiting (a window still being folded
+// saves its own when it is flushed).
+func (a *applier) checkpointDue() (time.Time, bool) {
+	if a.applied <= a.checkpoint || a.win.events > 0 {
+		return time.Time{}, false
+	}
+	return a.savedAt.Add(a.opts.checkpointEvery), true
+}
+
+// write is flush; with live, for a window at the head of the stream,
+// where windows are small and many, the documents are written at once,
+// but the checkpoint is saved, and the delivered messages acked, only when
+// the last checkpoint is options.checkpointEvery (20 ms) old; until then
+// they wait for a later flush, or for checkpointDue. Events wait for
+// nothing but their documents, and the bucket gets a checkpoint revision
+// per interval rather than per window.
+func (a *applier) write(ctx context.Context, live bool) error {
 	w := a.win
-	if w.events == 0 && w.ack == nil && len(w.dirty) == 0 {
+	if w.events == 0 && w.ack == nil && len(w.dirty) == 0 && a.applied == a.checkpoint {
 		return nil
 	}
 	start := time.Now()
@@ -170,7 +190,9 @@ func (a *applier) flush(ctx context.Context) error {
 		a.opts.observe(&w.observed[i].ev, w.observed[i].captured)
 	}
 	w.observed = nil
-	if a.applied > a.checkpoint {
+	a.written.Store(a.applied)
+	save := a.applied > a.checkpoint && (!live || time.Since(a.savedAt) >= a.opts.checkpointEvery)
+	if save {
 		if err := a.saveCheckpoint(ctx, a.applied); err != nil {
 			a.rollback(err)
 			return err
@@ -184,8 +206,9 @@ func (a *applier) flush(ctx context.Context) error {
 	a.win = newWindow()
 	switch {
 	case w.ack == nil:
-	case w.ackSeq > a.applied:
-		// Rolled back before it was applied again: acked by a later flush.
+	case w.ackSeq > a.checkpoint:
+		// Not saved yet (checkpoint deferred, or rolled back before it
+		// was applied again): acked by a later flush.
 		a.win.ack, a.win.ackSeq = w.ack, w.ackSeq
 	default:
 		if err := w.ack.Ack(); err != nil {
@@ -203,8 +226,8 @@ func (a *applier) saveCheckpoint(ctx context.Context, seq uint64) error {
 	if err := a.store.SaveCheckpoint(ctx, checkpoint{seq: seq, stream: a.stream}); err != nil {
 		return err
 	}
-	a.checkpoint = seq
-	a.saved.Store(seq)
+	a.checkpoint, a.savedAt = seq, time.Now()
+	a.written.Store(seq)
 	a.metrics.Checkpoint.Set(float64(seq))
 	return nil
 }
