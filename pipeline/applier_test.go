@@ -443,6 +443,7 @@ func TestApplier_LiveWriteDefersCheckpoint(t *testing.T) {
 	require.Equal(t, uint64(4), r.store.seqOf(r.keys[4]), "documents written at once")
 	require.Equal(t, uint64(2), r.store.cp.seq, "checkpoint left for later")
 	require.Equal(t, uint64(2), r.cons.floor(), "ack waits for the checkpoint")
+	require.Equal(t, uint64(4), a.written.Load(), "Status counts the events written")
 	at, due := a.checkpointDue()
 	require.True(t, due)
 	require.Equal(t, a.savedAt.Add(time.Hour), at)

@@ -123,8 +123,9 @@ func (b *batcher) gather(d *deliveries, out chan<- gathered, waiting <-chan stru
 
 // gatherMore adds to events what is delivered within maxGather, up to the
 // batch size, ending after a lull of maxLull or as soon as consume waits
-// for it; false when stop was closed. While it waits for deliveries it decodes those it has, unless
-// tracing, so that the batch is ready when it ends.
+// for it; false when stop was closed. While it waits for deliveries it
+// decodes those it has, unless tracing, so that the batch is ready when it
+// ends.
 func (b *batcher) gatherMore(d *deliveries, events []capturedEvent, timer *time.Timer, waiting <-chan struct{}, stop <-chan struct{}) ([]capturedEvent, bool) {
 	deadline := time.Now().Add(maxGather)
 	decoded := 0
