@@ -48,7 +48,7 @@ func (p pastSource) Host(ctx context.Context, lattice, id string) ([]byte, error
 	if !ok {
 		return nil, fmt.Errorf("%w: no host %s in lattice %s as of %s", ErrHostNotFound, id, lattice, p.at)
 	}
-	return projections.Marshal(h)
+	return projections.AppendHost(nil, h)
 }
 
 func (p pastSource) Hosts(ctx context.Context, lattice string, f view.Filter, pr view.PageRequest) (view.HostsPage, error) {
@@ -61,7 +61,9 @@ func (p pastSource) Hosts(ctx context.Context, lattice string, f view.Filter, pr
 	selected, res.Next, res.Total = view.PageHosts(l.SortedHosts(), f, pr)
 	res.Docs = make([][]byte, 0, len(selected))
 	for _, h := range selected {
-		b, err := projections.Marshal(h)
+		// AppendHost writes what Marshal does, without Marshal's second
+		// pass over the bytes: a page can be every host of a lattice.
+		b, err := projections.AppendHost(nil, h)
 		if err != nil {
 			return view.HostsPage{}, err
 		}
