@@ -126,9 +126,14 @@ func TestHistory_PurgedStream(t *testing.T) {
 
 	const k = 1001 // a snapshot is at 1000
 	captured := mustStreamEvents(t, js, 0)
+	// Asked before its events go, 999 is folded and kept; once they are
+	// gone it is refused all the same.
+	code, got, body := hostsAsOf(t, p, "999")
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	requireHostsEqual(t, foldEvents(t, captured, 999), got, "as_of=999 before the purge")
 	mustPurgeBelow(t, js, k)
 
-	code, _, body := hostsAsOf(t, p, "999")
+	code, _, body = hostsAsOf(t, p, "999")
 	require.Equal(t, http.StatusGone, code, "%s", body)
 	var gone struct {
 		Error    string `json:"error"`

@@ -24,8 +24,9 @@ import (
 // snapshot store only, never the state bucket.
 type History struct {
 	js jetstream.JetStream
-	// cache is nil WithoutSnapshotCache.
-	cache *snapshotCache
+	// cache and folded are nil WithoutSnapshotCache.
+	cache  *snapshotCache
+	folded *foldCache
 
 	mu sync.Mutex
 	// obs reads the snapshots with direct gets, which need no consumer: a
@@ -45,7 +46,7 @@ const indexTTL = time.Second
 // NewHistory returns a History reading through js, configured by opts:
 // WithoutSnapshotCache.
 func NewHistory(js jetstream.JetStream, opts ...HistoryOption) *History {
-	h := &History{js: js, cache: &snapshotCache{}}
+	h := &History{js: js, cache: &snapshotCache{}, folded: newFoldCache()}
 	for _, o := range opts {
 		o(h)
 	}
@@ -55,14 +56,14 @@ func NewHistory(js jetstream.JetStream, opts ...HistoryOption) *History {
 // HistoryOption configures a History.
 type HistoryOption func(*History)
 
-// WithoutSnapshotCache makes a History that keeps no decoded snapshot once
-// a fold is done. The cache serves a long-lived reader (the HTTP API)
-// asked about nearby points again and again; a one-shot reader (replay
-// --to-seq, get --as-of) never asks twice, and a cached snapshot would
-// stay in memory beside the documents the fold replaces it with: for
-// 10,000 hosts, tens of megabytes.
+// WithoutSnapshotCache makes a History that keeps no decoded snapshot and
+// no folded lattice once a fold is done. The caches serve a long-lived
+// reader (the HTTP API) asked about one point, or nearby points, again and
+// again; a one-shot reader (replay --to-seq, get --as-of) never asks
+// twice, and a cached snapshot would stay in memory beside the documents
+// the fold replaces it with: for 10,000 hosts, tens of megabytes.
 func WithoutSnapshotCache() HistoryOption {
-	return func(h *History) { h.cache = nil }
+	return func(h *History) { h.cache, h.folded = nil, nil }
 }
 
 // PastEndError says a sequence is past the end of the stream.
@@ -107,7 +108,9 @@ func (h *History) Window(ctx context.Context, lattice string) (Window, error) {
 }
 
 // Lattice returns lattice as it was at `at` (the zero AsOf: the end of the
-// stream), as `fold` of the events up to that point prints it.
+// stream), as `fold` of the events up to that point prints it. Unless
+// WithoutSnapshotCache, the lattice may be shared with other callers asking
+// about the same point: it must not be changed.
 func (h *History) Lattice(ctx context.Context, lattice string, at AsOf) (*projections.Lattice, error) {
 	return h.LatticeProgress(ctx, lattice, at, nil)
 }
@@ -145,12 +148,40 @@ func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress
 	if p == 0 {
 		return projections.NewLattice(lattice), nil
 	}
+	// Whether the point can still be rebuilt is decided before any folded
+	// lattice is reused: a point whose events aged out is refused, even
+	// if it was folded before.
 	i, ok := v.start(snaps, p)
 	if !ok {
 		gone := &HistoryGoneError{Lattice: lattice, Point: p, First: v.first}
 		gone.Earliest, gone.EarliestTime, _ = v.earliest(snaps)
 		return nil, gone
 	}
+	fold := func() (*projections.Lattice, error) { return h.fold(ctx, lattice, snaps, i, p, progress) }
+	var l *projections.Lattice
+	if h.folded != nil && progress == nil {
+		l, err = h.folded.get(ctx, foldKey{stream: v.created, lattice: lattice, point: p}, fold)
+	} else {
+		l, err = fold()
+	}
+	if errors.Is(err, jetstream.ErrObjectNotFound) && !fresh {
+		// The snapshot was pruned since the index was read: read the
+		// index again, once.
+		obs, err := h.store(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := h.snapshots(ctx, obs, true); err != nil {
+			return nil, err
+		}
+		return h.lattice(ctx, lattice, at, progress, true)
+	}
+	return l, err
+}
+
+// fold folds lattice up to p: from snaps[i] (none for i < 0) and the
+// lattice's events after it.
+func (h *History) fold(ctx context.Context, lattice string, snaps []snapInfo, i int, p uint64, progress func(applied, target uint64)) (*projections.Lattice, error) {
 	set := newDocSet()
 	from := uint64(1)
 	if i >= 0 {
@@ -159,13 +190,6 @@ func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress
 			return nil, err
 		}
 		docs, err := readSnapshot(ctx, obs, snaps[i], h.cache)
-		if errors.Is(err, jetstream.ErrObjectNotFound) && !fresh {
-			// Pruned since the index was read: read it again, once.
-			if _, err := h.snapshots(ctx, obs, true); err != nil {
-				return nil, err
-			}
-			return h.lattice(ctx, lattice, at, progress, true)
-		}
 		if err != nil {
 			return nil, err
 		}

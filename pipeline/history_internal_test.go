@@ -66,4 +66,17 @@ func TestHistory_WithoutSnapshotCache(t *testing.T) {
 	}
 	require.NotEmpty(t, cached.cache.entries)
 	require.Nil(t, uncached.cache)
+
+	// The caching History folds a point once; the other folds it each time.
+	a, err := cached.Lattice(ctx, "default", AsOf{Seq: 33})
+	require.NoError(t, err)
+	b, err := cached.Lattice(ctx, "default", AsOf{Seq: 33})
+	require.NoError(t, err)
+	require.Same(t, a, b)
+	a, err = uncached.Lattice(ctx, "default", AsOf{Seq: 33})
+	require.NoError(t, err)
+	b, err = uncached.Lattice(ctx, "default", AsOf{Seq: 33})
+	require.NoError(t, err)
+	require.NotSame(t, a, b)
+	require.Nil(t, uncached.folded)
 }

@@ -69,8 +69,9 @@ stream:
           with the length of the history
   asof    the projector with snapshots every --snapshot-every over the whole
           stream, then the HTTP host list live and ?as_of= near the start,
-          in the middle and near the end of it, and the snapshots' bytes as
-          a share of the stream's
+          in the middle and near the end of it (each request a point of its
+          own, folded anew; then one point asked again, which the API keeps
+          folded), and the snapshots' bytes as a share of the stream's
 
 and prints them with their ratios to raw and naive, and the targets with
 PASS or MISS: replay >= 45% of raw and >= 30x naive; live p99 < 25 ms at

@@ -37,11 +37,15 @@ type AsOf struct {
 	Snapshots  SnapshotsCost `json:"snapshots"`
 }
 
-// AsOfPoint is one timed point.
+// AsOfPoint is one timed point: Ms is the median of requests for Seq and
+// the sequences just after it, each folded anew; AgainMs the median of
+// asking for the last of them again, answered with the lattice folded for
+// it.
 type AsOfPoint struct {
-	Seq   uint64  `json:"seq"`
-	Ms    float64 `json:"ms"`
-	Ratio float64 `json:"ratio_to_live"`
+	Seq     uint64  `json:"seq"`
+	Ms      float64 `json:"ms"`
+	Ratio   float64 `json:"ratio_to_live"`
+	AgainMs float64 `json:"again_ms"`
 }
 
 // SnapshotsCost is what the snapshots cost next to the stream.
@@ -131,17 +135,28 @@ func timeAsOf(ctx context.Context, js jetstream.JetStream, lattice string, last 
 	defer srv.Close()
 	path := srv.URL + "/api/v1/lattices/" + lattice + "/hosts"
 	a := &AsOf{Lattice: lattice}
-	live, hosts, err := medianGet(ctx, path, requests)
+	live, hosts, err := medianGet(ctx, slices.Repeat([]string{path}, max(requests, 1)))
 	if err != nil {
 		return nil, err
 	}
 	a.LiveListMs, a.Hosts = live, hosts
 	for _, seq := range []uint64{min(last, 1237), last / 2, last - min(last-1, 7)} {
-		ms, _, err := medianGet(ctx, path+"?as_of="+strconv.FormatUint(seq, 10), requests)
+		// The API keeps the lattices it folded last: each timed request
+		// asks for another point (seq, seq+1, ...), so that every one is
+		// folded from the snapshot as the first request for a point is.
+		var urls []string
+		for i := range uint64(max(requests, 1)) {
+			urls = append(urls, path+"?as_of="+strconv.FormatUint(min(seq+i, last), 10))
+		}
+		ms, _, err := medianGet(ctx, urls)
 		if err != nil {
 			return nil, err
 		}
-		pt := AsOfPoint{Seq: seq, Ms: ms}
+		again, _, err := medianGet(ctx, slices.Repeat(urls[len(urls)-1:], len(urls)))
+		if err != nil {
+			return nil, err
+		}
+		pt := AsOfPoint{Seq: seq, Ms: ms, AgainMs: again}
 		if live > 0 {
 			pt.Ratio = ms / live
 		}
@@ -151,12 +166,12 @@ func timeAsOf(ctx context.Context, js jetstream.JetStream, lattice string, last 
 	return a, nil
 }
 
-// medianGet returns the median time of n GETs of url, in ms, and the size
-// of the last answer in hosts.
-func medianGet(ctx context.Context, url string, n int) (float64, int, error) {
-	times := make([]float64, 0, n)
+// medianGet returns the median time of GETs of urls, one after the other,
+// in ms, and the size of the last answer in hosts.
+func medianGet(ctx context.Context, urls []string) (float64, int, error) {
+	times := make([]float64, 0, len(urls))
 	hosts := 0
-	for range max(n, 1) {
+	for _, url := range urls {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return 0, 0, err

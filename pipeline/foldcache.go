@@ -1,0 +1,107 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"latticestate/projections"
+)
+
+// foldCache keeps the lattices a History folded last. The state of a
+// lattice as of a point of one stream never changes, and readers ask for
+// one point several times: a dashboard showing a point asks for its
+// counts, a page of hosts, its links and ref maps at once, then for every
+// further page. Callers asking for a point being folded wait for that
+// fold instead of folding it again.
+type foldCache struct {
+	mu sync.Mutex
+	// kept holds the lattices folded last, the most recently used last.
+	kept    []foldedLattice
+	folding map[foldKey]*folding
+}
+
+// foldKey names a lattice as of a point of one stream (its identity).
+type foldKey struct {
+	stream, lattice string
+	point           uint64
+}
+
+type foldedLattice struct {
+	key     foldKey
+	lattice *projections.Lattice
+}
+
+// folding is a fold in progress; done is closed once lattice or err is
+// set.
+type folding struct {
+	done    chan struct{}
+	lattice *projections.Lattice
+	err     error
+}
+
+// foldCacheSize is how many folded lattices are kept: for 10,000 hosts,
+// each costs up to tens of megabytes beyond the snapshot it started from.
+const foldCacheSize = 2
+
+func newFoldCache() *foldCache {
+	return &foldCache{folding: map[foldKey]*folding{}}
+}
+
+// get returns the lattice of key, kept or folded by fold. A fold that
+// failed because its caller went away is taken over by a caller still
+// waiting.
+func (c *foldCache) get(ctx context.Context, key foldKey, fold func() (*projections.Lattice, error)) (*projections.Lattice, error) {
+	for {
+		c.mu.Lock()
+		if l := c.lookup(key); l != nil {
+			c.mu.Unlock()
+			return l, nil
+		}
+		if f, ok := c.folding[key]; ok {
+			c.mu.Unlock()
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if f.err != nil && ctx.Err() == nil && (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) {
+				continue
+			}
+			return f.lattice, f.err
+		}
+		f := &folding{done: make(chan struct{})}
+		c.folding[key] = f
+		c.mu.Unlock()
+		f.lattice, f.err = fold()
+		c.mu.Lock()
+		delete(c.folding, key)
+		if f.err == nil {
+			c.keep(key, f.lattice)
+		}
+		c.mu.Unlock()
+		close(f.done)
+		return f.lattice, f.err
+	}
+}
+
+// lookup returns the kept lattice of key, nil if none, and marks it the
+// most recently used. c.mu is held.
+func (c *foldCache) lookup(key foldKey) *projections.Lattice {
+	for i, e := range c.kept {
+		if e.key == key {
+			c.kept = append(append(c.kept[:i:i], c.kept[i+1:]...), e)
+			return e.lattice
+		}
+	}
+	return nil
+}
+
+// keep adds a folded lattice, dropping the least recently used beyond
+// foldCacheSize. c.mu is held.
+func (c *foldCache) keep(key foldKey, l *projections.Lattice) {
+	c.kept = append(c.kept, foldedLattice{key: key, lattice: l})
+	if len(c.kept) > foldCacheSize {
+		c.kept = c.kept[len(c.kept)-foldCacheSize:]
+	}
+}
