@@ -45,6 +45,8 @@ type batcher struct {
 	// after the deliveries were opened again.
 	lastDelivery   uint64
 	deliveryResets uint64
+	// consumeErrs logs what the client reports while consuming.
+	consumeErrs *consumeErrors
 	// spare holds batches' event slices, handed back once applied, for
 	// prepare to fill again: a batch of events is about 1.6 MB.
 	spare chan []capturedEvent

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -35,7 +37,7 @@ func (b *batcher) openDeliveries() (*deliveries, error) {
 		case <-d.done:
 		}
 	}, jetstream.PullMaxMessages(2*b.opts.batchSize), jetstream.PullExpiry(pullExpiry),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { b.log.Debug("consume", "err", err) }))
+		jetstream.ConsumeErrHandler(b.consumeErrs.handle))
 	if err != nil {
 		return nil, err
 	}
@@ -219,4 +221,42 @@ func (b *batcher) pullLost(ctx context.Context) bool {
 	b.log.Info("no pull request at the consumer leader, pulling again",
 		"pending", info.NumPending, "ack_pending", info.NumAckPending)
 	return true
+}
+
+// consumeErrors logs what the client reports while consuming. A missed
+// heartbeat means that the server sent nothing for a pull request for two
+// heartbeat intervals: deliveries are late or lost (a starved or
+// unreachable server), which the projector recovers from (the client
+// pulls again, gaps are read from the stream) but an operator should
+// see; it is logged at warn, at most once per missedWarnEvery with how
+// many there were. The rest (status notices, the end of deliveries the
+// batcher handles itself) is logged at debug.
+type consumeErrors struct {
+	log *slog.Logger
+
+	mu     sync.Mutex
+	missed int
+	warned time.Time
+}
+
+// missedWarnEvery is the least time between two warnings of missed
+// heartbeats.
+const missedWarnEvery = 30 * time.Second
+
+func (c *consumeErrors) handle(_ jetstream.ConsumeContext, err error) {
+	if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+		c.log.Debug("consume", "err", err)
+		return
+	}
+	c.mu.Lock()
+	c.missed++
+	if !c.warned.IsZero() && time.Since(c.warned) < missedWarnEvery {
+		c.mu.Unlock()
+		return
+	}
+	n := c.missed
+	c.missed, c.warned = 0, time.Now()
+	c.mu.Unlock()
+	c.log.Warn("no heartbeat from the server for a pull request: deliveries are late or lost, pulling again",
+		"missed", n)
 }

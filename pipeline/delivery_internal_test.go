@@ -1,7 +1,11 @@
 package pipeline
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,4 +50,52 @@ func TestBatcher_GatherMoreHandsOverWhenConsumeWaits(t *testing.T) {
 		require.True(t, events[i].decoded, "event %d decoded before the lull ended the batch", i)
 		require.NoError(t, events[i].err)
 	}
+}
+
+// Missed heartbeats are warned about at most once per missedWarnEvery,
+// with how many there were since the last warning; other reports of the
+// client stay at debug.
+func TestConsumeErrors_WarnsMissedHeartbeats(t *testing.T) {
+	var logs recordedLogs
+	c := &consumeErrors{log: slog.New(&logs)}
+	c.handle(nil, jetstream.ErrConsumerDeleted)
+	c.handle(nil, fmt.Errorf("pull: %w", jetstream.ErrNoHeartbeat))
+	c.handle(nil, jetstream.ErrNoHeartbeat)
+	c.handle(nil, jetstream.ErrNoHeartbeat)
+	c.mu.Lock()
+	c.warned = time.Now().Add(-missedWarnEvery)
+	c.mu.Unlock()
+	c.handle(nil, jetstream.ErrNoHeartbeat)
+	require.Equal(t, []string{"DEBUG consume", "WARN missed=1", "WARN missed=3"}, logs.lines())
+}
+
+// recordedLogs is a slog.Handler keeping the level and message of each
+// record, or the level and missed attribute of a warning.
+type recordedLogs struct {
+	mu      sync.Mutex
+	records []string
+}
+
+func (r *recordedLogs) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recordedLogs) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *recordedLogs) WithGroup(string) slog.Handler            { return r }
+
+func (r *recordedLogs) Handle(_ context.Context, rec slog.Record) error {
+	line := rec.Level.String() + " " + rec.Message
+	rec.Attrs(func(a slog.Attr) bool {
+		if a.Key == "missed" {
+			line = rec.Level.String() + " missed=" + a.Value.String()
+		}
+		return true
+	})
+	r.mu.Lock()
+	r.records = append(r.records, line)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recordedLogs) lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.records)
 }
