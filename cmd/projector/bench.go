@@ -80,9 +80,9 @@ RSS <= 100 MiB over --memory-events and within 1.25x of that over their
 first quarter; as_of <= 3x the live list. The live stage also offers
 30,000 events/s, with no target: the report says up to which offered rate
 the latency held (p99 <= 50 ms, every event applied at 95% of the rate or
-more) and where it broke. raw and replay take a second or a few each, at
-the mercy of whatever else the machine does meanwhile: each runs --passes
-times and counts its median pass.
+more) and where it broke. raw, naive and replay take a few seconds each,
+at the mercy of whatever else the machine does meanwhile: each runs
+--passes times and counts its median pass.
 
 With no --nats-url it starts an embedded JetStream server storing in a
 temporary directory (or --data-dir), removed afterwards. Against --nats-url,
@@ -147,7 +147,7 @@ func (c *benchConfig) register(f *pflag.FlagSet) {
 	f.StringVar(&c.sync, "sync", "", "sync policy of the embedded server, as serve --sync: always, an interval, or empty for the server's default")
 	f.IntVar(&c.batchSize, "batch-size", c.batchSize, "projector batch size (as serve and replay)")
 	f.IntVar(&c.flushWindow, "flush-window", c.flushWindow, "projector flush window while catching up (as serve and replay)")
-	f.IntVar(&c.passes, "passes", c.passes, "passes of the raw and replay stages; each counts its median pass")
+	f.IntVar(&c.passes, "passes", c.passes, "passes of the raw, naive and replay stages; each counts its median pass")
 	f.StringVar(&c.format, "format", c.format, "output on stdout: table or json")
 	f.StringVar(&c.jsonFile, "json", "", "also write the JSON report to this file")
 	f.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the profiled stage (whole process, embedded server included) to this file")

@@ -155,8 +155,10 @@ func (b *benchRun) run(ctx context.Context) error {
 		return err
 	}
 	naive := min(cfg.naiveEvents, n)
-	b.logf("naive: get, merge, put and ack %d events one at a time", naive)
-	if err := b.stage(bench.Naive(ctx, b.js, b.res.Events, naive, b.progress("naive", naive))); err != nil {
+	b.logf("naive: get, merge, put and ack %d events one at a time, %d passes", naive, cfg.passes)
+	if err := b.stage(bench.Median(cfg.passes, func() (bench.Stage, error) {
+		return bench.Naive(ctx, b.js, b.res.Events, naive, b.progress("naive", naive))
+	})); err != nil {
 		return err
 	}
 	opts := []pipeline.Option{pipeline.WithBatchSize(cfg.batchSize), pipeline.WithFlushWindow(cfg.flushWindow)}
