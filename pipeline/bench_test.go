@@ -151,3 +151,47 @@ func parseRates(s string) ([]float64, error) {
 	}
 	return rates, nil
 }
+
+// BenchmarkAsOf measures time travel in a lattice of 10,000 hosts
+// (-replay.hosts) with snapshots every streams.DefaultSnapshotEvery
+// events: the lattice as of a point two thirds of an interval after a
+// snapshot, folded by a new History (the snapshot read and decoded, the
+// events after it read and folded), and asked again of one History, which
+// keeps what it folded.
+func BenchmarkAsOf(b *testing.B) {
+	hosts, every := *replayHosts, uint64(streams.DefaultSnapshotEvery)
+	if testing.Short() {
+		hosts, every = 500, 1000
+	}
+	point := 2*every + every*2/3
+	s := natstest.MustRunServer(b)
+	_, js := natstest.MustConnect(b, s)
+	ctx := context.Background()
+	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
+	require.NoError(b, err)
+	hist, err := sim.NewHistory(sim.Config{Hosts: hosts, Seed: 1}, *replayChurn)
+	require.NoError(b, err)
+	_, err = bench.Fill(ctx, js, hist, int(3*every), nil)
+	require.NoError(b, err)
+	_, err = bench.Replay(ctx, js, res, int(3*every), nil, pipeline.WithSnapshotEvery(every))
+	require.NoError(b, err)
+	at := pipeline.AsOf{Seq: point}
+
+	b.Run("fold", func(b *testing.B) {
+		for b.Loop() {
+			l, err := pipeline.NewHistory(js).Lattice(ctx, sim.DefaultLattice, at)
+			require.NoError(b, err)
+			require.NotEmpty(b, l.Hosts)
+		}
+	})
+	b.Run("again", func(b *testing.B) {
+		h := pipeline.NewHistory(js)
+		_, err := h.Lattice(ctx, sim.DefaultLattice, at)
+		require.NoError(b, err)
+		for b.Loop() {
+			l, err := h.Lattice(ctx, sim.DefaultLattice, at)
+			require.NoError(b, err)
+			require.NotEmpty(b, l.Hosts)
+		}
+	})
+}
