@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"latticestate/internal/bench"
@@ -37,15 +38,8 @@ func BenchmarkReplay(b *testing.B) {
 	if testing.Short() {
 		n, hosts = 20_000, 2_000
 	}
-	s := natstest.MustRunServer(b)
-	_, js := natstest.MustConnect(b, s)
 	ctx := context.Background()
-	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
-	require.NoError(b, err)
-	hist, err := sim.NewHistory(sim.Config{Hosts: hosts, Seed: 1}, *replayChurn)
-	require.NoError(b, err)
-	filled, err := bench.Fill(ctx, js, hist, n, nil)
-	require.NoError(b, err)
+	js, res, _, filled := filledStream(b, hosts, n, *replayChurn, true)
 	b.Logf("stream: %d events of %d hosts, %d bytes each on average", filled.Events, hosts, filled.Bytes/filled.Events)
 
 	b.Run("raw-ordered-consumer", func(b *testing.B) {
@@ -107,16 +101,8 @@ func BenchmarkLive(b *testing.B) {
 	if testing.Short() {
 		hosts, duration, rates = 200, 500*time.Millisecond, []float64{500}
 	}
-	s := natstest.MustRunServer(b)
-	_, js := natstest.MustConnect(b, s)
 	ctx := context.Background()
-	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
-	require.NoError(b, err)
-	hist, err := sim.NewHistory(sim.Config{Hosts: hosts, Seed: 1}, 0.1)
-	require.NoError(b, err)
-	hist.OmitMsgIDs()
-	_, err = bench.Fill(ctx, js, hist, 2*hosts, nil)
-	require.NoError(b, err)
+	js, res, hist, _ := filledStream(b, hosts, 2*hosts, 0.1, false)
 	warmup, err := bench.Generate(hist, 1)
 	require.NoError(b, err)
 	live, err := bench.StartLive(ctx, js, res, warmup.Msg(0))
@@ -164,16 +150,9 @@ func BenchmarkAsOf(b *testing.B) {
 		hosts, every = 500, 1000
 	}
 	point := 2*every + every*2/3
-	s := natstest.MustRunServer(b)
-	_, js := natstest.MustConnect(b, s)
 	ctx := context.Background()
-	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
-	require.NoError(b, err)
-	hist, err := sim.NewHistory(sim.Config{Hosts: hosts, Seed: 1}, *replayChurn)
-	require.NoError(b, err)
-	_, err = bench.Fill(ctx, js, hist, int(3*every), nil)
-	require.NoError(b, err)
-	_, err = bench.Replay(ctx, js, res, int(3*every), nil, pipeline.WithSnapshotEvery(every))
+	js, res, _, _ := filledStream(b, hosts, int(3*every), *replayChurn, true)
+	_, err := bench.Replay(ctx, js, res, int(3*every), nil, pipeline.WithSnapshotEvery(every))
 	require.NoError(b, err)
 	at := pipeline.AsOf{Seq: point}
 
@@ -194,4 +173,25 @@ func BenchmarkAsOf(b *testing.B) {
 			require.NotEmpty(b, l.Hosts)
 		}
 	})
+}
+
+// filledStream starts a server with latticestate's streams and publishes n
+// events of a simulated lattice of hosts, with churn (see sim.NewHistory),
+// each with a Nats-Msg-Id when msgIDs is set (wasmCloud hosts publish
+// without). It returns the history, which goes on where the stream ends.
+func filledStream(b *testing.B, hosts, n int, churn float64, msgIDs bool) (jetstream.JetStream, *streams.Resources, *sim.History, bench.Filled) {
+	b.Helper()
+	s := natstest.MustRunServer(b)
+	_, js := natstest.MustConnect(b, s)
+	ctx := context.Background()
+	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
+	require.NoError(b, err)
+	hist, err := sim.NewHistory(sim.Config{Hosts: hosts, Seed: 1}, churn)
+	require.NoError(b, err)
+	if !msgIDs {
+		hist.OmitMsgIDs()
+	}
+	filled, err := bench.Fill(ctx, js, hist, n, nil)
+	require.NoError(b, err)
+	return js, res, hist, filled
 }
