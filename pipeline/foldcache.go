@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"latticestate/projections"
@@ -33,11 +32,12 @@ type foldedLattice struct {
 }
 
 // folding is a fold in progress; done is closed once lattice or err is
-// set.
+// set. abandoned says that the fold failed after its caller went away.
 type folding struct {
-	done    chan struct{}
-	lattice *projections.Lattice
-	err     error
+	done      chan struct{}
+	lattice   *projections.Lattice
+	err       error
+	abandoned bool
 }
 
 // foldCacheSize is how many folded lattices are kept: for 10,000 hosts,
@@ -65,7 +65,7 @@ func (c *foldCache) get(ctx context.Context, key foldKey, fold func() (*projecti
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
-			if f.err != nil && ctx.Err() == nil && (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) {
+			if f.abandoned && ctx.Err() == nil {
 				continue
 			}
 			return f.lattice, f.err
@@ -74,6 +74,7 @@ func (c *foldCache) get(ctx context.Context, key foldKey, fold func() (*projecti
 		c.folding[key] = f
 		c.mu.Unlock()
 		f.lattice, f.err = fold()
+		f.abandoned = f.err != nil && ctx.Err() != nil
 		c.mu.Lock()
 		delete(c.folding, key)
 		if f.err == nil {
