@@ -14,9 +14,8 @@ import (
 // further page. Callers asking for a point being folded wait for that
 // fold instead of folding it again.
 type foldCache struct {
-	mu sync.Mutex
-	// kept holds the lattices folded last, the most recently used last.
-	kept    []foldedLattice
+	mu      sync.Mutex
+	kept    recent[foldKey, *projections.Lattice]
 	folding map[foldKey]*folding
 }
 
@@ -24,11 +23,6 @@ type foldCache struct {
 type foldKey struct {
 	stream, lattice string
 	point           uint64
-}
-
-type foldedLattice struct {
-	key     foldKey
-	lattice *projections.Lattice
 }
 
 // folding is a fold in progress; done is closed once lattice or err is
@@ -45,7 +39,7 @@ type folding struct {
 const foldCacheSize = 2
 
 func newFoldCache() *foldCache {
-	return &foldCache{folding: map[foldKey]*folding{}}
+	return &foldCache{kept: recent[foldKey, *projections.Lattice]{size: foldCacheSize}, folding: map[foldKey]*folding{}}
 }
 
 // get returns the lattice of key, kept or folded by fold. A fold that
@@ -54,7 +48,7 @@ func newFoldCache() *foldCache {
 func (c *foldCache) get(ctx context.Context, key foldKey, fold func() (*projections.Lattice, error)) (*projections.Lattice, error) {
 	for {
 		c.mu.Lock()
-		if l := c.lookup(key); l != nil {
+		if l, ok := c.kept.get(key); ok {
 			c.mu.Unlock()
 			return l, nil
 		}
@@ -78,31 +72,10 @@ func (c *foldCache) get(ctx context.Context, key foldKey, fold func() (*projecti
 		c.mu.Lock()
 		delete(c.folding, key)
 		if f.err == nil {
-			c.keep(key, f.lattice)
+			c.kept.put(key, f.lattice)
 		}
 		c.mu.Unlock()
 		close(f.done)
 		return f.lattice, f.err
-	}
-}
-
-// lookup returns the kept lattice of key, nil if none, and marks it the
-// most recently used. c.mu is held.
-func (c *foldCache) lookup(key foldKey) *projections.Lattice {
-	for i, e := range c.kept {
-		if e.key == key {
-			c.kept = append(append(c.kept[:i:i], c.kept[i+1:]...), e)
-			return e.lattice
-		}
-	}
-	return nil
-}
-
-// keep adds a folded lattice, dropping the least recently used beyond
-// foldCacheSize. c.mu is held.
-func (c *foldCache) keep(key foldKey, l *projections.Lattice) {
-	c.kept = append(c.kept, foldedLattice{key: key, lattice: l})
-	if len(c.kept) > foldCacheSize {
-		c.kept = c.kept[len(c.kept)-foldCacheSize:]
 	}
 }

@@ -46,7 +46,7 @@ const indexTTL = time.Second
 // NewHistory returns a History reading through js, configured by opts:
 // WithoutSnapshotCache.
 func NewHistory(js jetstream.JetStream, opts ...HistoryOption) *History {
-	h := &History{js: js, cache: &snapshotCache{}, folded: newFoldCache()}
+	h := &History{js: js, cache: newSnapshotCache(), folded: newFoldCache()}
 	for _, o := range opts {
 		o(h)
 	}

@@ -64,7 +64,7 @@ func TestHistory_WithoutSnapshotCache(t *testing.T) {
 			require.Equal(t, want[seq-1], string(got), "as of %d", seq)
 		}
 	}
-	require.NotEmpty(t, cached.cache.entries)
+	require.NotEmpty(t, cached.cache.docs.entries)
 	require.Nil(t, uncached.cache)
 
 	// The caching History folds a point once; the other folds it each time.

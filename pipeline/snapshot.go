@@ -300,38 +300,29 @@ func (v streamView) earliest(snaps []snapInfo) (uint64, time.Time, bool) {
 	return at, when, ok
 }
 
-// snapshotCache keeps the documents of the snapshots read last: readers
+// snapshotCache keeps the documents of the snapshots used last: readers
 // travelling in time near one point read the same snapshot again.
 type snapshotCache struct {
-	mu      sync.Mutex
-	entries []cachedSnapshot
-}
-
-type cachedSnapshot struct {
-	name string
-	docs []*document
+	mu   sync.Mutex
+	docs recent[string, []*document]
 }
 
 const snapshotCacheSize = 4
 
+func newSnapshotCache() *snapshotCache {
+	return &snapshotCache{docs: recent[string, []*document]{size: snapshotCacheSize}}
+}
+
 func (c *snapshotCache) get(name string) ([]*document, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, e := range c.entries {
-		if e.name == name {
-			return e.docs, true
-		}
-	}
-	return nil, false
+	return c.docs.get(name)
 }
 
 func (c *snapshotCache) put(name string, docs []*document) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.entries = append(c.entries, cachedSnapshot{name: name, docs: docs})
-	if len(c.entries) > snapshotCacheSize {
-		c.entries = c.entries[1:]
-	}
+	c.docs.put(name, docs)
 }
 
 // readSnapshot reads and decodes a snapshot; the object store checks its
