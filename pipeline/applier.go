@@ -160,7 +160,7 @@ func (a *applier) applyRun(ctx context.Context, events []capturedEvent) error {
 	decodeEvents(a.opts.decoder, events, a.opts.workers, a.opts.tracer)
 	w := a.win
 	if w.events == 0 {
-		w.started = time.Now()
+		w.started = a.opts.now()
 	}
 	if a.opts.tracer != nil {
 		w.traceEvents(events)

@@ -33,6 +33,9 @@ type options struct {
 	// decoder decodes the events the projector applies, sharing what
 	// recurs; each projector has its own.
 	decoder *projections.Decoder
+	// now is the clock the applier's flush and checkpoint decisions read:
+	// time.Now, or a fixed one in tests that count the steps of a run.
+	now func() time.Time
 }
 
 // Defaults of WithBatchSize and WithFlushWindow.
@@ -51,6 +54,7 @@ func defaultOptions() options {
 		snapshotEvery:   streams.DefaultSnapshotEvery,
 		checkpointEvery: 20 * time.Millisecond,
 		decoder:         projections.NewDecoder(),
+		now:             time.Now,
 	}
 }
 

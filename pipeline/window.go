@@ -111,7 +111,7 @@ func (a *applier) flushDue(backlog uint64) bool {
 		// Only a checkpoint left unsaved, written when nothing is left.
 		return backlog == 0 && a.applied > a.checkpoint
 	}
-	age := time.Since(w.started)
+	age := a.opts.now().Sub(w.started)
 	switch {
 	case backlog == 0, w.events >= a.opts.flushEvents, age >= flushAge:
 		return true
@@ -130,7 +130,7 @@ func (a *applier) flushDue(backlog uint64) bool {
 // be ahead of the projector's).
 func (a *applier) catchingUp(backlog uint64) bool {
 	return backlog >= uint64(a.opts.flushEvents) ||
-		backlog >= uint64(a.opts.batchSize) && time.Since(a.appliedTime) >= catchUpLag
+		backlog >= uint64(a.opts.batchSize) && a.opts.now().Sub(a.appliedTime) >= catchUpLag
 }
 
 const (
@@ -191,7 +191,7 @@ func (a *applier) write(ctx context.Context, live bool) error {
 	}
 	w.observed = nil
 	a.written.Store(a.applied)
-	save := a.applied > a.checkpoint && (!live || time.Since(a.savedAt) >= a.opts.checkpointEvery)
+	save := a.applied > a.checkpoint && (!live || a.opts.now().Sub(a.savedAt) >= a.opts.checkpointEvery)
 	if save {
 		if err := a.saveCheckpoint(ctx, a.applied); err != nil {
 			a.rollback(err)
@@ -226,7 +226,7 @@ func (a *applier) saveCheckpoint(ctx context.Context, seq uint64) error {
 	if err := a.store.SaveCheckpoint(ctx, checkpoint{seq: seq, stream: a.stream}); err != nil {
 		return err
 	}
-	a.checkpoint, a.savedAt = seq, time.Now()
+	a.checkpoint, a.savedAt = seq, a.opts.now()
 	a.written.Store(seq)
 	a.metrics.Checkpoint.Set(float64(seq))
 	return nil
@@ -338,7 +338,7 @@ func (a *applier) writeState(ctx context.Context, docs, current map[string]*docu
 	prevStream := a.stream
 	a.stream = stream
 	a.win = newWindow()
-	a.win.started = time.Now()
+	a.win.started = a.opts.now()
 	for key, next := range docs {
 		base, ok := current[key]
 		if !ok {
