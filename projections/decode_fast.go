@@ -1,14 +1,11 @@
 package projections
 
-import (
-	"github.com/go-json-experiment/json/jsontext"
-)
-
 const typeHeartbeat = WasmcloudTypePrefix + string(KindHostHeartbeat)
 
 // decodeFast decodes the common shape of an event: a JSON object whose
 // attributes are strings without escapes and whose data is an object. The
-// input is validated once by jsontext (syntax, UTF-8, unique names); the
+// input is validated once, as jsontext would (syntax, UTF-8, unique names:
+// validJSON); the
 // envelope and a heartbeat's data are then read in one pass by a scanner
 // that only tokenizes: the checks, the kinds' data and the heartbeat rules
 // are the strict path's own. Other kinds' data goes through their wire
@@ -16,7 +13,7 @@ const typeHeartbeat = WasmcloudTypePrefix + string(KindHostHeartbeat)
 // the strict path, which gives the same event or the precise reason for
 // rejecting it.
 func (d *Decoder) decodeFast(raw []byte) (ev Event, ok bool) {
-	if !jsontext.Value(raw).IsValid() {
+	if !validJSON(raw) {
 		return Event{}, false
 	}
 	var hv heartbeatValues

@@ -183,17 +183,14 @@ func (e *appender) str(before, s string) {
 // plainASCII reports whether s is printable ASCII that JSON quotes as it
 // is, the common case that needs no rune-by-rune look. It looks at eight
 // bytes at a time (host ids and keys are tens of bytes long): a byte fails
-// when it is past ASCII (its high bit), below a space, DEL, a quote or a
-// backslash; each test sets the high bit of a byte that fails it, and a
-// borrow only ever carries past a byte that failed already.
+// special8, or is DEL.
 func plainASCII(s string) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	p := unsafe.Pointer(unsafe.StringData(s))
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
 		w := *(*uint64)(unsafe.Add(p, i))
-		q, b, d := w^('"'*ones), w^('\\'*ones), w^(0x7f*ones)
-		if (w|(w-' '*ones)&^w|(q-ones)&^q|(b-ones)&^b|(d-ones)&^d)&highs != 0 {
+		d := w ^ (0x7f * ones)
+		if special8(w) || (d-ones)&^d&highs != 0 {
 			return false
 		}
 	}

@@ -12,3 +12,9 @@ func DecodeStrict(raw []byte) (Event, error) {
 	var uncached *Decoder
 	return uncached.decodeStrict(raw)
 }
+
+// ValidJSON and MaxValidDepth, MaxValidNames expose the fast path's
+// check and where it declines, to hold it to jsontext.
+var ValidJSON = validJSON
+
+const MaxValidDepth, MaxValidNames = maxValidDepth, maxValidNames

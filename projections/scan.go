@@ -2,7 +2,7 @@ package projections
 
 import "bytes"
 
-// scanner walks a JSON text that jsontext has already validated (syntax,
+// scanner walks a JSON text that validJSON has already validated (syntax,
 // UTF-8, escapes, unique names), so it only has to find boundaries. It
 // hands out strings as the bytes between their quotes and refuses (ok
 // false) any string with an escape: the caller then leaves the input to the
