@@ -69,7 +69,7 @@ func New(ctx context.Context, js jetstream.JetStream, res *streams.Resources, op
 	// is not delivered again.
 	guard.restartAt = func() uint64 { return a.checkpoint + 1 }
 	b := &batcher{applier: a, follower: rb, js: js, res: &r, filters: filters, opts: o, metrics: o.metrics, log: o.logger,
-		cons: cons, spare: make(chan []capturedEvent, 2), guard: guard, progress: pr, consumeErrs: &consumeErrors{log: o.logger}}
+		cons: cons, spare: make(chan []capturedEvent, spareBatches), guard: guard, progress: pr, consumeErrs: &consumeErrors{log: o.logger}}
 	p := &Projector{name: name, applier: a, batcher: b, rebuilder: rb, progress: pr}
 	if r.Meta != nil {
 		p.lease = newLease(r.Meta, name, o.logger)
