@@ -87,7 +87,7 @@ func TestProjector_ConsumerHijackRepaired(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				docs := mustHostDocs(t, res.State, "default")
+				docs := mustHostDocs(t, js, res.State, "default")
 				require.LessOrEqual(t, st.Lag, uint64(5), "%+v", st)
 				require.GreaterOrEqual(t, st.Lag, uint64(8-len(docs)), "lag under-reported: %+v", st)
 				if st.CaughtUp() {
@@ -113,7 +113,7 @@ func TestProjector_ConsumerHijackRepaired(t *testing.T) {
 
 			l, err := pipeline.NewHistory(js).Lattice(ctx, "default", pipeline.AsOf{})
 			require.NoError(t, err)
-			docs := mustHostDocs(t, res.State, "default")
+			docs := mustHostDocs(t, js, res.State, "default")
 			require.Len(t, l.Hosts, len(docs))
 			for id, h := range l.Hosts {
 				want, err := projections.Marshal(h)
@@ -126,7 +126,7 @@ func TestProjector_ConsumerHijackRepaired(t *testing.T) {
 			// Events after the repair flow through the consumer again.
 			publish(8, 10)
 			natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-				if n := len(mustHostDocs(t, res.State, "default")); n != 10 {
+				if n := len(mustHostDocs(t, js, res.State, "default")); n != 10 {
 					return fmt.Errorf("%d documents", n)
 				}
 				return caughtUp()

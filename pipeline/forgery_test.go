@@ -57,7 +57,7 @@ func TestProjector_RejectsForgedEvents(t *testing.T) {
 		return nil
 	})
 
-	docs := mustHostDocs(t, res.State, "default")
+	docs := mustHostDocs(t, js, res.State, "default")
 	require.Equal(t, projections.StatusUp, docs[a].Status, "not stale")
 	require.Equal(t, map[string]string{"zone": "b"}, docs[a].Labels, "the recorded outcome, not the forged one")
 	require.Equal(t, uint64(5), docs[a].Seq)

@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"latticestate/internal/direct"
 	"latticestate/internal/natstest"
 	"latticestate/pipeline"
 	"latticestate/projections"
@@ -71,23 +72,21 @@ func runProjector(tb testing.TB, js jetstream.JetStream, res *streams.Resources,
 	return r
 }
 
-func mustHostDocs(tb testing.TB, kv jetstream.KeyValue, lattice string) map[string]*projections.Host {
+func mustHostDocs(tb testing.TB, js jetstream.JetStream, kv jetstream.KeyValue, lattice string) map[string]*projections.Host {
 	tb.Helper()
 	out := map[string]*projections.Host{}
-	lister, err := kv.ListKeysFiltered(context.Background(), streams.HostKeys(lattice))
-	require.NoError(tb, err)
-	for k := range lister.Keys() {
-		e, err := kv.Get(context.Background(), k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			// Deleted since it was listed: the bucket is read while
-			// the projector writes it.
-			continue
+	// Direct gets read what the bucket holds at the time, deterministically,
+	// while the projector writes it (a key watcher can end its listing early
+	// while keys are being replaced).
+	_, err := direct.Last(context.Background(), js, kv.Bucket(), []string{streams.HostKeys(lattice)}, func(e direct.Entry) error {
+		h, err := projections.UnmarshalHost(e.Value)
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.Key, err)
 		}
-		require.NoError(tb, err)
-		h, err := projections.UnmarshalHost(e.Value())
-		require.NoError(tb, err)
 		out[h.HostID] = h
-	}
+		return nil
+	})
+	require.NoError(tb, err)
 	return out
 }
 
@@ -129,7 +128,7 @@ func TestProjector_Run(t *testing.T) {
 		}
 		return nil
 	})
-	got := mustHostDocs(t, res.State, "default")
+	got := mustHostDocs(t, js, res.State, "default")
 	want := folder.Lattice.Hosts
 	require.Len(t, got, len(want))
 	for id, h := range want {

@@ -230,7 +230,7 @@ func TestSweeper_ExpireWithProjector(t *testing.T) {
 		record(m)
 	}
 	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		if _, ok := mustHostDocs(t, res.State, "default")[silent]; ok {
+		if _, ok := mustHostDocs(t, js, res.State, "default")[silent]; ok {
 			return errorf("host %s not removed yet", silent)
 		}
 		return nil
@@ -245,13 +245,13 @@ func TestSweeper_ExpireWithProjector(t *testing.T) {
 		record(m)
 	}
 	require.Equal(t, map[projections.Kind]int{projections.KindHostStale: 1, projections.KindHostExpired: 1}, kinds)
-	docs := mustHostDocs(t, res.State, "default")
+	docs := mustHostDocs(t, js, res.State, "default")
 	require.Contains(t, docs, alive)
 	require.Equal(t, projections.StatusUp, docs[alive].Status)
 
 	require.NoError(t, heartbeat(silent))
 	natstest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
-		h, ok := mustHostDocs(t, res.State, "default")[silent]
+		h, ok := mustHostDocs(t, js, res.State, "default")[silent]
 		if !ok || h.Status != projections.StatusUp {
 			return errorf("host %s not back", silent)
 		}
