@@ -105,7 +105,8 @@ func BenchmarkLive(b *testing.B) {
 	js, res, hist, _ := filledStream(b, hosts, 2*hosts, 0.1, false)
 	warmup, err := bench.Generate(hist, 1)
 	require.NoError(b, err)
-	live, err := bench.StartLive(ctx, js, res, warmup.Msg(0))
+	_, pub := natstest.MustConnectURL(b, js.Conn().ConnectedUrl())
+	live, err := bench.StartLive(ctx, pub, js, res, warmup.Msg(0))
 	require.NoError(b, err)
 	defer func() { require.NoError(b, live.Stop()) }()
 	for _, rate := range rates {

@@ -61,9 +61,10 @@ stream:
   raw     an ordered consumer reading it, doing nothing: the ceiling
   naive   decode, get, merge, put and ack one event at a time (--naive-events)
   replay  latticestate's projector into an empty bucket: events/s, KV writes/s
-  live    the projector at the head of the stream while a publisher offers
-          each of --live-rates for --live-duration: applied events/s and the
-          latency from publish to KV write (p50, p99, max)
+  live    the projector at the head of the stream while a publisher, on a
+          connection of its own as hosts have, offers each of --live-rates
+          for --live-duration: applied events/s and the latency from
+          publish to KV write (p50, p99, max)
   memory  peak RSS of a child ` + "`projector replay --to-seq`" + ` over --memory-events
           events, and over the first quarter of them: memory should not grow
           with the length of the history

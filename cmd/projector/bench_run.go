@@ -210,7 +210,18 @@ func (b *benchRun) live(ctx context.Context, opts []pipeline.Option) error {
 	if err != nil {
 		return err
 	}
-	l, err := bench.StartLive(ctx, b.js, b.res, warmup.Msg(0), opts...)
+	// The events are published on a connection of their own, as hosts
+	// publish on theirs.
+	pubNC, err := nats.Connect(b.natsURL, nats.Name("latticestate-bench-publisher"))
+	if err != nil {
+		return errors.Join(fmt.Errorf("connect the live stage's publisher: %w", err), stopProfile())
+	}
+	defer pubNC.Close()
+	pub, err := streams.NewJetStream(pubNC)
+	if err != nil {
+		return errors.Join(err, stopProfile())
+	}
+	l, err := bench.StartLive(ctx, pub, b.js, b.res, warmup.Msg(0), opts...)
 	if err == nil {
 		for _, rate := range b.cfg.liveRates {
 			// Each rate's events are generated just before it is offered:

@@ -23,7 +23,9 @@ import (
 // into BenchReplayBucket, timing every event from its publish to the write
 // of its document.
 type LiveRun struct {
-	js     jetstream.JetStream
+	// pub publishes the events: hosts publish on connections of their
+	// own, never on the projector's.
+	pub    jetstream.JetStream
 	events jetstream.Stream
 	p      *pipeline.Projector
 	cancel context.CancelFunc
@@ -31,17 +33,20 @@ type LiveRun struct {
 	rec    atomic.Pointer[recorder]
 }
 
-// StartLive starts the projector, with opts, on its durable consumer and
-// BenchReplayBucket (created when missing), publishes warmup and returns
-// once the projector has written it: it is then consuming at the head of
-// the stream, its document cache filled. Stop ends it.
-func StartLive(ctx context.Context, js jetstream.JetStream, res *streams.Resources, warmup *nats.Msg, opts ...pipeline.Option) (*LiveRun, error) {
+// StartLive starts the projector, with opts, on js, its durable consumer
+// and BenchReplayBucket (created when missing), publishes warmup with pub
+// and returns once the projector has written it: it is then consuming at
+// the head of the stream, its document cache filled. Stop ends it. pub,
+// which publishes the events Offer offers, is a connection of its own, as
+// hosts publish on theirs: on the projector's, its publishes and PubAcks
+// would queue with the projector's deliveries and writes.
+func StartLive(ctx context.Context, pub, js jetstream.JetStream, res *streams.Resources, warmup *nats.Msg, opts ...pipeline.Option) (*LiveRun, error) {
 	target := *res
 	var err error
 	if target.State, target.StateStream, err = streams.EnsureState(ctx, js, streams.BenchReplayBucket, streams.DefaultOptions()); err != nil {
 		return nil, err
 	}
-	l := &LiveRun{js: js, events: res.Events, done: make(chan error, 1)}
+	l := &LiveRun{pub: pub, events: res.Events, done: make(chan error, 1)}
 	observe := func(ev *projections.Event, _ time.Time) {
 		if r := l.rec.Load(); r != nil {
 			r.applied(ev.Seq, time.Now().UnixNano())
@@ -66,7 +71,7 @@ const warmUpTimeout = 5 * time.Minute
 
 // warmUp publishes m and waits until the projector has written it.
 func (l *LiveRun) warmUp(ctx context.Context, m *nats.Msg) error {
-	ack, err := l.js.PublishMsg(ctx, m)
+	ack, err := l.pub.PublishMsg(ctx, m)
 	if err != nil {
 		return fmt.Errorf("publish warm-up event: %w", err)
 	}
@@ -185,7 +190,7 @@ func (l *LiveRun) publishOnSchedule(ctx context.Context, rec *recorder, msgs *Ev
 			}
 			m := msgs.Msg(i)
 			at := time.Now().UnixNano()
-			fut, err := l.js.PublishMsgAsync(m)
+			fut, err := l.pub.PublishMsgAsync(m)
 			if err != nil {
 				return fmt.Errorf("publish to %s: %w", m.Subject, err)
 			}
