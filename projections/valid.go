@@ -12,9 +12,9 @@ import (
 // and without allocating. It declines, reporting false, what it does not
 // check itself: a member name with an escape, a \u escape of a surrogate,
 // more than maxValidNames names in the objects being read at once, nesting
-// deeper than maxValidDepth, an input of 4 GiB or more. Those inputs take the strict path, where jsontext
-// decides. So true always means jsontext accepts b; false means it rejects
-// b or b is one of those.
+// deeper than maxValidDepth, an input longer than 4 GiB. Those inputs take
+// the strict path, where jsontext decides. So true always means jsontext
+// accepts b; false means it rejects b or b is one of those.
 func validJSON(b []byte) bool {
 	if uint64(len(b)) > math.MaxUint32 {
 		return false
