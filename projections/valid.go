@@ -101,11 +101,20 @@ func (v *validator) end(closing byte) (more, ok bool) {
 	return false, false
 }
 
-func (v *validator) object(depth int) bool {
+// empty consumes the opening bracket at v.i and reports whether closing
+// follows it, consuming that too.
+func (v *validator) empty(closing byte) bool {
 	v.i++
 	v.skipSpace()
-	if v.i < len(v.b) && v.b[v.i] == '}' {
+	if v.i < len(v.b) && v.b[v.i] == closing {
 		v.i++
+		return true
+	}
+	return false
+}
+
+func (v *validator) object(depth int) bool {
+	if v.empty('}') {
 		return true
 	}
 	first := v.n
@@ -159,10 +168,7 @@ func (v *validator) addName(first, start, end int) bool {
 }
 
 func (v *validator) array(depth int) bool {
-	v.i++
-	v.skipSpace()
-	if v.i < len(v.b) && v.b[v.i] == ']' {
-		v.i++
+	if v.empty(']') {
 		return true
 	}
 	for {
