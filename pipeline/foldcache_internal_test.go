@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,7 +19,7 @@ import (
 // for later callers, the two most recently used at most; a failed fold is
 // not kept.
 func TestFoldCache_OneFoldPerPoint(t *testing.T) {
-	c := newFoldCache()
+	c := newFoldCache[*projections.Lattice]()
 	ctx := context.Background()
 	key := foldKey{stream: "s", lattice: "default", point: 7}
 	var folds atomic.Int32
@@ -74,7 +75,7 @@ func TestFoldCache_OneFoldPerPoint(t *testing.T) {
 // A caller that goes away stops waiting at once; when it was the one
 // folding, a caller still waiting folds in its place.
 func TestFoldCache_CallerGoesAway(t *testing.T) {
-	c := newFoldCache()
+	c := newFoldCache[*projections.Lattice]()
 	key := foldKey{stream: "s", lattice: "default", point: 7}
 	leaderCtx, leave := context.WithCancel(context.Background())
 	started := make(chan struct{})
@@ -109,4 +110,39 @@ func TestFoldCache_CallerGoesAway(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the waiting caller did not fold in place of the one that went away")
 	}
+}
+
+// latest finds the kept point of the same stream and lattice closest below
+// a point, at or after a given one, without counting it as used.
+func TestFoldCache_Latest(t *testing.T) {
+	c := newFoldCache[string]()
+	ctx := context.Background()
+	put := func(k foldKey) {
+		_, err := c.get(ctx, k, func() (string, error) { return fmt.Sprint(k.point), nil })
+		require.NoError(t, err)
+	}
+	at := func(point uint64) foldKey { return foldKey{stream: "s", lattice: "default", point: point} }
+	put(at(5))
+	put(at(9))
+	for _, c2 := range []struct {
+		point, from uint64
+		want        string
+	}{{12, 0, "9"}, {9, 0, "5"}, {12, 6, "9"}, {9, 6, ""}, {5, 0, ""}, {12, 10, ""}, {6, 5, "5"}} {
+		point, v, ok := c.latest(at(c2.point), c2.from)
+		require.Equal(t, c2.want != "", ok, "below %d from %d", c2.point, c2.from)
+		require.Equal(t, c2.want, v, "below %d from %d", c2.point, c2.from)
+		if ok {
+			require.Equal(t, c2.want, fmt.Sprint(point))
+		}
+	}
+	for _, other := range []foldKey{{stream: "t", lattice: "default", point: 12}, {stream: "s", lattice: "other", point: 12}} {
+		_, _, ok := c.latest(other, 0)
+		require.False(t, ok, "%+v", other)
+	}
+	// Not counted as used: 5 is still the least recently used, and goes.
+	_, _, ok := c.latest(at(6), 0)
+	require.True(t, ok)
+	put(at(20))
+	_, ok = c.kept.get(at(5))
+	require.False(t, ok)
 }

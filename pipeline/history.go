@@ -19,6 +19,8 @@ import (
 // History answers what a lattice was at a point of the event stream: the
 // newest snapshot at or below the point plus the lattice's events after it,
 // so the cost is bounded by the snapshot interval, not by the history. A
+// lattice it keeps for an earlier point after that snapshot serves as a
+// nearer one (see foldCache). A
 // point that can no longer be rebuilt exactly is refused with a
 // *HistoryGoneError, never approximated. It reads the stream and the
 // snapshot store only, never the state bucket.
@@ -26,7 +28,7 @@ type History struct {
 	js jetstream.JetStream
 	// cache and folded are nil WithoutSnapshotCache.
 	cache  *snapshotCache
-	folded *foldCache
+	folded *foldCache[foldedLattice]
 
 	mu sync.Mutex
 	// obs reads the snapshots with direct gets, which need no consumer: a
@@ -46,7 +48,7 @@ const indexTTL = time.Second
 // NewHistory returns a History reading through js, configured by opts:
 // WithoutSnapshotCache.
 func NewHistory(js jetstream.JetStream, opts ...HistoryOption) *History {
-	h := &History{js: js, cache: newSnapshotCache(), folded: newFoldCache()}
+	h := &History{js: js, cache: newSnapshotCache(), folded: newFoldCache[foldedLattice]()}
 	for _, o := range opts {
 		o(h)
 	}
@@ -157,13 +159,29 @@ func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress
 		gone.Earliest, gone.EarliestTime, _ = v.earliest(snaps)
 		return nil, gone
 	}
-	fold := func() (*projections.Lattice, error) { return h.fold(ctx, lattice, snaps, i, p, progress) }
-	var l *projections.Lattice
-	if h.folded != nil && progress == nil {
-		l, err = h.folded.get(ctx, foldKey{stream: v.created, lattice: lattice, point: p}, fold)
-	} else {
-		l, err = fold()
+	key := foldKey{stream: v.created, lattice: lattice, point: p}
+	fold := func() (foldedLattice, error) {
+		// A lattice kept at a point between the snapshot and p is a
+		// snapshot of its own, closer to p: a reader stepping forward
+		// through the history folds only the events it stepped over.
+		start := uint64(0)
+		if i >= 0 {
+			start = snaps[i].seq
+		}
+		if h.folded != nil {
+			if k, kept, ok := h.folded.latest(key, start); ok {
+				return h.foldFrom(ctx, lattice, k, kept.docs, p, progress)
+			}
+		}
+		return h.fold(ctx, lattice, snaps, i, p, progress)
 	}
+	var f foldedLattice
+	if h.folded != nil && progress == nil {
+		f, err = h.folded.get(ctx, key, fold)
+	} else {
+		f, err = fold()
+	}
+	l := f.lattice
 	if errors.Is(err, jetstream.ErrObjectNotFound) && !fresh {
 		// The snapshot was pruned since the index was read: read the
 		// index again, once.
@@ -179,24 +197,40 @@ func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress
 	return l, err
 }
 
+// foldedLattice is a lattice as of a point with its live documents, which
+// are what a snapshot taken at that point would hold: a later point of the
+// same stream can be folded from them.
+type foldedLattice struct {
+	lattice *projections.Lattice
+	docs    []*document
+}
+
 // fold folds lattice up to p: from snaps[i] (none for i < 0) and the
 // lattice's events after it.
-func (h *History) fold(ctx context.Context, lattice string, snaps []snapInfo, i int, p uint64, progress func(applied, target uint64)) (*projections.Lattice, error) {
-	set := newDocSet()
-	from := uint64(1)
-	if i >= 0 {
-		obs, err := h.store(ctx)
-		if err != nil {
-			return nil, err
-		}
-		docs, err := readSnapshot(ctx, obs, snaps[i], h.cache)
-		if err != nil {
-			return nil, err
-		}
-		set.putLattice(lattice, snaps[i].seq, docs)
-		from = snaps[i].seq + 1
+func (h *History) fold(ctx context.Context, lattice string, snaps []snapInfo, i int, p uint64, progress func(applied, target uint64)) (foldedLattice, error) {
+	if i < 0 {
+		return h.foldFrom(ctx, lattice, 0, nil, p, progress)
 	}
-	if from <= p {
+	obs, err := h.store(ctx)
+	if err != nil {
+		return foldedLattice{}, err
+	}
+	docs, err := readSnapshot(ctx, obs, snaps[i], h.cache)
+	if err != nil {
+		return foldedLattice{}, err
+	}
+	return h.foldFrom(ctx, lattice, snaps[i].seq, docs, p, progress)
+}
+
+// foldFrom folds lattice up to p from docs, its live documents as of base
+// (a snapshot's, or a lattice folded before; none as of 0), and its events
+// after base. The documents are shared, never changed.
+func (h *History) foldFrom(ctx context.Context, lattice string, base uint64, docs []*document, p uint64, progress func(applied, target uint64)) (foldedLattice, error) {
+	set := newDocSet()
+	if base > 0 {
+		set.putLattice(lattice, base, docs)
+	}
+	if from := base + 1; from <= p {
 		err := readLattice(ctx, h.js, lattice, from, p, func(seq uint64, subject string, data []byte) {
 			set.add(seq, subject, data)
 			if progress != nil && seq%4096 == 0 {
@@ -204,13 +238,14 @@ func (h *History) fold(ctx context.Context, lattice string, snaps []snapInfo, i 
 			}
 		})
 		if err != nil {
-			return nil, err
+			return foldedLattice{}, err
 		}
 	}
 	if progress != nil {
 		progress(p, p)
 	}
-	return foldLattice(lattice, set.lattice(lattice)), nil
+	live := set.lattice(lattice)
+	return foldedLattice{lattice: foldLattice(lattice, live), docs: live}, nil
 }
 
 // view reads the stream's state and the lattice's snapshots of it.

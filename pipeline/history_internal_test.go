@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"latticestate/internal/eventtest"
 	"latticestate/internal/natstest"
+	"latticestate/internal/sim"
 	"latticestate/projections"
 	"latticestate/streams"
 )
@@ -37,22 +40,7 @@ func TestHistory_WithoutSnapshotCache(t *testing.T) {
 		want = append(want, string(out))
 	}
 
-	p, err := New(ctx, js, res, WithSnapshotEvery(10), WithLogger(slog.New(slog.DiscardHandler)))
-	require.NoError(t, err)
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx) }()
-	defer func() { cancel(); require.NoError(t, <-done) }()
-	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		idx, err := listSnapshots(ctx, res.Snapshots)
-		if err != nil {
-			return err
-		}
-		if n := len(idx["default"]); n < 3 {
-			return fmt.Errorf("%d snapshots", n)
-		}
-		return nil
-	})
+	require.GreaterOrEqual(t, len(projectWithSnapshots(t, js, res, "default", 10)), 3)
 
 	cached, uncached := NewHistory(js), NewHistory(js, WithoutSnapshotCache())
 	for _, seq := range []uint64{5, 10, 15, 20, 33, 40} {
@@ -79,4 +67,114 @@ func TestHistory_WithoutSnapshotCache(t *testing.T) {
 	require.NoError(t, err)
 	require.NotSame(t, a, b)
 	require.Nil(t, uncached.folded)
+}
+
+// projectWithSnapshots runs a projector with snapshots every `every`
+// sequences until it has applied the whole stream, and returns the
+// snapshots of lattice it took.
+func projectWithSnapshots(t *testing.T, js jetstream.JetStream, res *streams.Resources, lattice string, every uint64) []snapInfo {
+	t.Helper()
+	ctx := context.Background()
+	p, err := New(ctx, js, res, WithSnapshotEvery(every), WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		st, err := p.Status(ctx)
+		if err != nil || !st.CaughtUp() {
+			return fmt.Errorf("not caught up (%v)", err)
+		}
+		return nil
+	})
+	idx, err := listSnapshots(ctx, res.Snapshots)
+	require.NoError(t, err)
+	return idx[lattice]
+}
+
+// A History asked for points further and further on folds each from the
+// lattice it kept for a point before it, when no snapshot lies between
+// them, and answers exactly what a fold from the snapshot gives: over a
+// history with hosts joining and leaving, actors, providers, links and
+// health checks, at points a few events to a few snapshots apart.
+func TestHistory_FoldForward(t *testing.T) {
+	s := natstest.MustRunServer(t)
+	_, js := natstest.MustConnect(t, s)
+	ctx := context.Background()
+	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
+	require.NoError(t, err)
+	hist, err := sim.NewHistory(sim.Config{Hosts: 12, Seed: 5}, 0.4)
+	require.NoError(t, err)
+	const n, every = 400, 25
+	for range n {
+		m, err := hist.Next()
+		require.NoError(t, err)
+		_, err = js.PublishMsg(ctx, m)
+		require.NoError(t, err)
+	}
+	snaps := projectWithSnapshots(t, js, res, sim.DefaultLattice, every)
+	require.GreaterOrEqual(t, len(snaps), n/every-1)
+
+	forward, cold := NewHistory(js), NewHistory(js, WithoutSnapshotCache())
+	for _, walk := range []struct{ from, to, step uint64 }{{100, 160, 1}, {1, n, 7}, {3, n, every + 1}} {
+		for seq := walk.from; seq <= walk.to; seq += walk.step {
+			a, err := forward.Lattice(ctx, sim.DefaultLattice, AsOf{Seq: seq})
+			require.NoError(t, err)
+			b, err := cold.Lattice(ctx, sim.DefaultLattice, AsOf{Seq: seq})
+			require.NoError(t, err)
+			got, err := projections.MarshalIndent(a)
+			require.NoError(t, err)
+			want, err := projections.MarshalIndent(b)
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(got), "as of %d, by %d", seq, walk.step)
+		}
+	}
+}
+
+// Folded forward, the hosts that no event between two points changed are
+// the very hosts of the point before; folded from the snapshot, those that
+// changed after the snapshot would be folded again.
+func TestHistory_FoldForwardShares(t *testing.T) {
+	s := natstest.MustRunServer(t)
+	_, js := natstest.MustConnect(t, s)
+	ctx := context.Background()
+	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
+	require.NoError(t, err)
+	// Five hosts heartbeating in turn: the event at seq is host (seq-1)%5's.
+	const n, hosts = 60, 5
+	for i := range n {
+		raw := eventtest.HostHeartbeat(eventtest.HostID(i%hosts),
+			eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{"n": fmt.Sprint(i)}}})
+		_, err := js.Publish(ctx, streams.HostEventSubject("default"), raw)
+		require.NoError(t, err)
+	}
+	snaps := projectWithSnapshots(t, js, res, "default", 10)
+	// A snapshot at S with no other in (S, S+5]: hosts S%5, (S+1)%5 and
+	// (S+2)%5 change up to S+3, the other two up to S+5.
+	var at uint64
+	for _, sn := range snaps {
+		if sn.seq+5 <= n && !slices.ContainsFunc(snaps, func(o snapInfo) bool { return o.seq > sn.seq && o.seq <= sn.seq+5 }) {
+			at = sn.seq
+			break
+		}
+	}
+	require.NotZero(t, at, "no snapshot with five events after it before the next: %v", snaps)
+
+	h := NewHistory(js)
+	before, err := h.Lattice(ctx, "default", AsOf{Seq: at + 3})
+	require.NoError(t, err)
+	after, err := h.Lattice(ctx, "default", AsOf{Seq: at + 5})
+	require.NoError(t, err)
+	require.Len(t, after.Hosts, hosts)
+	var shared []string
+	for id, host := range before.Hosts {
+		if after.Hosts[id] == host {
+			shared = append(shared, id)
+		}
+	}
+	slices.Sort(shared)
+	want := []string{eventtest.HostID(int(at % hosts)), eventtest.HostID(int((at + 1) % hosts)), eventtest.HostID(int((at + 2) % hosts))}
+	slices.Sort(want)
+	require.Equal(t, want, shared)
 }
