@@ -71,8 +71,10 @@ stream:
   asof    the projector with snapshots every --snapshot-every over the whole
           stream, then the HTTP host list live and ?as_of= near the start,
           in the middle and near the end of it (each request a point of its
-          own, folded anew; then one point asked again, which the API keeps
-          folded), and the snapshots' bytes as a share of the stream's
+          own, folded anew from the snapshot; then one point asked again,
+          which the API keeps folded; then the points after it one by one,
+          each folded forward from the one before), and the snapshots'
+          bytes as a share of the stream's
 
 and prints them with their ratios to raw and naive, and the targets with
 PASS or MISS: replay >= 45% of raw and >= 30x naive; live p99 < 25 ms at

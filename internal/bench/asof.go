@@ -38,14 +38,17 @@ type AsOf struct {
 }
 
 // AsOfPoint is one timed point: Ms is the median of requests for Seq and
-// the sequences just after it, each folded anew; AgainMs the median of
-// asking for the last of them again, answered with the lattice folded for
-// it.
+// the sequences just after it, asked from the last down to Seq so that each
+// is folded from the snapshot; AgainMs the median of asking for Seq again,
+// answered with the lattice folded for it; ForwardMs the median of asking
+// for the sequences after those, one after the other, each folded from the
+// lattice kept for the one before (a reader stepping forward).
 type AsOfPoint struct {
-	Seq     uint64  `json:"seq"`
-	Ms      float64 `json:"ms"`
-	Ratio   float64 `json:"ratio_to_live"`
-	AgainMs float64 `json:"again_ms"`
+	Seq       uint64  `json:"seq"`
+	Ms        float64 `json:"ms"`
+	Ratio     float64 `json:"ratio_to_live"`
+	AgainMs   float64 `json:"again_ms"`
+	ForwardMs float64 `json:"forward_ms"`
 }
 
 // SnapshotsCost is what the snapshots cost next to the stream.
@@ -140,13 +143,17 @@ func timeAsOf(ctx context.Context, js jetstream.JetStream, lattice string, last 
 		return nil, err
 	}
 	a.LiveListMs, a.Hosts = live, hosts
-	for _, seq := range []uint64{min(last, 1237), last / 2, last - min(last-1, 7)} {
-		// The API keeps the lattices it folded last: each timed request
-		// asks for another point (seq, seq+1, ...), so that every one is
-		// folded from the snapshot as the first request for a point is.
-		var urls []string
-		for i := range uint64(max(requests, 1)) {
-			urls = append(urls, path+"?as_of="+strconv.FormatUint(min(seq+i, last), 10))
+	n := uint64(max(requests, 1))
+	for _, seq := range []uint64{min(last, 1237), last / 2, last - min(last-1, 2*n)} {
+		// The API keeps the lattices it folded last, and folds a point
+		// from one kept before it: each timed request asks for another
+		// point, from seq+n-1 down to seq, so that every one is folded
+		// from the snapshot as the first request for a point is.
+		point := func(i uint64) string { return path + "?as_of=" + strconv.FormatUint(min(seq+i, last), 10) }
+		var urls, forward []string
+		for i := range n {
+			urls = append(urls, point(n-1-i))
+			forward = append(forward, point(n+i))
 		}
 		ms, _, err := medianGet(ctx, urls)
 		if err != nil {
@@ -156,7 +163,11 @@ func timeAsOf(ctx context.Context, js jetstream.JetStream, lattice string, last 
 		if err != nil {
 			return nil, err
 		}
-		pt := AsOfPoint{Seq: seq, Ms: ms, AgainMs: again}
+		ahead, _, err := medianGet(ctx, forward)
+		if err != nil {
+			return nil, err
+		}
+		pt := AsOfPoint{Seq: seq, Ms: ms, AgainMs: again, ForwardMs: ahead}
 		if live > 0 {
 			pt.Ratio = ms / live
 		}

@@ -359,7 +359,7 @@ func extra(s Stage) string {
 	if a := s.AsOf; a != nil {
 		pts := make([]string, len(a.Points))
 		for i, p := range a.Points {
-			pts[i] = fmt.Sprintf("seq %d %.1f ms (×%.2f, again %.1f ms)", p.Seq, p.Ms, p.Ratio, p.AgainMs)
+			pts[i] = fmt.Sprintf("seq %d %.1f ms (×%.2f, again %.1f ms, forward %.1f ms)", p.Seq, p.Ms, p.Ratio, p.AgainMs, p.ForwardMs)
 		}
 		parts = append(parts, fmt.Sprintf("%d hosts: live list %.1f ms; as_of %s; snapshots every %d: %.1f MiB, %.1f%% of the stream's %.1f MiB",
 			a.Hosts, a.LiveListMs, strings.Join(pts, ", "), a.Snapshots.Every, float64(a.Snapshots.Bytes)/(1<<20),
