@@ -20,10 +20,9 @@ import (
 // newest snapshot at or below the point plus the lattice's events after it,
 // so the cost is bounded by the snapshot interval, not by the history. A
 // lattice it keeps for an earlier point after that snapshot serves as a
-// nearer one (see foldCache). A
-// point that can no longer be rebuilt exactly is refused with a
-// *HistoryGoneError, never approximated. It reads the stream and the
-// snapshot store only, never the state bucket.
+// nearer one (see foldCache). A point that can no longer be rebuilt exactly
+// is refused with a *HistoryGoneError, never approximated. It reads the
+// stream and the snapshot store only, never the state bucket.
 type History struct {
 	js jetstream.JetStream
 	// cache and folded are nil WithoutSnapshotCache.

@@ -70,8 +70,9 @@ func TestHistory_WithoutSnapshotCache(t *testing.T) {
 }
 
 // projectWithSnapshots runs a projector with snapshots every `every`
-// sequences until it has applied the whole stream, and returns the
-// snapshots of lattice it took.
+// sequences until it has applied the whole stream, stops it, and returns
+// the snapshots of lattice it took. Snapshots are stored in the
+// background; a stopped projector has stored every one it took.
 func projectWithSnapshots(t *testing.T, js jetstream.JetStream, res *streams.Resources, lattice string, every uint64) []snapInfo {
 	t.Helper()
 	ctx := context.Background()
@@ -80,7 +81,15 @@ func projectWithSnapshots(t *testing.T, js jetstream.JetStream, res *streams.Res
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(runCtx) }()
-	defer func() { cancel(); require.NoError(t, <-done) }()
+	var stopped bool
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			require.NoError(t, <-done)
+		}
+	}
+	defer stop()
 	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		st, err := p.Status(ctx)
 		if err != nil || !st.CaughtUp() {
@@ -88,6 +97,7 @@ func projectWithSnapshots(t *testing.T, js jetstream.JetStream, res *streams.Res
 		}
 		return nil
 	})
+	stop()
 	idx, err := listSnapshots(ctx, res.Snapshots)
 	require.NoError(t, err)
 	return idx[lattice]
