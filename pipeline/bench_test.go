@@ -105,8 +105,8 @@ func BenchmarkLive(b *testing.B) {
 	js, res, hist, _ := filledStream(b, hosts, 2*hosts, 0.1, false)
 	warmup, err := bench.Generate(hist, 1)
 	require.NoError(b, err)
-	_, pub := natstest.MustConnectURL(b, js.Conn().ConnectedUrl())
-	live, err := bench.StartLive(ctx, pub, js, res, warmup.Msg(0))
+	pub, _ := natstest.MustConnectURL(b, js.Conn().ConnectedUrl())
+	live, err := bench.StartLive(ctx, pub, js, res, warmup)
 	require.NoError(b, err)
 	defer func() { require.NoError(b, live.Stop()) }()
 	for _, rate := range rates {
@@ -121,6 +121,41 @@ func BenchmarkLive(b *testing.B) {
 				b.ReportMetric(st.Live.P99Ms, "p99-ms")
 				b.ReportMetric(st.Live.MaxMs, "max-ms")
 				b.ReportMetric(st.EventsPerSec, "applied/s")
+				b.ReportMetric(cpuPerEvent(st), "cpu-µs/event")
+			}
+		})
+	}
+}
+
+// BenchmarkLiveFloor is BenchmarkLive without latticestate (bench.Floor):
+// the same stream, publisher and rates, and a consumer that writes each
+// event as it is to its host's key with a compare-and-set and acks it
+// once written, decoding and folding nothing. What JetStream alone gives
+// on the machine, against which BenchmarkLive's latency and CPU per event
+// are read.
+func BenchmarkLiveFloor(b *testing.B) {
+	hosts, duration := *liveHosts, *liveDuration
+	rates, err := parseRates(*liveRates)
+	require.NoError(b, err)
+	if testing.Short() {
+		hosts, duration, rates = 200, 500*time.Millisecond, []float64{500}
+	}
+	ctx := context.Background()
+	js, res, hist, _ := filledStream(b, hosts, 2*hosts, 0.1, false)
+	pub, _ := natstest.MustConnectURL(b, js.Conn().ConnectedUrl())
+	for _, rate := range rates {
+		b.Run(fmt.Sprintf("rate=%.0f", rate), func(b *testing.B) {
+			for b.Loop() {
+				msgs, err := bench.Generate(hist, int(rate*duration.Seconds()))
+				require.NoError(b, err)
+				st, err := bench.Floor(ctx, pub, js, res, msgs, rate, 10*time.Second, nil)
+				require.NoError(b, err)
+				require.Zero(b, st.Live.Unapplied, "events published but never written")
+				b.ReportMetric(st.Live.P50Ms, "p50-ms")
+				b.ReportMetric(st.Live.P99Ms, "p99-ms")
+				b.ReportMetric(st.Live.MaxMs, "max-ms")
+				b.ReportMetric(st.EventsPerSec, "applied/s")
+				b.ReportMetric(cpuPerEvent(st), "cpu-µs/event")
 			}
 		})
 	}

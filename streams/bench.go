@@ -12,6 +12,10 @@ const (
 	// BenchReplayBucket is the empty bucket the benchmark's replay and live
 	// stages write into.
 	BenchReplayBucket = "BENCH_REPLAY"
+	// BenchFloorBucket and BenchFloorConsumer are the bucket and consumer
+	// of the live stage's messages written without a projector.
+	BenchFloorBucket   = "BENCH_FLOOR"
+	BenchFloorConsumer = "bench-floor"
 )
 
 // BenchNaiveConsumerConfig acks every event on its own, as a projector

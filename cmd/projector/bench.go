@@ -62,9 +62,14 @@ stream:
   naive   decode, get, merge, put and ack one event at a time (--naive-events)
   replay  latticestate's projector into an empty bucket: events/s, KV writes/s
   live    the projector at the head of the stream while a publisher, on a
-          connection of its own as hosts have, offers each of --live-rates
-          for --live-duration: applied events/s and the latency from
-          publish to KV write (p50, p99, max)
+          connection of its own as hosts have and publishing as they do
+          (plain NATS messages, no PubAck), offers each of --live-rates
+          for --live-duration: applied events/s, the latency from publish
+          to KV write (p50, p99, max) and the process's CPU time
+  floor   the same at each of --live-rates up to 10,000/s without the
+          projector: a consumer writes each event as it is to its host's
+          key with a compare-and-set and acks it once written, decoding
+          nothing: what JetStream alone gives on this machine
   memory  peak RSS of a child ` + "`projector replay --to-seq`" + ` over --memory-events
           events, and over the first quarter of them: memory should not grow
           with the length of the history

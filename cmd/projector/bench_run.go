@@ -212,16 +212,12 @@ func (b *benchRun) live(ctx context.Context, opts []pipeline.Option) error {
 	}
 	// The events are published on a connection of their own, as hosts
 	// publish on theirs.
-	pubNC, err := nats.Connect(b.natsURL, nats.Name("latticestate-bench-publisher"))
+	pub, err := nats.Connect(b.natsURL, nats.Name("latticestate-bench-publisher"))
 	if err != nil {
 		return errors.Join(fmt.Errorf("connect the live stage's publisher: %w", err), stopProfile())
 	}
-	defer pubNC.Close()
-	pub, err := streams.NewJetStream(pubNC)
-	if err != nil {
-		return errors.Join(err, stopProfile())
-	}
-	l, err := bench.StartLive(ctx, pub, b.js, b.res, warmup.Msg(0), opts...)
+	defer pub.Close()
+	l, err := bench.StartLive(ctx, pub, b.js, b.res, warmup, opts...)
 	if err == nil {
 		for _, rate := range b.cfg.liveRates {
 			// Each rate's events are generated just before it is offered:
@@ -238,7 +234,30 @@ func (b *benchRun) live(ctx context.Context, opts []pipeline.Option) error {
 		}
 		err = errors.Join(err, l.Stop())
 	}
+	if err == nil {
+		err = b.floor(ctx, pub)
+	}
 	return errors.Join(err, stopProfile())
+}
+
+// floor runs the floor stage, with the projector stopped, at each live
+// rate up to the higher target's.
+func (b *benchRun) floor(ctx context.Context, pub *nats.Conn) error {
+	for _, rate := range b.cfg.liveRates {
+		if rate > bench.TargetLiveHighRate {
+			continue
+		}
+		msgs, err := bench.Generate(b.hist, int(rate*b.cfg.liveDuration.Seconds()))
+		if err != nil {
+			return err
+		}
+		b.logf("floor: offering %.0f events/s for %v without the projector", rate, b.cfg.liveDuration)
+		settle := max(10*time.Second, b.cfg.liveDuration)
+		if err := b.stage(bench.Floor(ctx, pub, b.js, b.res, msgs, rate, settle, b.progress("floor", msgs.Len()))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // memory tops the stream up to --memory-events and runs `projector

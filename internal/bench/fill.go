@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"slices"
 	"strings"
@@ -39,7 +40,18 @@ type Events struct {
 	data     [][]byte
 	// headers are each message's headers as key, NUL, value, NUL, ...
 	headers []string
+	// ids are the hashes (idHash) of the events' CloudEvent ids, by which
+	// the live stage knows an event when the projector writes it.
+	ids []uint64
 }
+
+// idSeed seeds idHash for the life of the process.
+var idSeed = maphash.MakeSeed()
+
+// idHash is the hash of a CloudEvent id by which the live stage matches
+// a written event to its publish: 64 bits, so that two of a stage's
+// events share one with a chance of about 10^-9.
+func idHash(id string) uint64 { return maphash.String(idSeed, id) }
 
 // Len is the number of events.
 func (e *Events) Len() int { return len(e.subjects) }
@@ -57,7 +69,7 @@ func (e *Events) Msg(i int) *nats.Msg {
 	return m
 }
 
-func (e *Events) add(m *nats.Msg) {
+func (e *Events) add(m *nats.Msg, id string) {
 	var h strings.Builder
 	for _, k := range slices.Sorted(maps.Keys(m.Header)) {
 		for _, v := range m.Header[k] {
@@ -67,17 +79,18 @@ func (e *Events) add(m *nats.Msg) {
 	e.subjects = append(e.subjects, m.Subject)
 	e.data = append(e.data, m.Data)
 	e.headers = append(e.headers, h.String())
+	e.ids = append(e.ids, idHash(id))
 }
 
 // Generate returns the next n events of hist.
 func Generate(hist *sim.History, n int) (*Events, error) {
-	e := &Events{subjects: make([]string, 0, n), data: make([][]byte, 0, n), headers: make([]string, 0, n)}
+	e := &Events{subjects: make([]string, 0, n), data: make([][]byte, 0, n), headers: make([]string, 0, n), ids: make([]uint64, 0, n)}
 	for range n {
-		m, err := hist.Next()
+		m, id, err := hist.NextEvent()
 		if err != nil {
 			return nil, err
 		}
-		e.add(m)
+		e.add(m, id)
 	}
 	return e, nil
 }

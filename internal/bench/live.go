@@ -25,7 +25,7 @@ import (
 type LiveRun struct {
 	// pub publishes the events: hosts publish on connections of their
 	// own, never on the projector's.
-	pub    jetstream.JetStream
+	pub    *nats.Conn
 	events jetstream.Stream
 	p      *pipeline.Projector
 	cancel context.CancelFunc
@@ -34,13 +34,17 @@ type LiveRun struct {
 }
 
 // StartLive starts the projector, with opts, on js, its durable consumer
-// and BenchReplayBucket (created when missing), publishes warmup with pub
-// and returns once the projector has written it: it is then consuming at
-// the head of the stream, its document cache filled. Stop ends it. pub,
-// which publishes the events Offer offers, is a connection of its own, as
-// hosts publish on theirs: on the projector's, its publishes and PubAcks
-// would queue with the projector's deliveries and writes.
-func StartLive(ctx context.Context, pub, js jetstream.JetStream, res *streams.Resources, warmup *nats.Msg, opts ...pipeline.Option) (*LiveRun, error) {
+// and BenchReplayBucket (created when missing), publishes warmup's one
+// event with pub and returns once the projector has written it: it is
+// then consuming at the head of the stream, its document cache filled.
+// Stop ends it. pub, which publishes the events Offer offers, is a
+// connection of its own, as hosts publish on theirs, and it publishes as
+// they do: plain NATS messages that the event stream captures, with no
+// PubAck to wait for.
+func StartLive(ctx context.Context, pub *nats.Conn, js jetstream.JetStream, res *streams.Resources, warmup *Events, opts ...pipeline.Option) (*LiveRun, error) {
+	if warmup.Len() != 1 {
+		return nil, fmt.Errorf("live stage warms up with one event, got %d", warmup.Len())
+	}
 	target := *res
 	var err error
 	if target.State, target.StateStream, err = streams.EnsureState(ctx, js, streams.BenchReplayBucket, streams.DefaultOptions()); err != nil {
@@ -49,7 +53,7 @@ func StartLive(ctx context.Context, pub, js jetstream.JetStream, res *streams.Re
 	l := &LiveRun{pub: pub, events: res.Events, done: make(chan error, 1)}
 	observe := func(ev *projections.Event, _ time.Time) {
 		if r := l.rec.Load(); r != nil {
-			r.applied(ev.Seq, time.Now().UnixNano())
+			r.applied(ev.ID, time.Now().UnixNano())
 		}
 	}
 	opts = append([]pipeline.Option{pipeline.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
@@ -69,20 +73,24 @@ func StartLive(ctx context.Context, pub, js jetstream.JetStream, res *streams.Re
 // event (it first catches up with the stream).
 const warmUpTimeout = 5 * time.Minute
 
-// warmUp publishes m and waits until the projector has written it.
-func (l *LiveRun) warmUp(ctx context.Context, m *nats.Msg) error {
-	ack, err := l.pub.PublishMsg(ctx, m)
-	if err != nil {
-		return fmt.Errorf("publish warm-up event: %w", err)
-	}
-	rec := newRecorder(ack.Sequence, 1)
-	rec.published(ack.Sequence, 1)
+// warmUp publishes the event of warmup and waits until the projector has
+// written it.
+func (l *LiveRun) warmUp(ctx context.Context, warmup *Events) error {
+	rec := newRecorder(warmup)
 	l.rec.Store(rec)
 	defer l.rec.Store(nil)
+	m := warmup.Msg(0)
+	rec.sent[0] = time.Now().UnixNano()
+	if err := l.pub.PublishMsg(m); err != nil {
+		return fmt.Errorf("publish warm-up event to %s: %w", m.Subject, err)
+	}
+	if err := flush(ctx, l.pub); err != nil {
+		return fmt.Errorf("publish warm-up event: %w", err)
+	}
 	deadline := time.Now().Add(warmUpTimeout)
 	for rec.count.Load() == 0 {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the projector did not write the warm-up event (seq %d) within %v", ack.Sequence, warmUpTimeout)
+			return fmt.Errorf("the projector did not write the warm-up event within %v", warmUpTimeout)
 		}
 		select {
 		case <-ctx.Done():
@@ -100,11 +108,12 @@ func (l *LiveRun) Stop() error {
 }
 
 // Offer publishes msgs at perSec events per second (on a schedule: one
-// every 1/perSec), then waits up to
-// settle for the projector to write them, and measures the latency of
-// each from the publish call to the write of its document (the pipeline's
-// observer), matched by the stream sequence of its PubAck. The projector
-// first catches up with whatever the stream holds.
+// every 1/perSec), then waits up to settle for the projector to write
+// them, and measures the latency of each from the publish call to the
+// write of its document (the pipeline's observer), matched by its
+// CloudEvent id, and the CPU time the process (publisher, projector and
+// an embedded server) took meanwhile. The projector first catches up
+// with whatever the stream holds.
 func (l *LiveRun) Offer(ctx context.Context, msgs *Events, perSec float64, settle time.Duration, progress Progress) (Stage, error) {
 	n := msgs.Len()
 	st := Stage{Name: "live", Events: uint64(n), Live: &Live{OfferedPerSec: perSec}}
@@ -114,17 +123,13 @@ func (l *LiveRun) Offer(ctx context.Context, msgs *Events, perSec float64, settl
 	if err := waitCaughtUp(ctx, l.p, 0, nil); err != nil {
 		return st, err
 	}
-	info, err := l.events.Info(ctx)
-	if err != nil {
-		return st, fmt.Errorf("stream info: %w", err)
-	}
-	rec := newRecorder(info.State.LastSeq+1, n)
+	rec := newRecorder(msgs)
 	l.rec.Store(rec)
 	defer l.rec.Store(nil)
 
-	gcBefore := readGC()
+	gcBefore, cpuBefore := readGC(), processCPU()
 	start := time.Now()
-	perSecDone, err := l.publishOnSchedule(ctx, rec, msgs, perSec, progress)
+	perSecDone, err := publishOnSchedule(ctx, l.pub, rec, msgs, perSec, progress)
 	st.Live.PublishedPerSec = perSecDone
 	if err != nil {
 		return st, err
@@ -141,97 +146,96 @@ func (l *LiveRun) Offer(ctx context.Context, msgs *Events, perSec float64, settl
 	gc := readGC()
 	st.Live.GCCycles, st.Live.GCCPUSeconds = gc.cycles-gcBefore.cycles, gc.cpuSeconds-gcBefore.cpuSeconds
 	rec.summarize(&st, start)
+	if st.Seconds > 0 {
+		st.CPUPercent = 100 * (processCPU() - cpuBefore).Seconds() / st.Seconds
+	}
 	return st, nil
 }
 
 // publishOnSchedule publishes msgs at perSec events per second, records
-// each PubAck's sequence with its publish time in rec, and returns the
-// rate achieved.
-func (l *LiveRun) publishOnSchedule(ctx context.Context, rec *recorder, msgs *Events, perSec float64, progress Progress) (float64, error) {
+// when each was published in rec, and returns the rate achieved. It
+// publishes as hosts do, without waiting for the stream's PubAcks: a
+// JetStream publish would add a PubAck per event to the server's and the
+// publisher's work, which hosts never ask for. An event the server does
+// not store is never written, and counts as unapplied.
+func publishOnSchedule(ctx context.Context, pub *nats.Conn, rec *recorder, msgs *Events, perSec float64, progress Progress) (float64, error) {
 	// Event i is due at start + i/perSec. A publisher that fell behind
 	// (descheduled on a busy machine) catches up at once rather than
-	// offering less than perSec. The PubAcks are collected meanwhile, at
-	// most publishWindow of them awaited at once: a server slow to
-	// acknowledge holds the publisher back rather than failing it.
+	// offering less than perSec.
 	interval := time.Duration(float64(time.Second) / perSec)
-	type sentMsg struct {
-		fut jetstream.PubAckFuture
-		at  int64
-	}
-	inFlight := make(chan sentMsg, publishWindow)
-	acked := make(chan error, 1)
-	go func() {
-		var err error
-		for s := range inFlight {
-			if err != nil {
-				continue
-			}
-			select {
-			case ack := <-s.fut.Ok():
-				rec.published(ack.Sequence, s.at)
-			case perr := <-s.fut.Err():
-				err = fmt.Errorf("publish to %s: %w", s.fut.Msg().Subject, perr)
-			case <-ctx.Done():
-				err = ctx.Err()
-			}
-		}
-		acked <- err
-	}()
 	start := time.Now()
-	pubErr := func() error {
-		defer close(inFlight)
-		for i := range msgs.Len() {
-			if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(wait):
-				}
-			}
-			m := msgs.Msg(i)
-			at := time.Now().UnixNano()
-			fut, err := l.pub.PublishMsgAsync(m)
-			if err != nil {
-				return fmt.Errorf("publish to %s: %w", m.Subject, err)
-			}
-			inFlight <- sentMsg{fut, at}
-			if (i+1)%progressEvery == 0 {
-				progress.report(uint64(i+1), uint64(msgs.Len()))
+	for i := range msgs.Len() {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(wait):
 			}
 		}
-		return nil
-	}()
-	return float64(msgs.Len()) / since(start), errors.Join(pubErr, <-acked)
+		m := msgs.Msg(i)
+		rec.sent[i] = time.Now().UnixNano()
+		if err := pub.PublishMsg(m); err != nil {
+			return 0, fmt.Errorf("publish to %s: %w", m.Subject, err)
+		}
+		if (i+1)%progressEvery == 0 {
+			progress.report(uint64(i+1), uint64(msgs.Len()))
+		}
+	}
+	// The rate is the publish calls'; the flush only confirms that the
+	// server has every message (a round trip behind the last).
+	perSecDone := float64(msgs.Len()) / since(start)
+	if err := flush(ctx, pub); err != nil {
+		return perSecDone, fmt.Errorf("flush the publisher: %w", err)
+	}
+	return perSecDone, nil
 }
 
-// recorder holds the publish and write times of the events with stream
-// sequences base to base+len-1, in Unix nanoseconds (0: not yet).
+// flushTimeout bounds the wait for the server to confirm that it has
+// received what the publisher sent.
+const flushTimeout = time.Minute
+
+// flush waits until the server has received every message pub published.
+func flush(ctx context.Context, pub *nats.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	return pub.FlushWithContext(ctx)
+}
+
+// recorder holds the publish and write times of events, in Unix
+// nanoseconds (0: not yet), by their index in the Events offered.
 type recorder struct {
-	base    uint64
+	// index maps the hash of an event's id to its index.
+	index   map[uint64]int32
 	sent    []int64
 	written []atomic.Int64
 	count   atomic.Int64
 }
 
-func newRecorder(base uint64, n int) *recorder {
-	return &recorder{base: base, sent: make([]int64, n), written: make([]atomic.Int64, n)}
+func newRecorder(msgs *Events) *recorder {
+	n := msgs.Len()
+	r := &recorder{index: make(map[uint64]int32, n), sent: make([]int64, n), written: make([]atomic.Int64, n)}
+	for i, h := range msgs.ids {
+		r.index[h] = int32(i)
+	}
+	return r
 }
 
-// applied records the first write of the event at seq; called by the
-// projector.
-func (r *recorder) applied(seq uint64, at int64) {
-	if seq < r.base || seq-r.base >= uint64(len(r.written)) {
+// applied records the first write of the event with id; called by the
+// projector for every event it writes, offered or not.
+func (r *recorder) applied(id string, at int64) {
+	if i, ok := r.index[idHash(id)]; ok {
+		r.appliedIndex(int(i), at)
+	}
+}
+
+// appliedIndex records the first write of the event at index i; one past
+// the events offered is ignored.
+func (r *recorder) appliedIndex(i int, at int64) {
+	if i < 0 || i >= len(r.written) {
 		return
 	}
-	if r.written[seq-r.base].CompareAndSwap(0, at) {
+	if r.written[i].CompareAndSwap(0, at) {
 		r.count.Add(1)
-	}
-}
-
-// published records when the event that got seq was published.
-func (r *recorder) published(seq uint64, at int64) {
-	if seq >= r.base && seq-r.base < uint64(len(r.sent)) {
-		r.sent[seq-r.base] = at
 	}
 }
 

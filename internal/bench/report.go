@@ -322,7 +322,7 @@ func (r *Report) writeLiveBreak(w io.Writer) {
 
 func stageLabel(s Stage) string {
 	if s.Live != nil {
-		return fmt.Sprintf("live %.0f/s", s.Live.OfferedPerSec)
+		return fmt.Sprintf("%s %.0f/s", s.Name, s.Live.OfferedPerSec)
 	}
 	return s.Name
 }

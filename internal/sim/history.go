@@ -64,6 +64,13 @@ func NewHistory(cfg Config, churn float64) (*History, error) {
 // Nats-Msg-Id (unless omitted) and the traceparent header its host would
 // publish it with, stamped with the current time.
 func (hs *History) Next() (*nats.Msg, error) {
+	m, _, err := hs.NextEvent()
+	return m, err
+}
+
+// NextEvent is Next, with the CloudEvent id of the event, which the
+// message carries in its Nats-Msg-Id header unless omitted.
+func (hs *History) NextEvent() (*nats.Msg, string, error) {
 	l := hs.l
 	for len(hs.queue) == 0 {
 		n := 0
@@ -75,17 +82,18 @@ func (hs *History) Next() (*nats.Msg, error) {
 			n, err = l.nextHeartbeat()
 		}
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if n == 0 && len(hs.queue) == 0 {
-			return nil, errors.New("simulated history: no host is up")
+			return nil, "", errors.New("simulated history: no host is up")
 		}
 	}
 	m := hs.queue[0]
 	hs.queue[0] = nil
 	hs.queue = hs.queue[1:]
+	id := m.Header.Get(nats.MsgIdHdr)
 	if hs.noMsgIDs {
 		m.Header.Del(nats.MsgIdHdr)
 	}
-	return m, nil
+	return m, id, nil
 }
