@@ -57,7 +57,7 @@ func Floor(ctx context.Context, pub *nats.Conn, js jetstream.JetStream, res *str
 	defer func() { _ = deleteConsumer(context.WithoutCancel(ctx), res.Events, streams.BenchFloorConsumer) }()
 
 	rec := newRecorder(msgs)
-	w := &floorWriter{js: js, rec: rec, base: base, revs: map[string]uint64{}, in: make(chan jetstream.Msg, 4096)}
+	w := &floorWriter{js: js, rec: rec, base: base, keys: floorKeys(msgs), revs: map[string]uint64{}, in: make(chan jetstream.Msg, 4096)}
 	runCtx, cancel := context.WithCancel(ctx)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
@@ -115,6 +115,9 @@ type floorWriter struct {
 	js   jetstream.JetStream
 	rec  *recorder
 	base uint64
+	// keys are the keys of the events offered, by index: the event at
+	// stream sequence base+i is the one at i.
+	keys []string
 	// revs is the revision of each key, which its next write expects.
 	revs map[string]uint64
 	in   chan jetstream.Msg
@@ -150,7 +153,7 @@ func (w *floorWriter) run(ctx context.Context) error {
 		keys, futs = keys[:0], futs[:0]
 		clear(last)
 		for _, m := range batch {
-			key := floorKey(m.Subject(), m.Data())
+			key := w.key(m)
 			if _, ok := last[key]; !ok {
 				keys = append(keys, key)
 			}
@@ -178,14 +181,49 @@ func (w *floorWriter) run(ctx context.Context) error {
 		}
 		at := time.Now().UnixNano()
 		for _, m := range batch {
-			if md, err := m.Metadata(); err == nil && md.Sequence.Stream >= w.base {
-				w.rec.appliedIndex(int(md.Sequence.Stream-w.base), at)
+			if i, ok := w.index(m); ok {
+				w.rec.appliedIndex(i, at)
 			}
 		}
 		if err := batch[len(batch)-1].Ack(); err != nil {
 			return fmt.Errorf("ack: %w", err)
 		}
 	}
+}
+
+// index is the index of the offered event m is; false for one that is
+// not offered.
+func (w *floorWriter) index(m jetstream.Msg) (int, bool) {
+	md, err := m.Metadata()
+	if err != nil || md.Sequence.Stream < w.base || md.Sequence.Stream-w.base >= uint64(len(w.keys)) {
+		return 0, false
+	}
+	return int(md.Sequence.Stream - w.base), true
+}
+
+// key is the key m is written to: its host's, read before the clock
+// started, so that the stage decodes nothing.
+func (w *floorWriter) key(m jetstream.Msg) string {
+	if i, ok := w.index(m); ok {
+		return w.keys[i]
+	}
+	return floorKey(m.Subject(), m.Data())
+}
+
+// floorKeys are the keys of msgs, shared between the events of a host.
+func floorKeys(msgs *Events) []string {
+	keys := make([]string, msgs.Len())
+	seen := map[string]string{}
+	for i := range keys {
+		k := floorKey(msgs.subjects[i], msgs.data[i])
+		if s, ok := seen[k]; ok {
+			k = s
+		} else {
+			seen[k] = k
+		}
+		keys[i] = k
+	}
+	return keys
 }
 
 // floorKey is the key of the host an event is about, as the projector

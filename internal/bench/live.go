@@ -26,7 +26,6 @@ type LiveRun struct {
 	// pub publishes the events: hosts publish on connections of their
 	// own, never on the projector's.
 	pub    *nats.Conn
-	events jetstream.Stream
 	p      *pipeline.Projector
 	cancel context.CancelFunc
 	done   chan error
@@ -50,7 +49,7 @@ func StartLive(ctx context.Context, pub *nats.Conn, js jetstream.JetStream, res 
 	if target.State, target.StateStream, err = streams.EnsureState(ctx, js, streams.BenchReplayBucket, streams.DefaultOptions()); err != nil {
 		return nil, err
 	}
-	l := &LiveRun{pub: pub, events: res.Events, done: make(chan error, 1)}
+	l := &LiveRun{pub: pub, done: make(chan error, 1)}
 	observe := func(ev *projections.Event, _ time.Time) {
 		if r := l.rec.Load(); r != nil {
 			r.applied(ev.ID, time.Now().UnixNano())
