@@ -95,12 +95,7 @@ var (
 // two events per host, which the projector catches up with before the
 // clock starts.
 func BenchmarkLive(b *testing.B) {
-	hosts, duration := *liveHosts, *liveDuration
-	rates, err := parseRates(*liveRates)
-	require.NoError(b, err)
-	if testing.Short() {
-		hosts, duration, rates = 200, 500*time.Millisecond, []float64{500}
-	}
+	hosts, duration, rates := liveParams(b)
 	ctx := context.Background()
 	js, res, hist, _ := filledStream(b, hosts, 2*hosts, 0.1, false)
 	warmup, err := bench.Generate(hist, 1)
@@ -115,13 +110,7 @@ func BenchmarkLive(b *testing.B) {
 				msgs, err := bench.Generate(hist, int(rate*duration.Seconds()))
 				require.NoError(b, err)
 				st, err := live.Offer(ctx, msgs, rate, 10*time.Second, nil)
-				require.NoError(b, err)
-				require.Zero(b, st.Live.Unapplied, "events published but never written")
-				b.ReportMetric(st.Live.P50Ms, "p50-ms")
-				b.ReportMetric(st.Live.P99Ms, "p99-ms")
-				b.ReportMetric(st.Live.MaxMs, "max-ms")
-				b.ReportMetric(st.EventsPerSec, "applied/s")
-				b.ReportMetric(cpuPerEvent(st), "cpu-µs/event")
+				reportLive(b, st, err)
 			}
 		})
 	}
@@ -134,12 +123,7 @@ func BenchmarkLive(b *testing.B) {
 // on the machine, against which BenchmarkLive's latency and CPU per event
 // are read.
 func BenchmarkLiveFloor(b *testing.B) {
-	hosts, duration := *liveHosts, *liveDuration
-	rates, err := parseRates(*liveRates)
-	require.NoError(b, err)
-	if testing.Short() {
-		hosts, duration, rates = 200, 500*time.Millisecond, []float64{500}
-	}
+	hosts, duration, rates := liveParams(b)
 	ctx := context.Background()
 	js, res, hist, _ := filledStream(b, hosts, 2*hosts, 0.1, false)
 	pub, _ := natstest.MustConnectURL(b, js.Conn().ConnectedUrl())
@@ -149,16 +133,35 @@ func BenchmarkLiveFloor(b *testing.B) {
 				msgs, err := bench.Generate(hist, int(rate*duration.Seconds()))
 				require.NoError(b, err)
 				st, err := bench.Floor(ctx, pub, js, res, msgs, rate, 10*time.Second, nil)
-				require.NoError(b, err)
-				require.Zero(b, st.Live.Unapplied, "events published but never written")
-				b.ReportMetric(st.Live.P50Ms, "p50-ms")
-				b.ReportMetric(st.Live.P99Ms, "p99-ms")
-				b.ReportMetric(st.Live.MaxMs, "max-ms")
-				b.ReportMetric(st.EventsPerSec, "applied/s")
-				b.ReportMetric(cpuPerEvent(st), "cpu-µs/event")
+				reportLive(b, st, err)
 			}
 		})
 	}
+}
+
+// liveParams are the hosts, duration per rate and rates of the live
+// benchmarks, from their flags; with -short, 200 hosts at 500 events/s for
+// half a second.
+func liveParams(b *testing.B) (int, time.Duration, []float64) {
+	if testing.Short() {
+		return 200, 500 * time.Millisecond, []float64{500}
+	}
+	rates, err := parseRates(*liveRates)
+	require.NoError(b, err)
+	return *liveHosts, *liveDuration, rates
+}
+
+// reportLive reports a live or floor stage, which must have written
+// every event.
+func reportLive(b *testing.B, st bench.Stage, err error) {
+	b.Helper()
+	require.NoError(b, err)
+	require.Zero(b, st.Live.Unapplied, "events published but never written")
+	b.ReportMetric(st.Live.P50Ms, "p50-ms")
+	b.ReportMetric(st.Live.P99Ms, "p99-ms")
+	b.ReportMetric(st.Live.MaxMs, "max-ms")
+	b.ReportMetric(st.EventsPerSec, "applied/s")
+	b.ReportMetric(cpuPerEvent(st), "cpu-µs/event")
 }
 
 // parseRates reads a comma-separated list of positive rates.

@@ -86,24 +86,16 @@ func Floor(ctx context.Context, pub *nats.Conn, js jetstream.JetStream, res *str
 		return writeErr
 	}
 
-	gcBefore, cpuBefore := readGC(), processCPU()
-	start := time.Now()
+	clock := startClock()
 	perSecDone, err := publishOnSchedule(ctx, pub, rec, msgs, perSec, progress)
 	st.Live.PublishedPerSec = perSecDone
 	if err != nil {
 		return st, errors.Join(err, stop())
 	}
-	deadline := time.Now().Add(settle)
-	for rec.count.Load() < int64(n) && time.Now().Before(deadline) && runCtx.Err() == nil {
-		time.Sleep(caughtUpPoll)
-	}
+	// runCtx ends early when the writer fails: stop says why.
+	_ = rec.wait(runCtx, settle)
 	progress.report(uint64(n), uint64(n))
-	gc := readGC()
-	st.Live.GCCycles, st.Live.GCCPUSeconds = gc.cycles-gcBefore.cycles, gc.cpuSeconds-gcBefore.cpuSeconds
-	rec.summarize(&st, start)
-	if st.Seconds > 0 {
-		st.CPUPercent = 100 * (processCPU() - cpuBefore).Seconds() / st.Seconds
-	}
+	clock.stop(&st, rec)
 	return st, errors.Join(ctx.Err(), stop())
 }
 

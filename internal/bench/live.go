@@ -126,29 +126,39 @@ func (l *LiveRun) Offer(ctx context.Context, msgs *Events, perSec float64, settl
 	l.rec.Store(rec)
 	defer l.rec.Store(nil)
 
-	gcBefore, cpuBefore := readGC(), processCPU()
-	start := time.Now()
+	clock := startClock()
 	perSecDone, err := publishOnSchedule(ctx, l.pub, rec, msgs, perSec, progress)
 	st.Live.PublishedPerSec = perSecDone
 	if err != nil {
 		return st, err
 	}
-	deadline := time.Now().Add(settle)
-	for rec.count.Load() < int64(n) && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return st, ctx.Err()
-		case <-time.After(caughtUpPoll):
-		}
+	if err := rec.wait(ctx, settle); err != nil {
+		return st, err
 	}
 	progress.report(uint64(n), uint64(n))
-	gc := readGC()
-	st.Live.GCCycles, st.Live.GCCPUSeconds = gc.cycles-gcBefore.cycles, gc.cpuSeconds-gcBefore.cpuSeconds
-	rec.summarize(&st, start)
-	if st.Seconds > 0 {
-		st.CPUPercent = 100 * (processCPU() - cpuBefore).Seconds() / st.Seconds
-	}
+	clock.stop(&st, rec)
 	return st, nil
+}
+
+// clock is what a stage at the head of the stream reads when it starts:
+// the time, and the process's CPU time and garbage collections so far.
+type clock struct {
+	start time.Time
+	cpu   time.Duration
+	gc    gcStats
+}
+
+func startClock() clock { return clock{gc: readGC(), cpu: processCPU(), start: time.Now()} }
+
+// stop sets st's figures from rec and what the process did since c
+// started: the latencies, the rate, the CPU time and the collections.
+func (c clock) stop(st *Stage, rec *recorder) {
+	gc := readGC()
+	st.Live.GCCycles, st.Live.GCCPUSeconds = gc.cycles-c.gc.cycles, gc.cpuSeconds-c.gc.cpuSeconds
+	rec.summarize(st, c.start)
+	if st.Seconds > 0 {
+		st.CPUPercent = 100 * (processCPU() - c.cpu).Seconds() / st.Seconds
+	}
 }
 
 // publishOnSchedule publishes msgs at perSec events per second, records
@@ -236,6 +246,20 @@ func (r *recorder) appliedIndex(i int, at int64) {
 	if r.written[i].CompareAndSwap(0, at) {
 		r.count.Add(1)
 	}
+}
+
+// wait returns once every event is written, or settle has passed, or ctx
+// is done (its error).
+func (r *recorder) wait(ctx context.Context, settle time.Duration) error {
+	deadline := time.Now().Add(settle)
+	for r.count.Load() < int64(len(r.written)) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(caughtUpPoll):
+		}
+	}
+	return nil
 }
 
 // summarize sets the stage's duration (from the first publish to the last
