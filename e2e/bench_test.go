@@ -63,7 +63,8 @@ func TestBench_Smoke(t *testing.T) {
 			positive(t, stage, name, "ratio_to_raw", "ratio_to_naive")
 		case "replay":
 			positive(t, stage, name, "ratio_to_raw", "ratio_to_naive", "kv_writes", "kv_writes_per_s")
-		case "live":
+		case "live", "floor":
+			positive(t, stage, name, "cpu_percent")
 			positive(t, stage["live"], name, "offered_per_s", "published_per_s", "samples", "p50_ms", "p99_ms", "max_ms")
 			require.EqualValues(t, 0, stage["live"].(map[string]any)["unapplied"])
 		case "memory":
@@ -74,7 +75,7 @@ func TestBench_Smoke(t *testing.T) {
 			require.Len(t, stage["as_of"].(map[string]any)["points"], 3)
 		}
 	}
-	require.Equal(t, map[string]int{"raw": 1, "naive": 1, "replay": 1, "live": 1, "memory": 1, "asof": 1}, seen)
+	require.Equal(t, map[string]int{"raw": 1, "naive": 1, "replay": 1, "live": 1, "floor": 1, "memory": 1, "asof": 1}, seen)
 
 	targets := report["targets"].([]any)
 	require.Len(t, targets, 7)
