@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,7 +29,7 @@ type History struct {
 	js jetstream.JetStream
 	// cache and folded are nil WithoutSnapshotCache.
 	cache  *snapshotCache
-	folded *foldCache[foldedLattice]
+	folded *foldCache[*foldedLattice]
 
 	mu sync.Mutex
 	// obs reads the snapshots with direct gets, which need no consumer: a
@@ -47,7 +49,7 @@ const indexTTL = time.Second
 // NewHistory returns a History reading through js, configured by opts:
 // WithoutSnapshotCache.
 func NewHistory(js jetstream.JetStream, opts ...HistoryOption) *History {
-	h := &History{js: js, cache: newSnapshotCache(), folded: newFoldCache[foldedLattice]()}
+	h := &History{js: js, cache: newSnapshotCache(), folded: newFoldCache[*foldedLattice]()}
 	for _, o := range opts {
 		o(h)
 	}
@@ -132,12 +134,62 @@ func (h *History) Lattices(ctx context.Context) ([]string, error) {
 // LatticeProgress is Lattice telling progress, when set, the sequence
 // reached and the point.
 func (h *History) LatticeProgress(ctx context.Context, lattice string, at AsOf, progress func(applied, target uint64)) (*projections.Lattice, error) {
-	return h.lattice(ctx, lattice, at, progress, false)
+	f, err := h.lattice(ctx, lattice, at, progress, false)
+	if err != nil {
+		return nil, err
+	}
+	return f.lattice, nil
+}
+
+// HostPages returns the hosts of lattice as it was at `at`, in the order
+// pages list them, each encoded once a page needs it: a reader asking for
+// the same point again, as a dashboard does for every page, encodes no
+// host twice. Like Lattice's, they are shared and must not be changed.
+func (h *History) HostPages(ctx context.Context, lattice string, at AsOf) (*HostPages, error) {
+	f, err := h.lattice(ctx, lattice, at, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	return f.hostPages(), nil
+}
+
+// HostPages are the hosts of a lattice as of a point, sorted by id, with
+// the encoding (projections.AppendHost) of each made at most once.
+type HostPages struct {
+	hosts []*projections.Host
+	enc   []atomic.Pointer[[]byte]
+}
+
+func newHostPages(l *projections.Lattice) *HostPages {
+	hosts := l.SortedHosts()
+	return &HostPages{hosts: hosts, enc: make([]atomic.Pointer[[]byte], len(hosts))}
+}
+
+// Hosts are the hosts, sorted by id.
+func (p *HostPages) Hosts() []*projections.Host { return p.hosts }
+
+// Encoding returns the encoding of host, one of Hosts.
+func (p *HostPages) Encoding(host *projections.Host) ([]byte, error) {
+	i, ok := slices.BinarySearchFunc(p.hosts, host.HostID, func(h *projections.Host, id string) int {
+		return strings.Compare(h.HostID, id)
+	})
+	if !ok || p.hosts[i] != host {
+		return nil, fmt.Errorf("host %s is not one of these pages", host.HostID)
+	}
+	if b := p.enc[i].Load(); b != nil {
+		return *b, nil
+	}
+	b, err := projections.AppendHost(nil, host)
+	if err != nil {
+		return nil, err
+	}
+	p.enc[i].Store(&b)
+	return b, nil
 }
 
 // lattice is LatticeProgress; fresh tells that the snapshot index was just
 // read.
-func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress func(applied, target uint64), fresh bool) (*projections.Lattice, error) {
+func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress func(applied, target uint64), fresh bool) (*foldedLattice, error) {
 	v, _, snaps, err := h.view(ctx, lattice)
 	if err != nil {
 		return nil, err
@@ -147,7 +199,7 @@ func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress
 		return nil, err
 	}
 	if p == 0 {
-		return projections.NewLattice(lattice), nil
+		return &foldedLattice{lattice: projections.NewLattice(lattice)}, nil
 	}
 	// Whether the point can still be rebuilt is decided before any folded
 	// lattice is reused: a point whose events aged out is refused, even
@@ -159,7 +211,7 @@ func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress
 		return nil, gone
 	}
 	key := foldKey{stream: v.created, lattice: lattice, point: p}
-	fold := func() (foldedLattice, error) {
+	fold := func() (*foldedLattice, error) {
 		// A lattice kept at a point between the snapshot and p is a
 		// snapshot of its own, closer to p: a reader stepping forward
 		// through the history folds only the events it stepped over.
@@ -174,13 +226,12 @@ func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress
 		}
 		return h.fold(ctx, lattice, snaps, i, p, progress)
 	}
-	var f foldedLattice
+	var f *foldedLattice
 	if h.folded != nil && progress == nil {
 		f, err = h.folded.get(ctx, key, fold)
 	} else {
 		f, err = fold()
 	}
-	l := f.lattice
 	if errors.Is(err, jetstream.ErrObjectNotFound) && !fresh {
 		// The snapshot was pruned since the index was read: read the
 		// index again, once.
@@ -193,7 +244,7 @@ func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress
 		}
 		return h.lattice(ctx, lattice, at, progress, true)
 	}
-	return l, err
+	return f, err
 }
 
 // foldedLattice is a lattice as of a point with its live documents, which
@@ -202,21 +253,29 @@ func (h *History) lattice(ctx context.Context, lattice string, at AsOf, progress
 type foldedLattice struct {
 	lattice *projections.Lattice
 	docs    []*document
+	// pages, made once asked for, are its hosts as pages list them.
+	pagesOnce sync.Once
+	pages     *HostPages
+}
+
+func (f *foldedLattice) hostPages() *HostPages {
+	f.pagesOnce.Do(func() { f.pages = newHostPages(f.lattice) })
+	return f.pages
 }
 
 // fold folds lattice up to p: from snaps[i] (none for i < 0) and the
 // lattice's events after it.
-func (h *History) fold(ctx context.Context, lattice string, snaps []snapInfo, i int, p uint64, progress func(applied, target uint64)) (foldedLattice, error) {
+func (h *History) fold(ctx context.Context, lattice string, snaps []snapInfo, i int, p uint64, progress func(applied, target uint64)) (*foldedLattice, error) {
 	if i < 0 {
 		return h.foldFrom(ctx, lattice, 0, nil, p, progress)
 	}
 	obs, err := h.store(ctx)
 	if err != nil {
-		return foldedLattice{}, err
+		return nil, err
 	}
 	docs, err := readSnapshot(ctx, obs, snaps[i], h.cache)
 	if err != nil {
-		return foldedLattice{}, err
+		return nil, err
 	}
 	return h.foldFrom(ctx, lattice, snaps[i].seq, docs, p, progress)
 }
@@ -224,7 +283,7 @@ func (h *History) fold(ctx context.Context, lattice string, snaps []snapInfo, i 
 // foldFrom folds lattice up to p from docs, its live documents as of base
 // (a snapshot's, or a lattice folded before; none as of 0), and its events
 // after base. The documents are shared, never changed.
-func (h *History) foldFrom(ctx context.Context, lattice string, base uint64, docs []*document, p uint64, progress func(applied, target uint64)) (foldedLattice, error) {
+func (h *History) foldFrom(ctx context.Context, lattice string, base uint64, docs []*document, p uint64, progress func(applied, target uint64)) (*foldedLattice, error) {
 	set := newDocSet()
 	if base > 0 {
 		set.putLattice(lattice, base, docs)
@@ -237,14 +296,14 @@ func (h *History) foldFrom(ctx context.Context, lattice string, base uint64, doc
 			}
 		})
 		if err != nil {
-			return foldedLattice{}, err
+			return nil, err
 		}
 	}
 	if progress != nil {
 		progress(p, p)
 	}
 	live := set.lattice(lattice)
-	return foldedLattice{lattice: foldLattice(lattice, live), docs: live}, nil
+	return &foldedLattice{lattice: foldLattice(lattice, live), docs: live}, nil
 }
 
 // view reads the stream's state and the lattice's snapshots of it.

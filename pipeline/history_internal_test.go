@@ -188,3 +188,55 @@ func TestHistory_FoldForwardShares(t *testing.T) {
 	slices.Sort(want)
 	require.Equal(t, want, shared)
 }
+
+// The host pages of a point are kept with its folded lattice: every host
+// in id order, each encoded as AppendHost encodes it, once, however often
+// a page asks for it; a History that keeps nothing makes them anew.
+func TestHistory_HostPages(t *testing.T) {
+	s := natstest.MustRunServer(t)
+	_, js := natstest.MustConnect(t, s)
+	ctx := context.Background()
+	_, err := streams.Ensure(ctx, js, streams.DefaultOptions())
+	require.NoError(t, err)
+	const hosts = 7
+	for i := range 3 * hosts {
+		raw := eventtest.HostHeartbeat(eventtest.HostID(i%hosts),
+			eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{"n": fmt.Sprint(i)}}})
+		_, err := js.Publish(ctx, streams.HostEventSubject("default"), raw)
+		require.NoError(t, err)
+	}
+	at := AsOf{Seq: 2 * hosts}
+
+	h := NewHistory(js)
+	pages, err := h.HostPages(ctx, "default", at)
+	require.NoError(t, err)
+	l, err := h.Lattice(ctx, "default", at)
+	require.NoError(t, err)
+	require.Equal(t, l.SortedHosts(), pages.Hosts(), "the folded lattice's hosts, by id")
+	for _, host := range pages.Hosts() {
+		want, err := projections.AppendHost(nil, host)
+		require.NoError(t, err)
+		got, err := pages.Encoding(host)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(got))
+		again, err := pages.Encoding(host)
+		require.NoError(t, err)
+		require.Same(t, &got[0], &again[0], "a host is encoded once")
+	}
+	kept, err := h.HostPages(ctx, "default", at)
+	require.NoError(t, err)
+	require.Same(t, pages, kept, "asked again, the point's pages are the kept ones")
+
+	other, err := h.HostPages(ctx, "default", AsOf{Seq: 3 * hosts})
+	require.NoError(t, err)
+	_, err = pages.Encoding(other.Hosts()[0])
+	require.Error(t, err, "a host of another point is not on these pages")
+
+	fresh := NewHistory(js, WithoutSnapshotCache())
+	p1, err := fresh.HostPages(ctx, "default", at)
+	require.NoError(t, err)
+	p2, err := fresh.HostPages(ctx, "default", at)
+	require.NoError(t, err)
+	require.NotSame(t, p1, p2)
+	require.Equal(t, p1.Hosts(), p2.Hosts())
+}

@@ -51,19 +51,21 @@ func (p pastSource) Host(ctx context.Context, lattice, id string) ([]byte, error
 	return projections.AppendHost(nil, h)
 }
 
+// Hosts pages the hosts of the lattice as of the point. The hosts, sorted,
+// and the encoding of each host a page has listed are kept with the folded
+// lattice: asking for the point again (the next page, another filter)
+// sorts and encodes nothing again.
 func (p pastSource) Hosts(ctx context.Context, lattice string, f view.Filter, pr view.PageRequest) (view.HostsPage, error) {
-	l, err := p.history.Lattice(ctx, lattice, p.at)
+	pages, err := p.history.HostPages(ctx, lattice, p.at)
 	if err != nil {
 		return view.HostsPage{}, err
 	}
 	var res view.HostsPage
 	var selected []*projections.Host
-	selected, res.Next, res.Total = view.PageHosts(l.SortedHosts(), f, pr)
+	selected, res.Next, res.Total = view.PageHosts(pages.Hosts(), f, pr)
 	res.Docs = make([][]byte, 0, len(selected))
 	for _, h := range selected {
-		// AppendHost writes what Marshal does, without Marshal's second
-		// pass over the bytes: a page can be every host of a lattice.
-		b, err := projections.AppendHost(nil, h)
+		b, err := pages.Encoding(h)
 		if err != nil {
 			return view.HostsPage{}, err
 		}
