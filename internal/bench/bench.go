@@ -47,7 +47,7 @@ type Stage struct {
 	// naive stages of the same run (0: not compared).
 	RatioToRaw   float64 `json:"ratio_to_raw,omitempty"`
 	RatioToNaive float64 `json:"ratio_to_naive,omitempty"`
-	// KVWrites counts documents written (replay).
+	// KVWrites counts documents written (replay, live).
 	KVWrites       uint64  `json:"kv_writes,omitempty"`
 	KVWritesPerSec float64 `json:"kv_writes_per_s,omitempty"`
 	// CPUPercent is the CPU time of the whole process (projector,
@@ -118,6 +118,11 @@ type Live struct {
 	// three, and latency peaks follow them.
 	GCCycles     uint64  `json:"gc_cycles"`
 	GCCPUSeconds float64 `json:"gc_cpu_s"`
+	// Windows is how many windows the projector wrote during the stage,
+	// those holding only a checkpoint included: at the head of the
+	// stream, about one per batch; far fewer, with fewer KV writes than
+	// events, when it fell behind and caught up.
+	Windows uint64 `json:"windows,omitempty"`
 }
 
 // Memory is the peak resident memory of `projector replay` processes.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	dto "github.com/prometheus/client_model/go"
 
 	"latticestate/pipeline"
 	"latticestate/projections"
@@ -25,11 +26,12 @@ import (
 type LiveRun struct {
 	// pub publishes the events: hosts publish on connections of their
 	// own, never on the projector's.
-	pub    *nats.Conn
-	p      *pipeline.Projector
-	cancel context.CancelFunc
-	done   chan error
-	rec    atomic.Pointer[recorder]
+	pub     *nats.Conn
+	p       *pipeline.Projector
+	metrics *pipeline.Metrics
+	cancel  context.CancelFunc
+	done    chan error
+	rec     atomic.Pointer[recorder]
 }
 
 // StartLive starts the projector, with opts, on js, its durable consumer
@@ -49,14 +51,14 @@ func StartLive(ctx context.Context, pub *nats.Conn, js jetstream.JetStream, res 
 	if target.State, target.StateStream, err = streams.EnsureState(ctx, js, streams.BenchReplayBucket, streams.DefaultOptions()); err != nil {
 		return nil, err
 	}
-	l := &LiveRun{pub: pub, done: make(chan error, 1)}
+	l := &LiveRun{pub: pub, metrics: pipeline.NewMetrics(nil), done: make(chan error, 1)}
 	observe := func(ev *projections.Event, _ time.Time) {
 		if r := l.rec.Load(); r != nil {
 			r.applied(ev.ID, time.Now().UnixNano())
 		}
 	}
 	opts = append([]pipeline.Option{pipeline.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
-	if l.p, err = pipeline.New(ctx, js, &target, append(opts, pipeline.WithObserver(observe))...); err != nil {
+	if l.p, err = pipeline.New(ctx, js, &target, append(opts, pipeline.WithObserver(observe), pipeline.WithMetrics(l.metrics))...); err != nil {
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -126,6 +128,7 @@ func (l *LiveRun) Offer(ctx context.Context, msgs *Events, perSec float64, settl
 	l.rec.Store(rec)
 	defer l.rec.Store(nil)
 
+	writes, windows := counterValue(l.metrics.Writes), windowsWritten(l.metrics)
 	clock := startClock()
 	perSecDone, err := publishOnSchedule(ctx, l.pub, rec, msgs, perSec, progress)
 	st.Live.PublishedPerSec = perSecDone
@@ -137,6 +140,11 @@ func (l *LiveRun) Offer(ctx context.Context, msgs *Events, perSec float64, settl
 	}
 	progress.report(uint64(n), uint64(n))
 	clock.stop(&st, rec)
+	st.KVWrites = uint64(counterValue(l.metrics.Writes) - writes)
+	if st.Seconds > 0 {
+		st.KVWritesPerSec = float64(st.KVWrites) / st.Seconds
+	}
+	st.Live.Windows = windowsWritten(l.metrics) - windows
 	return st, nil
 }
 
@@ -197,6 +205,15 @@ func publishOnSchedule(ctx context.Context, pub *nats.Conn, rec *recorder, msgs 
 		return perSecDone, fmt.Errorf("flush the publisher: %w", err)
 	}
 	return perSecDone, nil
+}
+
+// windowsWritten is how many windows the projector of m has written.
+func windowsWritten(m *pipeline.Metrics) uint64 {
+	var d dto.Metric
+	if err := m.WriteSeconds.Write(&d); err != nil {
+		return 0
+	}
+	return d.GetHistogram().GetSampleCount()
 }
 
 // flushTimeout bounds the wait for the server to confirm that it has

@@ -352,6 +352,9 @@ func extra(s Stage) string {
 	if l := s.Live; l != nil {
 		parts = append(parts, fmt.Sprintf("published %.0f/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; GC %d cycles, %.2f s CPU",
 			l.PublishedPerSec, l.P50Ms, l.P99Ms, l.MaxMs, l.GCCycles, l.GCCPUSeconds))
+		if l.Windows > 0 {
+			parts = append(parts, fmt.Sprintf("%d windows written", l.Windows))
+		}
 		if l.Unapplied > 0 {
 			parts = append(parts, fmt.Sprintf("%d NOT APPLIED", l.Unapplied))
 		}

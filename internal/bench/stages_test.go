@@ -66,6 +66,8 @@ func TestStages(t *testing.T) {
 	require.Equal(t, 200, st.Live.Samples)
 	require.Zero(t, st.Live.Unapplied)
 	require.Positive(t, st.CPUPercent, "the process's CPU time over the stage")
+	require.Positive(t, st.Live.Windows, "windows written in the stage")
+	require.Positive(t, st.KVWrites, "documents written in the stage")
 
 	// The floor runs once the projector is stopped.
 	msgs, err = bench.Generate(hist, 200)
