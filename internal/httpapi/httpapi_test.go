@@ -254,11 +254,16 @@ func TestServer_LinksRefmapsLattices(t *testing.T) {
 		eventtest.LinkdefDeleted(host, goneLink), // seq 6
 		eventtest.RefmapSet(host, "ghcr.io/a/kv:0.1", "VP9"),
 	}
+	// Published through JetStream: once the PubAck is back the stream
+	// holds the event, and a projector that has caught up has it (a plain
+	// publish is stored a moment after the server has it).
+	ctx := context.Background()
 	for _, e := range events {
-		require.NoError(t, f.nc.Publish(streams.HostEventSubject("default"), e))
+		_, err := f.js.Publish(ctx, streams.HostEventSubject("default"), e)
+		require.NoError(t, err)
 	}
-	require.NoError(t, f.nc.Publish(streams.HostEventSubject("other"), eventtest.HostHeartbeat(eventtest.HostID(2), eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{}}})))
-	require.NoError(t, f.nc.Flush())
+	_, err := f.js.Publish(ctx, streams.HostEventSubject("other"), eventtest.HostHeartbeat(eventtest.HostID(2), eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{}}}))
+	require.NoError(t, err)
 	projectortest.Run(t, f.js, f.res)
 
 	getList := func(path string) []map[string]any {

@@ -17,7 +17,10 @@ import (
 )
 
 // Run runs a projector of every lattice on res until the test ends, and
-// waits until it has applied everything captured so far.
+// waits until it has applied everything captured so far: what the stream
+// holds when it looks. Publish the events through JetStream first; a
+// plain publish is stored a moment after the server has it, and may not
+// be captured yet.
 func Run(t *testing.T, js jetstream.JetStream, res *streams.Resources) {
 	t.Helper()
 	p, err := pipeline.New(context.Background(), js, res)

@@ -45,14 +45,19 @@ func mustFixture(t *testing.T, events ...[]byte) fixture {
 	t.Helper()
 	s := natstest.MustRunServer(t)
 	nc, js := natstest.MustConnect(t, s)
-	res, err := streams.Ensure(context.Background(), js, streams.DefaultOptions())
+	ctx := context.Background()
+	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
 	require.NoError(t, err)
+	// Published through JetStream: once the PubAck is back the stream
+	// holds the event, and a projector that has caught up has it (a plain
+	// publish is stored a moment after the server has it).
 	for _, e := range events {
-		require.NoError(t, nc.Publish(streams.HostEventSubject("default"), e))
+		_, err := js.Publish(ctx, streams.HostEventSubject("default"), e)
+		require.NoError(t, err)
 	}
 	other := eventtest.HostHeartbeat(eventtest.HostID(99), eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{}}})
-	require.NoError(t, nc.Publish(streams.HostEventSubject("other"), other))
-	require.NoError(t, nc.Flush())
+	_, err = js.Publish(ctx, streams.HostEventSubject("other"), other)
+	require.NoError(t, err)
 	projectortest.Run(t, js, res)
 
 	_, vjs := natstest.MustConnect(t, s)
