@@ -108,7 +108,9 @@ type floorWriter struct {
 	rec  *recorder
 	base uint64
 	// keys are the keys of the events offered, by index: the event at
-	// stream sequence base+i is the one at i.
+	// stream sequence base+i is the one at i. They are read before the
+	// clock starts, so that the stage decodes nothing; an event not
+	// offered has its key read as it comes.
 	keys []string
 	// revs is the revision of each key, which its next write expects.
 	revs map[string]uint64
@@ -126,6 +128,8 @@ func (w *floorWriter) run(ctx context.Context) error {
 	last := make(map[string]jetstream.Msg, floorBatch)
 	keys := make([]string, 0, floorBatch)
 	futs := make([]jetstream.PubAckFuture, 0, floorBatch)
+	// offered holds the index of each offered event of the batch.
+	offered := make([]int, 0, floorBatch)
 	for {
 		select {
 		case <-ctx.Done():
@@ -142,10 +146,16 @@ func (w *floorWriter) run(ctx context.Context) error {
 				break more
 			}
 		}
-		keys, futs = keys[:0], futs[:0]
+		keys, futs, offered = keys[:0], futs[:0], offered[:0]
 		clear(last)
 		for _, m := range batch {
-			key := w.key(m)
+			var key string
+			if i, ok := w.index(m); ok {
+				key = w.keys[i]
+				offered = append(offered, i)
+			} else {
+				key = floorKey(m.Subject(), m.Data())
+			}
 			if _, ok := last[key]; !ok {
 				keys = append(keys, key)
 			}
@@ -172,10 +182,8 @@ func (w *floorWriter) run(ctx context.Context) error {
 			}
 		}
 		at := time.Now().UnixNano()
-		for _, m := range batch {
-			if i, ok := w.index(m); ok {
-				w.rec.appliedIndex(i, at)
-			}
+		for _, i := range offered {
+			w.rec.appliedIndex(i, at)
 		}
 		if err := batch[len(batch)-1].Ack(); err != nil {
 			return fmt.Errorf("ack: %w", err)
@@ -191,15 +199,6 @@ func (w *floorWriter) index(m jetstream.Msg) (int, bool) {
 		return 0, false
 	}
 	return int(md.Sequence.Stream - w.base), true
-}
-
-// key is the key m is written to: its host's, read before the clock
-// started, so that the stage decodes nothing.
-func (w *floorWriter) key(m jetstream.Msg) string {
-	if i, ok := w.index(m); ok {
-		return w.keys[i]
-	}
-	return floorKey(m.Subject(), m.Data())
 }
 
 // floorKeys are the keys of msgs, shared between the events of a host.
