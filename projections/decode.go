@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"maps"
 	"mime"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -190,9 +192,25 @@ func (env *envelope) validateContext() error {
 		}
 	}
 	if err := ctx.Validate(); err != nil {
-		return reject(ErrEnvelope, "%s", err.Error())
+		return reject(ErrEnvelope, "%s", validationReason(err))
 	}
 	return nil
+}
+
+// validationReason is what the CloudEvents SDK found wrong, attribute by
+// attribute in the order of their names: the SDK lists them in the order
+// of a map, which changes from one call to the next, and the same event
+// is rejected with the same reason.
+func validationReason(err error) string {
+	var ve ceevent.ValidationError
+	if !errors.As(err, &ve) {
+		return err.Error()
+	}
+	reasons := make([]string, 0, len(ve))
+	for _, name := range slices.Sorted(maps.Keys(ve)) {
+		reasons = append(reasons, name+": "+ve[name].Error())
+	}
+	return strings.Join(reasons, "; ")
 }
 
 func isAlphanumeric(s string) bool {
