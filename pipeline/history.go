@@ -273,12 +273,77 @@ func (h *History) fold(ctx context.Context, lattice string, snaps []snapInfo, i 
 	if err != nil {
 		return nil, err
 	}
-	docs, err := readSnapshot(ctx, obs, snaps[i], h.cache)
+	base := snaps[i].seq
+	if p-base > maxHeldEvents {
+		docs, err := readSnapshot(ctx, obs, snaps[i], h.cache)
+		if err != nil {
+			return nil, err
+		}
+		return h.foldFrom(ctx, lattice, base, docs, p, progress)
+	}
+	// The snapshot is read and decoded while the events after it are read
+	// and decoded: neither waits for the other's round trips and CPU.
+	// They are folded into the snapshot's documents once both are done.
+	readCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var docs []*document
+	var snapErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if docs, snapErr = readSnapshot(readCtx, obs, snaps[i], h.cache); snapErr != nil {
+			cancel()
+		}
+	}()
+	set := newDocSet()
+	events, err := decodeLattice(readCtx, h.js, set.decoder, lattice, base+1, p, progress)
+	if err != nil {
+		cancel()
+	}
+	<-done
+	if snapErr != nil {
+		return nil, snapErr
+	}
 	if err != nil {
 		return nil, err
 	}
-	return h.foldFrom(ctx, lattice, snaps[i].seq, docs, p, progress)
+	set.putLattice(lattice, base, docs)
+	for i := range events {
+		set.apply(events[i].key, &events[i].ev)
+	}
+	return set.folded(lattice, p, progress), nil
 }
+
+// keyedEvent is an event decoded with the key of its document.
+type keyedEvent struct {
+	ev  projections.Event
+	key string
+}
+
+// decodeLattice reads and decodes the events of lattice from..to, leaving
+// out those that cannot be decoded or change no document (they changed
+// nothing when first applied either).
+func decodeLattice(ctx context.Context, js jetstream.JetStream, d *projections.Decoder, lattice string, from, to uint64, progress func(applied, target uint64)) ([]keyedEvent, error) {
+	if from > to {
+		return nil, nil
+	}
+	events := make([]keyedEvent, 0, to-from+1)
+	err := readLattice(ctx, js, lattice, from, to, func(seq uint64, subject string, data []byte) {
+		if ev, key, err := decodeEvent(d, seq, subject, data); err == nil && key != "" {
+			events = append(events, keyedEvent{ev: ev, key: key})
+		}
+		if progress != nil && seq%4096 == 0 {
+			progress(seq, to)
+		}
+	})
+	return events, err
+}
+
+// maxHeldEvents bounds the events fold holds decoded while it reads a
+// snapshot (a few MB at the default snapshot interval); a point further
+// from its snapshot is folded as its events are read, once the snapshot
+// is.
+const maxHeldEvents = 2 * streams.DefaultSnapshotEvery
 
 // foldFrom folds lattice up to p from docs, its live documents as of base
 // (a snapshot's, or a lattice folded before; none as of 0), and its events
@@ -299,11 +364,16 @@ func (h *History) foldFrom(ctx context.Context, lattice string, base uint64, doc
 			return nil, err
 		}
 	}
+	return set.folded(lattice, p, progress), nil
+}
+
+// folded is lattice as set holds it, folded up to p.
+func (s *docSet) folded(lattice string, p uint64, progress func(applied, target uint64)) *foldedLattice {
 	if progress != nil {
 		progress(p, p)
 	}
-	live := set.lattice(lattice)
-	return &foldedLattice{lattice: foldLattice(lattice, live), docs: live}, nil
+	live := s.lattice(lattice)
+	return &foldedLattice{lattice: foldLattice(lattice, live), docs: live}
 }
 
 // view reads the stream's state and the lattice's snapshots of it.
