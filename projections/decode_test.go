@@ -544,6 +544,24 @@ func TestDecodeError_Reason(t *testing.T) {
 
 // Every fixture event takes the one-pass path, whichever order its
 // attributes come in, and decodes as the strict path does.
+// An envelope the CloudEvents SDK finds wrong in several attributes is
+// rejected with the same reason every time, the attributes in the order of
+// their names (the SDK reports them in a map).
+func TestDecodeError_ReasonIsStable(t *testing.T) {
+	line := eventtest.HostStopped(eventtest.HostID(1), nil, eventtest.Set("subject", ""), eventtest.Set("datacontenttype", "applic:tion/json"))
+	_, err := projections.Decode(line)
+	requireDecodeError(t, err, projections.ErrEnvelope)
+	var first *projections.DecodeError
+	require.ErrorAs(t, err, &first)
+	require.Regexp(t, `^datacontenttype: .+; subject: .+$`, first.Reason)
+	for range 50 {
+		_, err := projections.Decode(line)
+		var de *projections.DecodeError
+		require.ErrorAs(t, err, &de)
+		require.Equal(t, first.Reason, de.Reason)
+	}
+}
+
 func TestDecodeFast_TakesFixtures(t *testing.T) {
 	for _, name := range []string{"otp_sequence.jsonl", "v1_samples.jsonl", "mixed_sequence.jsonl"} {
 		for i, line := range bytes.Split(mustReadFile(t, filepath.Join("testdata", name)), []byte("\n")) {
