@@ -69,6 +69,44 @@ func TestHistory_WithoutSnapshotCache(t *testing.T) {
 	require.Nil(t, uncached.folded)
 }
 
+// A snapshot pruned after a History read the index is found missing while
+// the events after it are being read: the History reads the index again
+// and answers from the snapshot before it.
+func TestHistory_SnapshotPrunedMeanwhile(t *testing.T) {
+	s := natstest.MustRunServer(t)
+	_, js := natstest.MustConnect(t, s)
+	ctx := context.Background()
+	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
+	require.NoError(t, err)
+	folder := projections.NewFolder("default")
+	var want string
+	for i := range 40 {
+		raw := eventtest.HostHeartbeat(eventtest.HostID(i%5),
+			eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{"n": fmt.Sprint(i)}}})
+		ack, err := js.Publish(ctx, streams.HostEventSubject("default"), raw)
+		require.NoError(t, err)
+		require.NoError(t, folder.Add(ack.Sequence, raw))
+		if ack.Sequence == 37 {
+			out, err := projections.MarshalIndent(folder.Lattice)
+			require.NoError(t, err)
+			want = string(out)
+		}
+	}
+	snaps := projectWithSnapshots(t, js, res, "default", 10)
+	i := slices.IndexFunc(snaps, func(s snapInfo) bool { return s.seq >= 30 && s.seq <= 37 })
+	require.GreaterOrEqual(t, i, 1, "a snapshot from 30 to 37 and one before it: %v", snaps)
+
+	h := NewHistory(js)
+	_, err = h.Lattice(ctx, "default", AsOf{Seq: 5})
+	require.NoError(t, err)
+	require.NoError(t, res.Snapshots.Delete(ctx, snaps[i].name))
+	l, err := h.Lattice(ctx, "default", AsOf{Seq: 37})
+	require.NoError(t, err)
+	got, err := projections.MarshalIndent(l)
+	require.NoError(t, err)
+	require.Equal(t, want, string(got))
+}
+
 // projectWithSnapshots runs a projector with snapshots every `every`
 // sequences until it has applied the whole stream, stops it, and returns
 // the snapshots of lattice it took. Snapshots are stored in the
