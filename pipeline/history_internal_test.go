@@ -22,24 +22,8 @@ import (
 // asked twice, with the fold of the events up to it; only the first keeps
 // the snapshots it read.
 func TestHistory_WithoutSnapshotCache(t *testing.T) {
-	s := natstest.MustRunServer(t)
-	_, js := natstest.MustConnect(t, s)
+	js, res, want := relabelledHosts(t)
 	ctx := context.Background()
-	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
-	require.NoError(t, err)
-	folder := projections.NewFolder("default")
-	var want []string // by sequence - 1: the lattice after it, indented
-	for i := range 40 {
-		raw := eventtest.HostHeartbeat(eventtest.HostID(i%5),
-			eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{"n": fmt.Sprint(i)}}})
-		ack, err := js.Publish(ctx, streams.HostEventSubject("default"), raw)
-		require.NoError(t, err)
-		require.NoError(t, folder.Add(ack.Sequence, raw))
-		out, err := projections.MarshalIndent(folder.Lattice)
-		require.NoError(t, err)
-		want = append(want, string(out))
-	}
-
 	require.GreaterOrEqual(t, len(projectWithSnapshots(t, js, res, "default", 10)), 3)
 
 	cached, uncached := NewHistory(js), NewHistory(js, WithoutSnapshotCache())
@@ -73,38 +57,46 @@ func TestHistory_WithoutSnapshotCache(t *testing.T) {
 // the events after it are being read: the History reads the index again
 // and answers from the snapshot before it.
 func TestHistory_SnapshotPrunedMeanwhile(t *testing.T) {
-	s := natstest.MustRunServer(t)
-	_, js := natstest.MustConnect(t, s)
+	js, res, want := relabelledHosts(t)
 	ctx := context.Background()
-	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
-	require.NoError(t, err)
-	folder := projections.NewFolder("default")
-	var want string
-	for i := range 40 {
-		raw := eventtest.HostHeartbeat(eventtest.HostID(i%5),
-			eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{"n": fmt.Sprint(i)}}})
-		ack, err := js.Publish(ctx, streams.HostEventSubject("default"), raw)
-		require.NoError(t, err)
-		require.NoError(t, folder.Add(ack.Sequence, raw))
-		if ack.Sequence == 37 {
-			out, err := projections.MarshalIndent(folder.Lattice)
-			require.NoError(t, err)
-			want = string(out)
-		}
-	}
 	snaps := projectWithSnapshots(t, js, res, "default", 10)
 	i := slices.IndexFunc(snaps, func(s snapInfo) bool { return s.seq >= 30 && s.seq <= 37 })
 	require.GreaterOrEqual(t, i, 1, "a snapshot from 30 to 37 and one before it: %v", snaps)
 
 	h := NewHistory(js)
-	_, err = h.Lattice(ctx, "default", AsOf{Seq: 5})
+	_, err := h.Lattice(ctx, "default", AsOf{Seq: 5})
 	require.NoError(t, err)
 	require.NoError(t, res.Snapshots.Delete(ctx, snaps[i].name))
 	l, err := h.Lattice(ctx, "default", AsOf{Seq: 37})
 	require.NoError(t, err)
 	got, err := projections.MarshalIndent(l)
 	require.NoError(t, err)
-	require.Equal(t, want, string(got))
+	require.Equal(t, want[37-1], string(got))
+}
+
+// relabelledHosts starts a server with latticestate's streams and
+// publishes 40 heartbeats of 5 hosts, each with a label of its own, and
+// returns, by sequence - 1, the lattice after each, indented.
+func relabelledHosts(t *testing.T) (jetstream.JetStream, *streams.Resources, []string) {
+	t.Helper()
+	s := natstest.MustRunServer(t)
+	_, js := natstest.MustConnect(t, s)
+	ctx := context.Background()
+	res, err := streams.Ensure(ctx, js, streams.DefaultOptions())
+	require.NoError(t, err)
+	folder := projections.NewFolder("default")
+	var want []string
+	for i := range 40 {
+		raw := eventtest.HostHeartbeat(eventtest.HostID(i%5),
+			eventtest.Heartbeat{HostInfo: eventtest.HostInfo{Labels: map[string]string{"n": fmt.Sprint(i)}}})
+		ack, err := js.Publish(ctx, streams.HostEventSubject("default"), raw)
+		require.NoError(t, err)
+		require.NoError(t, folder.Add(ack.Sequence, raw))
+		out, err := projections.MarshalIndent(folder.Lattice)
+		require.NoError(t, err)
+		want = append(want, string(out))
+	}
+	return js, res, want
 }
 
 // projectWithSnapshots runs a projector with snapshots every `every`
